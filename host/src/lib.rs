@@ -1,0 +1,7 @@
+//! # vitals
+//!
+//! Health checks, backpressure and sandboxed WebAssembly checks for tokio services.
+
+pub mod check;
+
+pub use check::{Check, CheckKind, CheckResult, CheckSettings, CheckSpec, Details, Observed, Outcome, Pressure, Status};
