@@ -1,5 +1,183 @@
 //! Configuration: the TOML file, its defaults and its validation.
+//!
+//! Every section and key is optional; unknown keys are rejected. Durations are written like
+//! `"500ms"`, `"5s"`, `"2m"`. String values that hold secrets (tokens, DSNs) may reference the
+//! environment as `${NAME}` or `${NAME:-default}`. An invalid file yields one [`ConfigError`] naming
+//! the file, line, column and key. `vitals.example.toml` at the repository root documents every
+//! key with its default.
 
 mod check_entry;
+mod error;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::backpressure::BackpressureConfig;
+use crate::evaluator::EvaluatorConfig;
 
 pub use check_entry::CommonSettings;
+pub use error::ConfigError;
+
+/// The whole configuration file.
+#[derive(Debug, Clone, PartialEq, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// `[service]`: how the service names itself.
+    #[serde(default)]
+    pub service: ServiceConfig,
+    /// `[http]`: the probe server.
+    #[serde(default)]
+    pub http: HttpConfig,
+    /// `[evaluator]`: scheduling and staleness.
+    #[serde(default)]
+    pub evaluator: EvaluatorConfig,
+    /// `[backpressure]`: tiers, dwell and Retry-After.
+    #[serde(default)]
+    pub backpressure: BackpressureConfig,
+    /// `[checks.NAME]`: one table per check; `type` selects the kind.
+    #[serde(default)]
+    pub checks: BTreeMap<String, CheckConfig>,
+}
+
+/// `[service]`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServiceConfig {
+    /// The `serviceId` in health+json.
+    pub id: String,
+    /// Where the daemon keeps its files (compile cache, the embedded SQLite database).
+    pub data_dir: PathBuf,
+}
+
+impl Default for ServiceConfig {
+    fn default() -> Self {
+        ServiceConfig {
+            id: "vitals".to_owned(),
+            data_dir: PathBuf::from("data"),
+        }
+    }
+}
+
+/// `[http]`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Bearer token for details and admin endpoints (`${ENV}` allowed). Unset: details are open
+    /// and admin endpoints are disabled.
+    pub token: Option<crate::secret::Secret>,
+    /// After SIGTERM/SIGINT, how long to keep answering (readiness 503 "draining") before exit.
+    #[serde(with = "humantime_serde")]
+    pub drain: Duration,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 9000)),
+            token: None,
+            drain: Duration::from_secs(5),
+        }
+    }
+}
+
+crate::check_config! {
+    /// `type = "heartbeat"`: a worker that must `POST /health/heartbeat/NAME` within `ttl`.
+    pub struct HeartbeatCheckConfig {
+        /// Longest allowed silence, e.g. "30s".
+        #[serde(with = "humantime_serde")]
+        pub ttl: Duration,
+    }
+}
+
+/// One `[checks.NAME]` table, by its `type`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum CheckConfig {
+    /// A worker heartbeat.
+    Heartbeat(HeartbeatCheckConfig),
+}
+
+impl CheckConfig {
+    /// The common settings written in the table.
+    pub fn common(&self) -> CommonSettings {
+        match self {
+            CheckConfig::Heartbeat(c) => c.common(),
+        }
+    }
+}
+
+/// Read and validate a config file.
+pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+        file: path.to_owned(),
+        source,
+    })?;
+    parse(&text, path)
+}
+
+/// Parse and validate config text; `file` is only used in messages.
+pub fn parse(text: &str, file: &Path) -> Result<Config, ConfigError> {
+    let de = toml::de::Deserializer::parse(text).map_err(|e| error::from_toml(e, "", text, file))?;
+    let cfg: Config = serde_path_to_error::deserialize(de).map_err(|e| {
+        let key = e.path().to_string();
+        error::from_toml(e.into_inner(), &key, text, file)
+    })?;
+    validate(&cfg, file)?;
+    Ok(cfg)
+}
+
+fn validate(cfg: &Config, file: &Path) -> Result<(), ConfigError> {
+    let invalid = |key: &str, message: String| ConfigError::Invalid {
+        file: file.to_owned(),
+        key: key.to_owned(),
+        message,
+    };
+    let bp = &cfg.backpressure;
+    bp.channel.validate().map_err(|m| invalid("backpressure.channel", m))?;
+    bp.queue.validate().map_err(|m| invalid("backpressure.queue", m))?;
+    if !(0.0..=1.0).contains(&bp.retry_jitter) {
+        return Err(invalid("backpressure.retry_jitter", format!("must be within 0..=1, got {}", bp.retry_jitter)));
+    }
+    let ev = &cfg.evaluator;
+    if !(0.0..=1.0).contains(&ev.jitter) {
+        return Err(invalid("evaluator.jitter", format!("must be within 0..=1, got {}", ev.jitter)));
+    }
+    if ev.max_concurrency == 0 {
+        return Err(invalid("evaluator.max_concurrency", "must be at least 1".to_owned()));
+    }
+    if ev.heartbeat >= ev.stale_after {
+        return Err(invalid(
+            "evaluator.heartbeat",
+            "must be shorter than evaluator.stale_after, or a healthy evaluator reads as stale".to_owned(),
+        ));
+    }
+    if ev.stale_after > ev.dead_after {
+        return Err(invalid("evaluator.dead_after", "must not be shorter than evaluator.stale_after".to_owned()));
+    }
+    for (name, check) in &cfg.checks {
+        let key = format!("checks.{name}");
+        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
+            return Err(invalid(&key, "check names use letters, digits, '-', '_' and '.' only".to_owned()));
+        }
+        let common = check.common();
+        if common.interval.is_some_and(|d| d.is_zero()) {
+            return Err(invalid(&format!("{key}.interval"), "must be greater than zero".to_owned()));
+        }
+        if common.timeout.is_some_and(|d| d.is_zero()) {
+            return Err(invalid(&format!("{key}.timeout"), "must be greater than zero".to_owned()));
+        }
+        if common.failures_before_fail == Some(0) || common.successes_before_pass == Some(0) {
+            return Err(invalid(&key, "failures_before_fail and successes_before_pass must be at least 1".to_owned()));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

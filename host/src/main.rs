@@ -1,1 +1,5 @@
-fn main() {}
+//! The `vitals` binary.
+
+fn main() -> std::process::ExitCode {
+    vitals::cli::main()
+}

@@ -1,0 +1,143 @@
+//! Aggregation: from per-check states to one overall status.
+//!
+//! - A critical check's state counts as is: the overall status is the worst among them.
+//! - A failing or unknown non-critical check only degrades the whole to `warn` (still served).
+//! - Before a check's first result its state is `unknown`. During the startup grace period such a
+//!   pending critical check keeps the overall status `unknown` (readiness reports "starting") and
+//!   a pending non-critical check is ignored; after the grace period, and for any check whose
+//!   evaluation itself failed, unknown counts as failing.
+
+use crate::check::Status;
+
+/// One check's input to aggregation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Verdict<'a> {
+    /// The check's name.
+    pub name: &'a str,
+    /// Whether it gates readiness.
+    pub critical: bool,
+    /// Its damped state.
+    pub status: Status,
+    /// Whether it has not produced a first result yet.
+    pub pending: bool,
+}
+
+/// Whether the service is still inside its startup grace period.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Inside the grace period: checks without a result yet are "starting", not failing.
+    Starting,
+    /// After it.
+    Running,
+}
+
+/// The overall status and the checks that made it so.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Overall {
+    /// pass / warn / unknown (starting) / fail.
+    pub status: Status,
+    /// Names of the checks that are not passing, worst first.
+    pub culprits: Vec<String>,
+}
+
+/// What one check contributes to the overall status.
+pub fn contribution(v: Verdict<'_>, phase: Phase) -> Status {
+    let phase = if v.pending { phase } else { Phase::Running };
+    match (v.critical, v.status, phase) {
+        (_, Status::Pass, _) => Status::Pass,
+        (_, Status::Warn, _) => Status::Warn,
+        (true, Status::Fail, _) => Status::Fail,
+        (true, Status::Unknown, Phase::Starting) => Status::Unknown,
+        (true, Status::Unknown, Phase::Running) => Status::Fail,
+        (false, Status::Unknown, Phase::Starting) => Status::Pass,
+        (false, Status::Fail | Status::Unknown, _) => Status::Warn,
+    }
+}
+
+/// Aggregate the verdicts of all checks. No checks at all is a pass.
+pub fn aggregate<'a>(verdicts: impl IntoIterator<Item = Verdict<'a>>, phase: Phase) -> Overall {
+    let mut worst = Status::Pass;
+    let mut culprits: Vec<(Status, &str)> = Vec::new();
+    for v in verdicts {
+        let c = contribution(v, phase);
+        worst = worst.max(c);
+        if c != Status::Pass {
+            culprits.push((c, v.name));
+        }
+    }
+    culprits.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(b.1)));
+    Overall {
+        status: worst,
+        culprits: culprits.into_iter().map(|(_, n)| n.to_owned()).collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use Status::*;
+
+    fn v(name: &str, critical: bool, status: Status) -> Verdict<'_> {
+        let pending = status == Unknown;
+        Verdict { name, critical, status, pending }
+    }
+
+    #[test]
+    fn all_passing_is_pass() {
+        let o = aggregate([v("a", true, Pass), v("b", false, Pass)], Phase::Running);
+        assert_eq!(o.status, Pass);
+        assert!(o.culprits.is_empty());
+    }
+
+    #[test]
+    fn no_checks_is_pass() {
+        assert_eq!(aggregate([], Phase::Running).status, Pass);
+    }
+
+    #[test]
+    fn failing_critical_check_fails_the_whole() {
+        let o = aggregate([v("db", true, Fail), v("cache", false, Pass)], Phase::Running);
+        assert_eq!(o.status, Fail);
+        assert_eq!(o.culprits, vec!["db"]);
+    }
+
+    #[test]
+    fn failing_non_critical_check_only_degrades() {
+        let o = aggregate([v("db", true, Pass), v("cache", false, Fail)], Phase::Running);
+        assert_eq!(o.status, Warn);
+        assert_eq!(o.culprits, vec!["cache"]);
+    }
+
+    #[test]
+    fn warning_critical_check_degrades() {
+        assert_eq!(aggregate([v("db", true, Warn)], Phase::Running).status, Warn);
+    }
+
+    #[test]
+    fn unknown_critical_check_is_starting_during_grace_and_failing_after() {
+        assert_eq!(aggregate([v("db", true, Unknown)], Phase::Starting).status, Unknown);
+        assert_eq!(aggregate([v("db", true, Unknown)], Phase::Running).status, Fail);
+    }
+
+    #[test]
+    fn unknown_non_critical_check_is_ignored_during_grace_and_degrades_after() {
+        assert_eq!(aggregate([v("c", false, Unknown)], Phase::Starting).status, Pass);
+        assert_eq!(aggregate([v("c", false, Unknown)], Phase::Running).status, Warn);
+    }
+
+    #[test]
+    fn evaluation_failure_counts_as_failing_even_during_grace() {
+        let failed = Verdict { name: "db", critical: true, status: Unknown, pending: false };
+        assert_eq!(aggregate([failed], Phase::Starting).status, Fail);
+    }
+
+    #[test]
+    fn culprits_are_listed_worst_first() {
+        let o = aggregate(
+            [v("w", true, Warn), v("f", true, Fail), v("n", false, Fail)],
+            Phase::Running,
+        );
+        assert_eq!(o.status, Fail);
+        assert_eq!(o.culprits, vec!["f", "n", "w"]);
+    }
+}

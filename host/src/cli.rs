@@ -1,0 +1,105 @@
+//! The `vitals` command line.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::config::{self, Config};
+use crate::serve::{Daemon, builder_from_config};
+
+/// Health checks, backpressure and sandboxed WebAssembly checks.
+#[derive(Debug, Parser)]
+#[command(name = "vitals", version, about, propagate_version = true)]
+pub struct Cli {
+    /// Log format.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "VITALS_LOG_FORMAT")]
+    pub log_format: LogFormat,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the daemon: evaluate checks in the background and serve probes.
+    Serve {
+        /// Config file. Without it, an embedded default runs on a fresh machine (SQLite in the
+        /// data directory, the shipped plugins).
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// Listen address, overriding `http.listen`.
+        #[arg(long, short)]
+        listen: Option<SocketAddr>,
+    },
+    /// Check a config file without starting anything.
+    Validate {
+        /// The config file.
+        file: PathBuf,
+    },
+}
+
+/// The embedded default config used by `vitals serve` without `--config`.
+pub const DEFAULT_CONFIG: &str = include_str!("config/default.toml");
+
+fn init_logs(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+/// Run the command line; the binary's `main` calls this.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logs(cli.log_format);
+    let result = match cli.command {
+        Command::Validate { file } => validate(&file),
+        Command::Serve { config, listen } => serve(config.as_deref(), listen),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn validate(file: &Path) -> anyhow::Result<()> {
+    let cfg = config::load(file)?;
+    println!("{}: ok ({} checks)", file.display(), cfg.checks.len());
+    Ok(())
+}
+
+fn load_or_default(file: Option<&Path>) -> anyhow::Result<Config> {
+    Ok(match file {
+        Some(f) => config::load(f)?,
+        None => config::parse(DEFAULT_CONFIG, Path::new("<embedded default>"))?,
+    })
+}
+
+fn serve(file: Option<&Path>, listen: Option<SocketAddr>) -> anyhow::Result<()> {
+    let cfg = load_or_default(file)?;
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    rt.block_on(async {
+        let builder = builder_from_config(&cfg)?;
+        let daemon = Daemon::start(&cfg, builder, listen).await?;
+        daemon.run_until_signal().await?;
+        Ok(())
+    })
+}

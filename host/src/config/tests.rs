@@ -1,0 +1,108 @@
+#![allow(clippy::unwrap_used)]
+
+use std::path::Path;
+use std::time::Duration;
+
+use super::*;
+
+fn parse_str(text: &str) -> Result<Config, ConfigError> {
+    parse(text, Path::new("test.toml"))
+}
+
+#[test]
+fn example_config_loads_with_documented_defaults() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../vitals.example.toml");
+    let cfg = load(&path).unwrap();
+    let defaults = Config::default();
+    assert_eq!(cfg.evaluator, defaults.evaluator, "example must show the evaluator defaults");
+    assert_eq!(cfg.backpressure, defaults.backpressure, "example must show the backpressure defaults");
+    assert_eq!(cfg.http.listen, defaults.http.listen);
+    assert_eq!(cfg.http.drain, defaults.http.drain);
+    assert!(matches!(cfg.checks["mailer"], CheckConfig::Heartbeat(ref h) if h.ttl == Duration::from_secs(30)));
+}
+
+#[test]
+fn embedded_default_config_is_valid() {
+    parse(crate::cli::DEFAULT_CONFIG, Path::new("<embedded default>")).unwrap();
+}
+
+#[test]
+fn unknown_key_is_rejected_with_file_line_column_and_key() {
+    let text = "[evaluator]\nmax_concurrency = 4\nstale_afterr = \"5s\"\n";
+    let e = parse_str(text).unwrap_err().to_string();
+    assert!(e.starts_with("test.toml:3:1: evaluator"), "{e}");
+    assert!(e.contains("stale_afterr"), "{e}");
+}
+
+#[test]
+fn bad_duration_names_the_key() {
+    let text = "[checks.w]\ntype = \"heartbeat\"\nttl = \"soon\"\n";
+    let e = parse_str(text).unwrap_err().to_string();
+    assert!(e.contains("test.toml:"), "{e}");
+    assert!(e.contains("checks.w"), "{e}");
+}
+
+#[test]
+fn durations_are_read_in_human_units() {
+    let cfg = parse_str("[evaluator]\nheartbeat = \"250ms\"\nstale_after = \"2m\"\n").unwrap();
+    assert_eq!(cfg.evaluator.heartbeat, Duration::from_millis(250));
+    assert_eq!(cfg.evaluator.stale_after, Duration::from_secs(120));
+}
+
+#[test]
+fn token_is_read_from_the_environment_and_never_printed() {
+    let var = "VITALS_TEST_CONFIG_TOKEN_7F3";
+    temp_env(var, "tok-123", || {
+        let cfg = parse_str(&format!("[http]\ntoken = \"${{{var}}}\"\n")).unwrap();
+        assert_eq!(cfg.http.token.as_ref().unwrap().expose(), "tok-123");
+        assert!(!format!("{cfg:?}").contains("tok-123"));
+    });
+}
+
+#[test]
+fn unset_environment_variable_is_reported_with_its_name_and_key() {
+    let e = parse_str("[http]\ntoken = \"${VITALS_SURELY_UNSET_VAR}\"\n").unwrap_err().to_string();
+    assert!(e.contains("VITALS_SURELY_UNSET_VAR") && e.contains("http.token"), "{e}");
+}
+
+#[test]
+fn thresholds_that_do_not_rise_are_rejected_with_the_section() {
+    let e = parse_str("[backpressure.queue]\nwarning = 10.0\ncritical = 5.0\noverflow = 20.0\n")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("backpressure.queue") && e.contains("must rise"), "{e}");
+}
+
+#[test]
+fn heartbeat_not_shorter_than_stale_threshold_is_rejected() {
+    let e = parse_str("[evaluator]\nheartbeat = \"20s\"\n").unwrap_err().to_string();
+    assert!(e.contains("evaluator.heartbeat"), "{e}");
+}
+
+#[test]
+fn invalid_toml_points_at_the_line() {
+    let e = parse_str("[http]\nlisten = \n").unwrap_err().to_string();
+    assert!(e.starts_with("test.toml:2:"), "{e}");
+}
+
+#[test]
+fn unknown_check_type_is_rejected() {
+    let e = parse_str("[checks.x]\ntype = \"carrier-pigeon\"\n").unwrap_err().to_string();
+    assert!(e.contains("carrier-pigeon"), "{e}");
+}
+
+/// Run `f` with an environment variable set. Environment mutation is process-wide, so each test
+/// uses its own variable name.
+fn temp_env(name: &str, value: &str, f: impl FnOnce()) {
+    #[allow(unsafe_code)]
+    // SAFETY: the variable name is unique to one test, and no other thread reads it.
+    unsafe {
+        std::env::set_var(name, value)
+    };
+    f();
+    #[allow(unsafe_code)]
+    // SAFETY: as above.
+    unsafe {
+        std::env::remove_var(name)
+    };
+}

@@ -1,0 +1,116 @@
+//! One background loop per check: wait for a permit, run under a hard timeout, report, sleep.
+//!
+//! Each check has its own loop, so a check that hangs only delays itself (until its timeout),
+//! and the loop awaiting its own run makes every check single-flight. Cancellation is only
+//! observed between runs: a run in flight finishes (bounded by its timeout) even when the check is
+//! replaced, so a reload never cuts a run short.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use tokio::sync::{Semaphore, mpsc};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::check::{Check, CheckResult, CheckSettings, Outcome};
+
+/// A finished run, sent to the publisher.
+#[derive(Debug)]
+pub(crate) struct RunReport {
+    pub name: Arc<str>,
+    pub generation: u64,
+    pub result: CheckResult,
+    pub timed_out: bool,
+}
+
+pub(crate) struct Worker {
+    pub name: Arc<str>,
+    pub generation: u64,
+    pub check: Arc<dyn Check>,
+    pub settings: CheckSettings,
+    pub jitter: f64,
+    pub permits: Arc<Semaphore>,
+    pub reports: mpsc::Sender<RunReport>,
+    pub cancel: CancellationToken,
+}
+
+impl Worker {
+    pub async fn run(self) {
+        loop {
+            let permit = tokio::select! {
+                p = self.permits.clone().acquire_owned() => match p {
+                    Ok(p) => p,
+                    Err(_) => return, // semaphore closed: evaluator is gone
+                },
+                _ = self.cancel.cancelled() => return,
+            };
+            let started = Instant::now();
+            let (outcome, timed_out) = run_once(self.check.clone(), self.settings.timeout).await;
+            let duration = started.elapsed();
+            drop(permit);
+            let report = RunReport {
+                name: self.name.clone(),
+                generation: self.generation,
+                result: CheckResult { outcome, time: SystemTime::now(), duration },
+                timed_out,
+            };
+            if self.reports.send(report).await.is_err() {
+                return;
+            }
+            let wait = jittered(self.settings.interval, self.jitter, fastrand::f64());
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = self.cancel.cancelled() => return,
+            }
+        }
+    }
+}
+
+/// Run a check once under a hard timeout. The run is its own task so that a panic becomes a
+/// failed result instead of killing the loop, and so that it can be aborted at the timeout.
+pub(crate) async fn run_once(check: Arc<dyn Check>, timeout: Duration) -> (Outcome, bool) {
+    let task = tokio::spawn(async move { check.run().await });
+    let abort = task.abort_handle();
+    match tokio::time::timeout(timeout, task).await {
+        Ok(Ok(outcome)) => (outcome, false),
+        Ok(Err(e)) if e.is_panic() => {
+            let msg = e
+                .into_panic()
+                .downcast::<String>()
+                .map(|s| *s)
+                .or_else(|p| p.downcast::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|_| "no message".to_owned());
+            (Outcome::fail(format!("check panicked: {msg}")), false)
+        }
+        Ok(Err(_)) => (Outcome::fail("check was cancelled"), false),
+        Err(_) => {
+            abort.abort();
+            let msg = format!(
+                "timed out after {} (deadline exceeded)",
+                humantime::format_duration(timeout)
+            );
+            (Outcome::fail(msg), true)
+        }
+    }
+}
+
+/// `interval` spread by up to ±`jitter` (a fraction), from a unit random number in `[0, 1)`.
+pub(crate) fn jittered(interval: Duration, jitter: f64, unit: f64) -> Duration {
+    let j = jitter.clamp(0.0, 1.0);
+    let factor = 1.0 - j + 2.0 * j * unit.clamp(0.0, 1.0);
+    interval.mul_f64(factor)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jitter_spreads_within_the_band() {
+        let i = Duration::from_secs(10);
+        assert_eq!(jittered(i, 0.1, 0.0), Duration::from_secs(9));
+        assert_eq!(jittered(i, 0.1, 0.5), Duration::from_secs(10));
+        assert!(jittered(i, 0.1, 0.999) <= Duration::from_secs(11));
+        assert_eq!(jittered(i, 0.0, 0.7), i);
+    }
+}

@@ -1,0 +1,103 @@
+//! The HTTP surface (axum). Every handler reads the latest snapshot and answers with bytes that
+//! were rendered when the snapshot was built: no I/O, no lock that can block, no per-request
+//! rendering of the whole report.
+//!
+//! | endpoint | auth | answer |
+//! |---|---|---|
+//! | `GET /health/live` | never | 200 while the evaluator cycles; 503 after `dead_after` without a cycle |
+//! | `GET /health/ready` | never (`?verbose` details need the token) | 200 pass/warn, 503 fail/starting/draining/stale; `?verbose`, `?exclude=NAME` (repeatable) |
+//! | `GET /health` | never | `{"status": ...}` (application/health+json) |
+//! | `GET /health/status` | token for details | full health+json with history; without the token only the overall status |
+//! | `GET /health/checks/{name}` | token | one check as health+json |
+//! | `GET /health/backpressure` | never | 200 admission open; 503 + `Retry-After` while shedding or stale |
+//! | `GET /metrics` | token | Prometheus text |
+//! | `POST /health/heartbeat/{name}` | token (required) | 204; 404 unknown worker; 403 when no token is configured |
+//!
+//! "Token" means `Authorization: Bearer <token>` compared in constant time; when no token is
+//! configured, details are open and the POST endpoints are disabled.
+
+mod admin;
+mod auth;
+mod details;
+mod probes;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::{get, post};
+use bytes::Bytes;
+use http::{HeaderValue, StatusCode, header};
+
+use crate::backpressure::BackpressureConfig;
+use crate::check::Status;
+use crate::heartbeat::Heartbeats;
+use crate::snapshot::Shared;
+
+pub use auth::Token;
+
+/// Content type of health+json bodies.
+pub const HEALTH_JSON: &str = "application/health+json";
+/// Content type of text bodies.
+pub const TEXT: &str = "text/plain; charset=utf-8";
+
+/// What the handlers read.
+#[derive(Clone)]
+pub struct HttpState {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) token: Option<Arc<Token>>,
+    pub(crate) heartbeats: Heartbeats,
+    pub(crate) backpressure: Arc<BackpressureConfig>,
+}
+
+impl HttpState {
+    /// State for the router: the shared snapshot, the optional bearer token, the heartbeat
+    /// registry and the backpressure settings (for Retry-After jitter and the stale source).
+    pub fn new(
+        shared: Arc<Shared>,
+        token: Option<Token>,
+        heartbeats: Heartbeats,
+        backpressure: BackpressureConfig,
+    ) -> Self {
+        HttpState {
+            shared,
+            token: token.map(Arc::new),
+            heartbeats,
+            backpressure: Arc::new(backpressure),
+        }
+    }
+}
+
+impl std::fmt::Debug for HttpState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpState")
+            .field("token", &self.token.as_ref().map(|_| "***"))
+            .finish_non_exhaustive()
+    }
+}
+
+/// The probe and status router. Merge it into an application's router, or serve it alone.
+pub fn router(state: HttpState) -> Router {
+    Router::new()
+        .route("/health/live", get(probes::live))
+        .route("/health/ready", get(probes::ready))
+        .route("/health", get(probes::summary))
+        .route("/health/backpressure", get(probes::backpressure))
+        .route("/health/status", get(details::status))
+        .route("/health/checks/{name}", get(details::check))
+        .route("/metrics", get(details::metrics))
+        .route("/health/heartbeat/{name}", post(admin::heartbeat))
+        .with_state(state)
+}
+
+/// HTTP status for an overall or per-check state: pass/warn 200, anything else 503.
+pub fn status_code(s: Status) -> StatusCode {
+    if s.is_serving() { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE }
+}
+
+pub(crate) fn respond(code: StatusCode, content_type: &'static str, body: Bytes) -> axum::response::Response {
+    let mut res = axum::response::Response::new(axum::body::Body::from(body));
+    *res.status_mut() = code;
+    res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res
+}

@@ -1,0 +1,42 @@
+//! Endpoints that change state. They always require the bearer token, and are disabled when
+//! no token is configured.
+
+use axum::extract::{Path, State};
+use axum::response::Response;
+use bytes::Bytes;
+use http::{HeaderMap, StatusCode};
+
+use super::probes::fail_json;
+use super::{HEALTH_JSON, HttpState, auth, respond};
+
+/// Why a state-changing request is refused, if it is.
+pub(crate) fn refuse(state: &HttpState, headers: &HeaderMap) -> Option<Response> {
+    let Some(token) = state.token.as_deref() else {
+        return Some(respond(
+            StatusCode::FORBIDDEN,
+            HEALTH_JSON,
+            fail_json("disabled: configure http.token to enable this endpoint"),
+        ));
+    };
+    if auth::bearer(headers).is_some_and(|p| token.matches(p)) {
+        None
+    } else {
+        Some(respond(StatusCode::UNAUTHORIZED, HEALTH_JSON, fail_json("invalid or missing bearer token")))
+    }
+}
+
+/// `POST /health/heartbeat/{name}`: record a beat for a registered worker.
+pub(super) async fn heartbeat(
+    State(state): State<HttpState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    if let Some(refused) = refuse(&state, &headers) {
+        return refused;
+    }
+    if state.heartbeats.beat(&name) {
+        respond(StatusCode::NO_CONTENT, HEALTH_JSON, Bytes::new())
+    } else {
+        respond(StatusCode::NOT_FOUND, HEALTH_JSON, fail_json(&format!("no worker named '{name}'")))
+    }
+}

@@ -1,0 +1,82 @@
+//! Detailed output: the full status document, one check, and Prometheus metrics.
+
+use std::fmt::Write;
+
+use axum::extract::{Path, State};
+use axum::response::Response;
+use bytes::{BufMut, BytesMut};
+use http::{HeaderMap, HeaderValue, StatusCode, header};
+
+use super::probes::{fail_json, stale_reason};
+use super::{HEALTH_JSON, HttpState, auth, respond, status_code};
+use crate::snapshot::Lifecycle;
+
+fn unauthorized() -> Response {
+    let mut res = respond(
+        StatusCode::UNAUTHORIZED,
+        HEALTH_JSON,
+        fail_json("a bearer token is required for detailed output"),
+    );
+    res.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    res
+}
+
+/// `GET /health/status`: the full health+json document for token holders, the overall status
+/// for everyone else.
+pub(super) async fn status(State(state): State<HttpState>, headers: HeaderMap) -> Response {
+    if let Some(reason) = stale_reason(&state) {
+        return respond(StatusCode::SERVICE_UNAVAILABLE, HEALTH_JSON, fail_json(&reason));
+    }
+    let snap = state.shared.load();
+    let body = if auth::may_see_details(state.token.as_deref(), &headers) {
+        &snap.bodies.status
+    } else {
+        &snap.bodies.summary
+    };
+    respond(status_code(snap.overall.status), HEALTH_JSON, body.clone())
+}
+
+/// `GET /health/checks/{name}`: one check.
+pub(super) async fn check(
+    State(state): State<HttpState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    if !auth::may_see_details(state.token.as_deref(), &headers) {
+        return unauthorized();
+    }
+    if let Some(reason) = stale_reason(&state) {
+        return respond(StatusCode::SERVICE_UNAVAILABLE, HEALTH_JSON, fail_json(&reason));
+    }
+    let snap = state.shared.load();
+    match (snap.check(&name), snap.bodies.checks.get(name.as_str())) {
+        (Some(c), Some(body)) => respond(status_code(c.status()), HEALTH_JSON, body.clone()),
+        _ => respond(
+            StatusCode::NOT_FOUND,
+            HEALTH_JSON,
+            fail_json(&format!("no check named '{name}'")),
+        ),
+    }
+}
+
+/// `GET /metrics`: the snapshot's metrics plus the two values only a reader can know (how old
+/// the evaluator's last cycle is, and whether the process is draining).
+pub(super) async fn metrics(State(state): State<HttpState>, headers: HeaderMap) -> Response {
+    if !auth::may_see_details(state.token.as_deref(), &headers) {
+        return unauthorized();
+    }
+    let snap = state.shared.load();
+    let pre = &snap.bodies.metrics;
+    let mut tail = String::with_capacity(256);
+    let _ = writeln!(tail, "# HELP vitals_evaluator_cycle_age_seconds Time since the evaluator's last cycle.");
+    let _ = writeln!(tail, "# TYPE vitals_evaluator_cycle_age_seconds gauge");
+    let _ = writeln!(tail, "vitals_evaluator_cycle_age_seconds {}", state.shared.cycle_age().as_secs_f64());
+    let _ = writeln!(tail, "# HELP vitals_draining 1 while the process is draining before exit.");
+    let _ = writeln!(tail, "# TYPE vitals_draining gauge");
+    let draining = u8::from(state.shared.lifecycle() == Lifecycle::Draining);
+    let _ = writeln!(tail, "vitals_draining {draining}");
+    let mut body = BytesMut::with_capacity(pre.len() + tail.len());
+    body.put_slice(pre);
+    body.put_slice(tail.as_bytes());
+    respond(StatusCode::OK, "text/plain; version=0.0.4; charset=utf-8", body.freeze())
+}

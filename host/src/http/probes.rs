@@ -1,0 +1,140 @@
+//! Kubernetes-style probes and the admission endpoint. These never require auth.
+
+use axum::extract::State;
+use axum::response::Response;
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+
+use super::{HEALTH_JSON, HttpState, TEXT, auth, respond, status_code};
+use crate::backpressure::{Admission, retry_after_secs};
+use crate::evaluator::overall;
+use crate::snapshot::{Freshness, Lifecycle, render::ready_line};
+
+fn age_secs(state: &HttpState) -> f64 {
+    (state.shared.cycle_age().as_secs_f64() * 10.0).round() / 10.0
+}
+
+/// `GET /health/live`: the process and its evaluator loop are alive. No dependency is consulted.
+pub(super) async fn live(State(state): State<HttpState>) -> Response {
+    match state.shared.freshness() {
+        Freshness::Dead => {
+            let body = format!("evaluator stalled: no cycle for {}s\n", age_secs(&state));
+            respond(StatusCode::SERVICE_UNAVAILABLE, TEXT, Bytes::from(body))
+        }
+        Freshness::Fresh | Freshness::Stale => respond(StatusCode::OK, TEXT, Bytes::from_static(b"ok\n")),
+    }
+}
+
+/// Why the snapshot cannot be trusted right now, if it cannot.
+fn unavailable(state: &HttpState) -> Option<String> {
+    if state.shared.lifecycle() == Lifecycle::Draining {
+        return Some("draining: shutting down\n".to_owned());
+    }
+    match state.shared.freshness() {
+        Freshness::Fresh => None,
+        Freshness::Stale | Freshness::Dead => Some(format!(
+            "stale: the evaluator has not completed a cycle for {}s\n",
+            age_secs(state)
+        )),
+    }
+}
+
+struct ReadyQuery {
+    verbose: bool,
+    exclude: Vec<String>,
+}
+
+fn parse_ready_query(uri: &Uri) -> ReadyQuery {
+    let mut q = ReadyQuery { verbose: false, exclude: Vec::new() };
+    for (k, v) in form_urlencoded::parse(uri.query().unwrap_or("").as_bytes()) {
+        match k.as_ref() {
+            "verbose" => q.verbose = !matches!(v.as_ref(), "false" | "0"),
+            "exclude" => q.exclude.push(v.into_owned()),
+            _ => {}
+        }
+    }
+    q
+}
+
+/// `GET /health/ready[?verbose][&exclude=NAME...]`: started, not draining, critical checks pass.
+pub(super) async fn ready(State(state): State<HttpState>, uri: Uri, headers: HeaderMap) -> Response {
+    if let Some(reason) = unavailable(&state) {
+        return respond(StatusCode::SERVICE_UNAVAILABLE, TEXT, Bytes::from(reason));
+    }
+    let q = parse_ready_query(&uri);
+    let snap = state.shared.load();
+    let details = q.verbose && auth::may_see_details(state.token.as_deref(), &headers);
+    if q.exclude.is_empty() {
+        let body = if details { &snap.bodies.ready_verbose } else { &snap.bodies.ready };
+        return respond(status_code(snap.overall.status), TEXT, body.clone());
+    }
+    // Excluding checks re-aggregates the already-computed check states: a pure function over a
+    // handful of values, no rendering of the report.
+    let kept: Vec<_> = snap
+        .checks
+        .iter()
+        .filter(|c| !q.exclude.iter().any(|e| e == c.name.as_ref()))
+        .cloned()
+        .collect();
+    let o = overall(&kept, snap.phase);
+    let mut body = String::new();
+    if details {
+        for c in &kept {
+            let mark = if c.status().is_serving() { '+' } else { '-' };
+            body.push_str(&format!("[{mark}]{} {}\n", c.name, c.status()));
+        }
+        for e in &q.exclude {
+            body.push_str(&format!("[~]{e} excluded\n"));
+        }
+    }
+    body.push_str(&ready_line(&o, snap.phase));
+    respond(status_code(o.status), TEXT, Bytes::from(body))
+}
+
+/// `GET /health`: the overall status only.
+pub(super) async fn summary(State(state): State<HttpState>) -> Response {
+    if let Some(reason) = stale_reason(&state) {
+        return respond(StatusCode::SERVICE_UNAVAILABLE, HEALTH_JSON, fail_json(&reason));
+    }
+    let snap = state.shared.load();
+    respond(status_code(snap.overall.status), HEALTH_JSON, snap.bodies.summary.clone())
+}
+
+/// Staleness only (draining does not change what the status endpoints report).
+pub(super) fn stale_reason(state: &HttpState) -> Option<String> {
+    match state.shared.freshness() {
+        Freshness::Fresh => None,
+        _ => Some(format!("stale: the evaluator has not completed a cycle for {}s", age_secs(state))),
+    }
+}
+
+pub(super) fn fail_json(output: &str) -> Bytes {
+    Bytes::from(serde_json::json!({ "status": "fail", "output": output }).to_string())
+}
+
+/// `GET /health/backpressure`: 200 while work is admitted, 503 + Retry-After while shedding.
+pub(super) async fn backpressure(State(state): State<HttpState>) -> Response {
+    let bp = &state.backpressure;
+    if let Some(reason) = stale_reason(&state) {
+        let body = serde_json::json!({
+            "status": "fail", "admission": "shedding", "source": "stale", "output": reason,
+            "retryAfterSeconds": bp.retry_after.stale.as_secs(),
+        });
+        let mut res = respond(StatusCode::SERVICE_UNAVAILABLE, HEALTH_JSON, Bytes::from(body.to_string()));
+        set_retry_after(&mut res, retry_after_secs(bp.retry_after.stale, bp.retry_jitter, fastrand::f64()));
+        return res;
+    }
+    let snap = state.shared.load();
+    match &snap.admission {
+        Admission::Open => respond(StatusCode::OK, HEALTH_JSON, snap.bodies.backpressure.clone()),
+        Admission::Shedding(s) => {
+            let mut res = respond(StatusCode::SERVICE_UNAVAILABLE, HEALTH_JSON, snap.bodies.backpressure.clone());
+            set_retry_after(&mut res, retry_after_secs(s.retry_after, bp.retry_jitter, fastrand::f64()));
+            res
+        }
+    }
+}
+
+pub(crate) fn set_retry_after(res: &mut Response, secs: u64) {
+    res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+}

@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Run the daemon on its embedded default (SQLite in ./data, the shipped plugins): no services
+# needed. Extra arguments go to `vitals serve`, e.g. --config vitals.toml --listen 0.0.0.0:9000.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+rustup target add wasm32-wasip2 >/dev/null 2>&1 || rustup target add wasm32-wasip2
+bash scripts/build-guests.sh
+exec cargo run --locked -p vitals-host --bin vitals -- serve "$@"

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it: toolchain targets, local services, formatting, lints,
+# guest components, every test. Works on a fresh machine of this kind.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+echo "== toolchain"
+rustup target add wasm32-wasip2 >/dev/null 2>&1 || rustup target add wasm32-wasip2
+rustup component add rustfmt clippy >/dev/null 2>&1 || true
+
+echo "== services (PostgreSQL, MariaDB, Redis)"
+bash scripts/services.sh
+
+echo "== fmt"
+cargo fmt --all -- --check
+
+echo "== clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+echo "== guest components"
+bash scripts/build-guests.sh
+
+echo "== tests"
+cargo test --workspace --locked --no-fail-fast
