@@ -1,0 +1,109 @@
+//! The WebAssembly plugin runtime: user checks as sandboxed components of the
+//! `vitals:check/plugin@0.1.0` world (see `wit/check.wit`).
+//!
+//! One [`PluginRuntime`] owns one wasmtime `Engine` (pooling allocator, epoch interruption), an
+//! epoch ticker, the on-disk compile cache and the per-plugin statistics. [`PluginRuntime::load`]
+//! turns a `.wasm` file into a [`LoadedPlugin`] (compiled off the async runtime, checked against
+//! the world, described once in a sandbox); [`PluginCheck`] runs it as a [`Check`](crate::Check):
+//! every run gets a fresh store and instance with a hard deadline, a memory cap, a stack cap and
+//! an output cap, and only the capabilities in its [`PluginGrants`].
+
+mod bindings;
+mod cache;
+mod capture;
+mod check;
+pub mod cli;
+mod engine;
+mod grants;
+mod host_api;
+mod http_guard;
+mod limits;
+mod loader;
+mod output;
+mod quarantine;
+mod registry;
+mod sandbox;
+mod sql;
+
+use std::path::PathBuf;
+
+pub use cache::CompileCache;
+pub use check::{EVALUATOR_GRACE, PluginCheck, PluginCheckConfig, PluginManifest};
+pub use engine::{PluginRuntime, RuntimeConfig};
+pub use grants::{HttpRule, PluginGrants};
+pub use limits::{ByteSize, RunLimits};
+pub use loader::{Description, LoadedPlugin, SuggestedDefaults};
+pub use quarantine::{QuarantinePolicy, QuarantineState};
+pub use registry::{PluginRegistry, PluginStats, PluginView};
+pub use sandbox::{RunFailure, RunReport};
+
+/// The WIT world every plugin implements, as named in messages.
+pub const WORLD: &str = "vitals:check/plugin@0.1.0";
+
+/// Why a plugin could not be loaded or run.
+#[derive(Debug, thiserror::Error)]
+pub enum PluginError {
+    /// The file could not be read.
+    #[error("plugin {file}: cannot read: {source}")]
+    Read {
+        /// The plugin file.
+        file: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file is larger than the runtime accepts.
+    #[error("plugin {file}: file is {size} bytes, larger than the {limit} byte limit")]
+    TooLarge {
+        /// The plugin file.
+        file: PathBuf,
+        /// Its size.
+        size: u64,
+        /// The limit.
+        limit: u64,
+    },
+    /// The file is not a valid WebAssembly component (or failed to compile).
+    #[error("plugin {file}: not a valid WebAssembly component: {message}")]
+    Compile {
+        /// The plugin file.
+        file: PathBuf,
+        /// What the compiler said.
+        message: String,
+    },
+    /// The component does not implement the plugin world (missing export, unsatisfiable import).
+    #[error("plugin {file}: does not implement {WORLD}: {message}")]
+    WrongWorld {
+        /// The plugin file.
+        file: PathBuf,
+        /// What is missing or mismatched.
+        message: String,
+    },
+    /// `describe()` trapped or exceeded its limits.
+    #[error("plugin {file}: describe() failed: {reason}")]
+    Describe {
+        /// The plugin file.
+        file: PathBuf,
+        /// Why, e.g. "trap: wasm `unreachable` instruction executed".
+        reason: String,
+    },
+    /// A grant is malformed (for example an `allow_http` rule that does not parse).
+    #[error("plugin {plugin}: invalid grant {field}: {message}")]
+    InvalidGrant {
+        /// The plugin (file or check name).
+        plugin: String,
+        /// The config key, e.g. `allow_http`.
+        field: &'static str,
+        /// What is wrong.
+        message: String,
+    },
+    /// The runtime itself could not be created (engine, cache directory).
+    #[error("plugin runtime: {0}")]
+    Runtime(String),
+    /// A manifest next to the plugin could not be read or parsed.
+    #[error("plugin manifest {file}: {message}")]
+    Manifest {
+        /// The manifest file.
+        file: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+}

@@ -1,0 +1,151 @@
+//! On-disk cache of compiled plugins, keyed by the wasm file's sha256 and the engine's
+//! compatibility hash (an artifact compiled under another engine configuration is never
+//! loaded).
+
+use std::hash::Hasher;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use sha2::{Digest, Sha256};
+use wasmtime::Engine;
+use wasmtime::component::Component;
+
+use super::PluginError;
+
+/// Compiled artifacts on disk, loaded with mmap.
+#[derive(Debug)]
+pub struct CompileCache {
+    dir: Option<PathBuf>,
+    engine_hash: String,
+    compiles: AtomicU64,
+    hits: AtomicU64,
+}
+
+/// Feeds `Hash` output into sha256 (stable, unlike `DefaultHasher`).
+struct Sha256Hasher(Sha256);
+
+impl Hasher for Sha256Hasher {
+    fn finish(&self) -> u64 {
+        0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        self.0.update(bytes);
+    }
+}
+
+/// Hex sha256 of `bytes`.
+pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+impl CompileCache {
+    /// A cache in `dir` (created if missing) for artifacts of `engine`; `None` disables disk
+    /// caching.
+    pub fn new(engine: &Engine, dir: Option<PathBuf>) -> Result<Self, PluginError> {
+        let mut hasher = Sha256Hasher(Sha256::new());
+        std::hash::Hash::hash(&engine.precompile_compatibility_hash(), &mut hasher);
+        let engine_hash = hex::encode(&hasher.0.finalize()[..8]);
+        if let Some(dir) = &dir {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                PluginError::Runtime(format!("cannot create cache directory {}: {e}", dir.display()))
+            })?;
+        }
+        Ok(CompileCache {
+            dir,
+            engine_hash,
+            compiles: AtomicU64::new(0),
+            hits: AtomicU64::new(0),
+        })
+    }
+
+    /// How many components were compiled (cache misses).
+    pub fn compiles(&self) -> u64 {
+        self.compiles.load(Ordering::Relaxed)
+    }
+
+    /// How many components were loaded from disk without compiling.
+    pub fn hits(&self) -> u64 {
+        self.hits.load(Ordering::Relaxed)
+    }
+
+    /// Where the artifact for a wasm file with this sha256 lives.
+    pub fn path_for(&self, sha256: &str) -> Option<PathBuf> {
+        let dir = self.dir.as_ref()?;
+        Some(dir.join(format!("{sha256}-{}.cwasm", self.engine_hash)))
+    }
+
+    /// Load the compiled component from disk, or compile and store it. Blocking: call from
+    /// `spawn_blocking`. A corrupt or incompatible entry is recompiled.
+    pub(crate) fn load_or_compile(
+        &self,
+        engine: &Engine,
+        wasm: &[u8],
+        sha256: &str,
+    ) -> Result<Component, String> {
+        let Some(path) = self.path_for(sha256) else {
+            self.compiles.fetch_add(1, Ordering::Relaxed);
+            return Component::new(engine, wasm).map_err(|e| format!("{e:#}"));
+        };
+        if path.exists() {
+            match load_artifact(engine, &path) {
+                Ok(component) => {
+                    self.hits.fetch_add(1, Ordering::Relaxed);
+                    return Ok(component);
+                }
+                Err(e) => tracing::warn!(
+                    "plugin cache: {} is unusable ({e:#}); recompiling",
+                    path.display()
+                ),
+            }
+        }
+        self.compiles.fetch_add(1, Ordering::Relaxed);
+        let artifact = engine.precompile_component(wasm).map_err(|e| format!("{e:#}"))?;
+        if let Err(e) = write_atomically(&path, &artifact) {
+            tracing::warn!("plugin cache: cannot write {}: {e}", path.display());
+            // The cache is an optimisation: compile in memory instead.
+            return Component::new(engine, wasm).map_err(|e| format!("{e:#}"));
+        }
+        load_artifact(engine, &path).map_err(|e| format!("{e:#}"))
+    }
+
+    /// Remove cached artifacts whose wasm sha256 is not in `keep` (and artifacts of other
+    /// engine configurations). Returns how many files were removed.
+    pub fn prune(&self, keep: &[String]) -> std::io::Result<usize> {
+        let Some(dir) = &self.dir else { return Ok(0) };
+        let mut removed = 0;
+        for entry in std::fs::read_dir(dir)? {
+            let path = entry?.path();
+            let Some(name) = path.file_name().and_then(|n| n.to_str()) else { continue };
+            let Some(stem) = name.strip_suffix(".cwasm") else { continue };
+            let keep_it = stem
+                .rsplit_once('-')
+                .is_some_and(|(sha, engine)| engine == self.engine_hash && keep.iter().any(|k| k == sha));
+            if !keep_it {
+                std::fs::remove_file(&path)?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+}
+
+fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, path).inspect_err(|_| {
+        let _ = std::fs::remove_file(&tmp);
+    })
+}
+
+/// Map a compiled artifact from our cache.
+#[allow(unsafe_code)]
+fn load_artifact(engine: &Engine, path: &Path) -> wasmtime::Result<Component> {
+    // SAFETY: `deserialize_file` trusts the file to be a wasmtime artifact. This file is ours:
+    // only `load_or_compile` writes into the cache directory, always via a temporary file and
+    // an atomic rename (no reader sees a partial file), and its name carries the engine's
+    // compatibility hash, so it was produced by `precompile_component` for this engine
+    // configuration. wasmtime still checks the header and version and rejects a mismatch,
+    // which we treat as a corrupt entry and recompile.
+    unsafe { Component::deserialize_file(engine, path) }
+}

@@ -1,0 +1,397 @@
+//! A loaded plugin as a [`Check`]: config, manifest, quarantine and outcome mapping.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwap;
+use async_trait::async_trait;
+
+use super::bindings::vitals::check::types as wit;
+use super::engine::PluginRuntime;
+use super::grants::PluginGrants;
+use super::host_api::PluginContext;
+use super::limits::{ByteSize, RunLimits};
+use super::loader::LoadedPlugin;
+use super::output::{cap_details, truncate_text};
+use super::quarantine::{Quarantine, QuarantinePolicy};
+use super::registry::PluginStats;
+use super::sandbox::{Call, Returned, run_call};
+use super::PluginError;
+use crate::check::{Check, CheckKind, CheckSettings, CheckSpec, Outcome, Status};
+use crate::config::CommonSettings;
+
+/// Slack between a plugin's deadline and the evaluator's hard timeout, so the plugin's own,
+/// more precise reason ("deadline 500ms exceeded") is the one reported.
+pub const EVALUATOR_GRACE: Duration = Duration::from_millis(250);
+
+crate::check_config! {
+    /// `[checks.NAME]` with `type = "plugin"`: a WebAssembly component check. `timeout` is the
+    /// plugin's hard deadline per run.
+    pub struct PluginCheckConfig {
+        /// The `.wasm` component file.
+        #[serde(default)]
+        pub file: Option<PathBuf>,
+        /// Linear memory cap per run, e.g. "64MiB" (default 64 MiB, at most the runtime's max).
+        #[serde(default)]
+        pub memory_limit: Option<ByteSize>,
+        /// Cap on the output text and each detail value, e.g. "4KiB" (default 4 KiB).
+        #[serde(default)]
+        pub output_limit: Option<ByteSize>,
+        /// Consecutive traps before quarantine (default 3).
+        #[serde(default)]
+        pub quarantine_after: Option<u32>,
+        /// Config values the plugin reads with `config-get`.
+        #[serde(default)]
+        pub config: BTreeMap<String, String>,
+        /// Outgoing HTTP destinations (`scheme://host:port`, `*` wildcards).
+        #[serde(default)]
+        pub allow_http: Vec<String>,
+        /// Directories mounted read-only at the same path.
+        #[serde(default)]
+        pub read_dirs: Vec<PathBuf>,
+        /// Environment variables passed through.
+        #[serde(default)]
+        pub env: Vec<String>,
+        /// Datasources the plugin may query read-only.
+        #[serde(default)]
+        pub datasources: Vec<String>,
+        /// Statement timeout of the plugin's SQL queries (default 2s).
+        #[serde(default, with = "humantime_serde::option")]
+        pub sql_statement_timeout: Option<Duration>,
+        /// Row limit of the plugin's SQL queries (default 1000).
+        #[serde(default)]
+        pub sql_row_limit: Option<u32>,
+    }
+}
+
+crate::check_config! {
+    /// `NAME.toml` next to `NAME.wasm`: the plugin's own suggested config and grants. The
+    /// operator's `[checks.NAME]` table wins key by key (a non-empty list replaces the
+    /// manifest's list; `config` maps are merged).
+    pub struct PluginManifest {
+        /// Linear memory cap per run.
+        #[serde(default)]
+        pub memory_limit: Option<ByteSize>,
+        /// Output cap.
+        #[serde(default)]
+        pub output_limit: Option<ByteSize>,
+        /// Consecutive traps before quarantine.
+        #[serde(default)]
+        pub quarantine_after: Option<u32>,
+        /// Config values.
+        #[serde(default)]
+        pub config: BTreeMap<String, String>,
+        /// Outgoing HTTP destinations.
+        #[serde(default)]
+        pub allow_http: Vec<String>,
+        /// Read-only directories.
+        #[serde(default)]
+        pub read_dirs: Vec<PathBuf>,
+        /// Environment variables.
+        #[serde(default)]
+        pub env: Vec<String>,
+        /// Datasources.
+        #[serde(default)]
+        pub datasources: Vec<String>,
+        /// SQL statement timeout.
+        #[serde(default, with = "humantime_serde::option")]
+        pub sql_statement_timeout: Option<Duration>,
+        /// SQL row limit.
+        #[serde(default)]
+        pub sql_row_limit: Option<u32>,
+    }
+}
+
+impl PluginManifest {
+    /// Read `NAME.toml` next to `wasm`, if it exists.
+    pub fn for_wasm(wasm: &Path) -> Result<Option<Self>, PluginError> {
+        let path = wasm.with_extension("toml");
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => {
+                return Err(PluginError::Manifest {
+                    file: path,
+                    message: e.to_string(),
+                });
+            }
+        };
+        toml::from_str(&text).map(Some).map_err(|e| PluginError::Manifest {
+            file: path,
+            message: e.to_string(),
+        })
+    }
+}
+
+fn pick<T>(main: Vec<T>, manifest: Vec<T>) -> Vec<T> {
+    if main.is_empty() { manifest } else { main }
+}
+
+impl PluginCheckConfig {
+    /// Merge a manifest under this config (this config wins).
+    pub fn with_manifest(&self, manifest: Option<PluginManifest>) -> PluginCheckConfig {
+        let mut c = self.clone();
+        let Some(m) = manifest else { return c };
+        c.memory_limit = c.memory_limit.or(m.memory_limit);
+        c.output_limit = c.output_limit.or(m.output_limit);
+        c.quarantine_after = c.quarantine_after.or(m.quarantine_after);
+        let mut config = m.config;
+        config.extend(std::mem::take(&mut c.config));
+        c.config = config;
+        c.allow_http = pick(c.allow_http, m.allow_http);
+        c.read_dirs = pick(c.read_dirs, m.read_dirs);
+        c.env = pick(c.env, m.env);
+        c.datasources = pick(c.datasources, m.datasources);
+        c.sql_statement_timeout = c.sql_statement_timeout.or(m.sql_statement_timeout);
+        c.sql_row_limit = c.sql_row_limit.or(m.sql_row_limit);
+        c.interval = c.interval.or(m.interval);
+        c.timeout = c.timeout.or(m.timeout);
+        c.critical = c.critical.or(m.critical);
+        c.failures_before_fail = c.failures_before_fail.or(m.failures_before_fail);
+        c.successes_before_pass = c.successes_before_pass.or(m.successes_before_pass);
+        c.backpressure_source = c.backpressure_source.or(m.backpressure_source);
+        c
+    }
+
+    /// The capabilities this config grants.
+    pub fn grants(&self) -> PluginGrants {
+        PluginGrants {
+            config: self.config.clone(),
+            allow_http: self.allow_http.clone(),
+            read_dirs: self.read_dirs.clone(),
+            env: self.env.clone(),
+            datasources: self.datasources.clone(),
+            sql_statement_timeout: self.sql_statement_timeout,
+            sql_row_limit: self.sql_row_limit,
+        }
+    }
+}
+
+/// The plugin version a check currently runs, with its shared run context.
+struct Active {
+    loaded: LoadedPlugin,
+    context: Arc<PluginContext>,
+}
+
+/// A plugin as a check: every run in a fresh sandbox, with quarantine after repeated traps.
+pub struct PluginCheck {
+    name: String,
+    runtime: PluginRuntime,
+    active: ArcSwap<Active>,
+    limits: RunLimits,
+    quarantine: Mutex<Quarantine>,
+    stats: Arc<PluginStats>,
+    measurement: Mutex<&'static str>,
+}
+
+impl std::fmt::Debug for PluginCheck {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PluginCheck")
+            .field("name", &self.name)
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The health+json measurement name for an observed unit.
+fn measurement_for(unit: &str) -> &'static str {
+    match unit {
+        "ms" | "s" | "us" | "µs" => "responseTime",
+        "%" => "utilization",
+        "connections" => "connections",
+        _ => "status",
+    }
+}
+
+impl PluginCheck {
+    /// A check called `name` running `loaded` under `limits`.
+    pub fn new(
+        runtime: &PluginRuntime,
+        name: &str,
+        loaded: LoadedPlugin,
+        limits: RunLimits,
+        policy: QuarantinePolicy,
+    ) -> Result<Self, PluginError> {
+        let stats = runtime.registry().stats(name);
+        let max = runtime.config().max_memory;
+        let limits = RunLimits {
+            memory: limits.memory.min(max),
+            ..limits
+        };
+        let active = Self::activate(runtime, name, &stats, loaded)?;
+        Ok(PluginCheck {
+            name: name.to_owned(),
+            runtime: runtime.clone(),
+            active: ArcSwap::from_pointee(active),
+            limits,
+            quarantine: Mutex::new(Quarantine::new(policy)),
+            stats,
+            measurement: Mutex::new("status"),
+        })
+    }
+
+    fn activate(
+        runtime: &PluginRuntime,
+        name: &str,
+        stats: &Arc<PluginStats>,
+        loaded: LoadedPlugin,
+    ) -> Result<Active, PluginError> {
+        let grants = loaded.grants().clone();
+        let http_rules = grants.http_rules(name)?;
+        let d = loaded.description();
+        stats.set_identity(&d.name, &d.version, loaded.file().to_owned(), loaded.sha256(), loaded.loaded_at());
+        let context = Arc::new(PluginContext::new(
+            name.to_owned(),
+            d.version.clone(),
+            grants,
+            http_rules,
+            runtime.inner.datasources.clone(),
+            stats.clone(),
+        ));
+        Ok(Active { loaded, context })
+    }
+
+    /// Load a plugin check from its config table (with `NAME.toml` next to the file merged
+    /// under it). Returns the spec to register: the description's suggested interval, timeout
+    /// and criticality apply under the operator's settings.
+    pub async fn from_config(
+        runtime: &PluginRuntime,
+        name: &str,
+        config: &PluginCheckConfig,
+    ) -> Result<CheckSpec, PluginError> {
+        let file = config.file.clone().ok_or_else(|| PluginError::InvalidGrant {
+            plugin: name.to_owned(),
+            field: "file",
+            message: "missing: set file = \"path/to/plugin.wasm\"".to_owned(),
+        })?;
+        let config = config.with_manifest(PluginManifest::for_wasm(&file)?);
+        let loaded = runtime.load(&file, config.grants()).await?;
+        let d = loaded.description().defaults.clone();
+        let suggested = CommonSettings {
+            interval: d.interval,
+            timeout: d.timeout,
+            critical: d.critical,
+            ..CommonSettings::default()
+        };
+        let mut settings: CheckSettings = config.common().apply(&suggested.apply(&CheckSettings::default()));
+        let limits = RunLimits {
+            deadline: settings.timeout,
+            memory: config.memory_limit.unwrap_or(RunLimits::default().memory),
+            output: config.output_limit.unwrap_or(RunLimits::default().output),
+            ..RunLimits::default()
+        };
+        settings.timeout += EVALUATOR_GRACE;
+        let policy = QuarantinePolicy {
+            threshold: config.quarantine_after.unwrap_or(QuarantinePolicy::default().threshold),
+            ..QuarantinePolicy::default()
+        };
+        let check = PluginCheck::new(runtime, name, loaded, limits, policy)?;
+        Ok(CheckSpec {
+            name: name.to_owned(),
+            check: Arc::new(check),
+            settings,
+        })
+    }
+
+    /// Swap in a new version (hot reload); runs in flight finish on the old one.
+    pub fn replace(&self, loaded: LoadedPlugin) -> Result<(), PluginError> {
+        let active = Self::activate(&self.runtime, &self.name, &self.stats, loaded)?;
+        self.active.store(Arc::new(active));
+        Ok(())
+    }
+
+    /// The plugin version this check runs now.
+    pub fn loaded(&self) -> LoadedPlugin {
+        self.active.load().loaded.clone()
+    }
+
+    /// The limits of each run.
+    pub fn limits(&self) -> RunLimits {
+        self.limits
+    }
+
+    /// This check's statistics.
+    pub fn stats(&self) -> &Arc<PluginStats> {
+        &self.stats
+    }
+
+    fn quarantine_detail(&self, now: Instant) -> serde_json::Value {
+        let state = self.quarantine.lock().unwrap_or_else(PoisonError::into_inner).state(now);
+        self.stats.set_quarantine(state.clone());
+        serde_json::to_value(state).unwrap_or_default()
+    }
+
+    fn outcome_of(&self, result: wit::CheckResult) -> Outcome {
+        let limit = usize::try_from(self.limits.output.bytes()).unwrap_or(usize::MAX);
+        let status = match result.status {
+            wit::Status::Pass => Status::Pass,
+            wit::Status::Warn => Status::Warn,
+            wit::Status::Fail => Status::Fail,
+            wit::Status::Unknown => Status::Unknown,
+        };
+        let mut outcome = Outcome::new(status, truncate_text(&result.output, limit));
+        if let Some(obs) = result.observed {
+            let unit = truncate_text(&obs.unit, 32);
+            *self.measurement.lock().unwrap_or_else(PoisonError::into_inner) = measurement_for(&unit);
+            outcome = outcome.observed(obs.value, unit);
+        }
+        let (details, dropped) = cap_details(result.details, self.limits.max_details, limit);
+        for (k, v) in details {
+            outcome = outcome.detail(k, v);
+        }
+        if dropped > 0 {
+            outcome = outcome.detail("details_truncated", format!("… (truncated {dropped} details)"));
+        }
+        outcome
+    }
+}
+
+#[async_trait]
+impl Check for PluginCheck {
+    fn kind(&self) -> CheckKind {
+        CheckKind {
+            component_type: "component",
+            measurement: *self.measurement.lock().unwrap_or_else(PoisonError::into_inner),
+        }
+    }
+
+    async fn run(&self) -> Outcome {
+        let active = self.active.load_full();
+        let now = Instant::now();
+        let blocked = {
+            let q = self.quarantine.lock().unwrap_or_else(PoisonError::into_inner);
+            q.blocked(now).map(|left| q.message(left))
+        };
+        if let Some(message) = blocked {
+            return Outcome::fail(message).detail("quarantine", self.quarantine_detail(now));
+        }
+        let inner = &self.runtime.inner;
+        let report = run_call(&inner.engine, &active.loaded.inner.pre, &active.context, &self.limits, Call::Check).await;
+        let failure = report.result.as_ref().err();
+        self.stats.record_run(report.wall, report.peak_memory, failure);
+        {
+            let mut q = self.quarantine.lock().unwrap_or_else(PoisonError::into_inner);
+            match failure {
+                Some(f) if f.is_trap() => q.record_trap(Instant::now()),
+                Some(_) => {}
+                None => q.record_completion(),
+            }
+        }
+        let limit = usize::try_from(self.limits.output.bytes()).unwrap_or(usize::MAX);
+        let outcome = match report.result {
+            Ok(Returned::Checked(Ok(result))) => self.outcome_of(result),
+            Ok(Returned::Checked(Err(message))) => Outcome::unknown(truncate_text(&message, limit)),
+            Ok(Returned::Described(_)) => Outcome::unknown("plugin returned a description to check()"),
+            Err(failure) => Outcome::fail(truncate_text(&failure.to_string(), limit)),
+        };
+        let d = active.loaded.description();
+        outcome
+            .detail("plugin", d.name.clone())
+            .detail("plugin_version", d.version.clone())
+            .detail("memory_peak_bytes", report.peak_memory)
+            .detail("run_ms", report.wall.as_secs_f64() * 1000.0)
+            .detail("quarantine", self.quarantine_detail(Instant::now()))
+    }
+}

@@ -1,0 +1,198 @@
+//! Capabilities an operator grants a plugin. Everything is denied unless listed here.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::PluginError;
+use crate::datasource::DEFAULT_ROW_LIMIT;
+
+/// What one plugin may reach beyond its own memory. Deny by default: an empty value grants
+/// nothing.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PluginGrants {
+    /// Config values the plugin reads with `config-get` (`${ENV}` is expanded by the config
+    /// loader before it gets here).
+    #[serde(default)]
+    pub config: BTreeMap<String, String>,
+    /// Outgoing HTTP destinations, `scheme://host:port` with `*` wildcards for the port and the
+    /// leftmost host labels, e.g. `"https://*.example.com"`, `"http://127.0.0.1:*"`.
+    #[serde(default)]
+    pub allow_http: Vec<String>,
+    /// Host directories mounted read-only at the same path in the guest.
+    #[serde(default)]
+    pub read_dirs: Vec<PathBuf>,
+    /// Names of environment variables passed through (with the host's values).
+    #[serde(default)]
+    pub env: Vec<String>,
+    /// Datasources the plugin may query (read-only) through the `sql` interface.
+    #[serde(default)]
+    pub datasources: Vec<String>,
+    /// Statement timeout for the plugin's SQL queries (default 2s).
+    #[serde(default, with = "humantime_serde::option")]
+    pub sql_statement_timeout: Option<Duration>,
+    /// Most rows one of the plugin's queries may return (default 1000).
+    #[serde(default)]
+    pub sql_row_limit: Option<u32>,
+}
+
+impl PluginGrants {
+    /// The SQL statement timeout in effect.
+    pub fn statement_timeout(&self) -> Duration {
+        self.sql_statement_timeout.unwrap_or(Duration::from_secs(2))
+    }
+
+    /// The SQL row limit in effect.
+    pub fn row_limit(&self) -> u32 {
+        self.sql_row_limit.unwrap_or(DEFAULT_ROW_LIMIT)
+    }
+
+    /// Parse the `allow_http` rules; `plugin` names the plugin in errors.
+    pub fn http_rules(&self, plugin: &str) -> Result<Vec<HttpRule>, PluginError> {
+        self.allow_http
+            .iter()
+            .map(|raw| {
+                raw.parse().map_err(|message| PluginError::InvalidGrant {
+                    plugin: plugin.to_owned(),
+                    field: "allow_http",
+                    message,
+                })
+            })
+            .collect()
+    }
+}
+
+/// One `allow_http` rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpRule {
+    scheme: String,
+    /// Lowercase host; a leading `*.` matches any subdomain, `*` any host.
+    host: String,
+    /// `None` = any port.
+    port: Option<u16>,
+}
+
+fn default_port(scheme: &str) -> u16 {
+    if scheme == "https" { 443 } else { 80 }
+}
+
+impl std::str::FromStr for HttpRule {
+    type Err = String;
+
+    fn from_str(raw: &str) -> Result<Self, Self::Err> {
+        let bad = |why: &str| format!("{raw:?}: {why} (expected e.g. \"https://api.example.com:443\")");
+        let (scheme, rest) = raw.split_once("://").ok_or_else(|| bad("missing scheme"))?;
+        let scheme = scheme.to_ascii_lowercase();
+        if scheme != "http" && scheme != "https" {
+            return Err(bad("scheme must be http or https"));
+        }
+        let rest = rest.trim_end_matches('/');
+        if rest.contains('/') || rest.contains('@') {
+            return Err(bad("a rule names scheme, host and port only"));
+        }
+        let (host, port) = match rest.rsplit_once(':') {
+            Some((h, p)) if !h.ends_with(']') || !p.is_empty() => {
+                let port = if p == "*" {
+                    None
+                } else {
+                    Some(p.parse::<u16>().map_err(|_| bad("invalid port"))?)
+                };
+                (h, port)
+            }
+            _ => (rest, Some(default_port(&scheme))),
+        };
+        let host = host.to_ascii_lowercase();
+        let without_wildcard = host.strip_prefix("*.").unwrap_or(&host);
+        if host.is_empty() || (host != "*" && without_wildcard.contains('*')) {
+            return Err(bad("invalid host"));
+        }
+        Ok(HttpRule { scheme, host, port })
+    }
+}
+
+impl fmt::Display for HttpRule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.port {
+            Some(p) => write!(f, "{}://{}:{p}", self.scheme, self.host),
+            None => write!(f, "{}://{}:*", self.scheme, self.host),
+        }
+    }
+}
+
+impl HttpRule {
+    /// Whether a request to `scheme://host:port` is allowed by this rule.
+    pub fn allows(&self, scheme: &str, host: &str, port: u16) -> bool {
+        if !self.scheme.eq_ignore_ascii_case(scheme) || self.port.is_some_and(|p| p != port) {
+            return false;
+        }
+        let host = host.trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
+        let rule_host = self.host.trim_start_matches('[').trim_end_matches(']');
+        match rule_host.strip_prefix("*.") {
+            _ if rule_host == "*" => true,
+            Some(suffix) => host.len() > suffix.len() + 1 && host.ends_with(&format!(".{suffix}")),
+            None => host == rule_host,
+        }
+    }
+}
+
+/// Whether any rule allows `scheme://host:port`; `port` defaults from the scheme.
+pub(crate) fn any_allows(rules: &[HttpRule], scheme: &str, host: &str, port: Option<u16>) -> bool {
+    let port = port.unwrap_or_else(|| default_port(&scheme.to_ascii_lowercase()));
+    rules.iter().any(|r| r.allows(scheme, host, port))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rule(s: &str) -> HttpRule {
+        s.parse().unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn exact_rule_allows_only_its_origin() {
+        let r = rule("https://api.example.com:443");
+        assert!(r.allows("https", "api.example.com", 443));
+        assert!(r.allows("https", "API.example.com", 443));
+        assert!(!r.allows("http", "api.example.com", 443));
+        assert!(!r.allows("https", "api.example.com", 8443));
+        assert!(!r.allows("https", "evil.com", 443));
+    }
+
+    #[test]
+    fn port_defaults_from_the_scheme_and_star_matches_any_port() {
+        assert!(rule("https://api.example.com").allows("https", "api.example.com", 443));
+        assert!(!rule("https://api.example.com").allows("https", "api.example.com", 444));
+        let any = rule("http://127.0.0.1:*");
+        assert!(any.allows("http", "127.0.0.1", 8080));
+        assert!(!any.allows("http", "127.0.0.2", 8080));
+    }
+
+    #[test]
+    fn subdomain_wildcard_does_not_match_the_bare_domain_or_lookalikes() {
+        let r = rule("https://*.example.com");
+        assert!(r.allows("https", "a.example.com", 443));
+        assert!(r.allows("https", "a.b.example.com", 443));
+        assert!(!r.allows("https", "example.com", 443));
+        assert!(!r.allows("https", "badexample.com", 443));
+    }
+
+    #[test]
+    fn malformed_rules_are_rejected() {
+        for bad in ["api.example.com", "ftp://x", "https://x:99999", "https://x/path", "https://a*b.com"] {
+            assert!(bad.parse::<HttpRule>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn grants_reject_unknown_keys() {
+        let err = toml::from_str::<PluginGrants>("allow_tcp = true").err();
+        assert!(err.is_some());
+        let g: PluginGrants = toml::from_str("env = [\"HOME\"]\nsql_row_limit = 5").unwrap_or_default();
+        assert_eq!(g.row_limit(), 5);
+    }
+}

@@ -1,0 +1,76 @@
+//! Outgoing HTTP for plugins: only to origins in `allow_http`, and never past the run deadline.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks};
+
+use super::grants::any_allows;
+use super::host_api::PluginContext;
+
+type IoFuture = Box<dyn Future<Output = Result<(), HttpError>> + Send>;
+type SendFuture = Box<dyn Future<Output = Result<(http::Response<WasiBody>, IoFuture), HttpError>> + Send>;
+
+/// The `send_request` hook of one run.
+pub(crate) struct HttpGuard {
+    plugin: Arc<PluginContext>,
+    deadline: Instant,
+}
+
+impl HttpGuard {
+    pub(crate) fn new(plugin: Arc<PluginContext>, deadline: Instant) -> Self {
+        HttpGuard { plugin, deadline }
+    }
+
+    /// `Err(message)` when the request's origin is not granted.
+    fn check(&self, uri: &http::Uri) -> Result<(), String> {
+        let scheme = uri.scheme_str().unwrap_or("https");
+        let host = uri.host().unwrap_or("");
+        if any_allows(&self.plugin.http_rules, scheme, host, uri.port_u16()) {
+            return Ok(());
+        }
+        let port = uri
+            .port_u16()
+            .unwrap_or(if scheme.eq_ignore_ascii_case("https") { 443 } else { 80 });
+        Err(format!(
+            "{scheme}://{host}:{port} is not granted to plugin {} (allow_http)",
+            self.plugin.name
+        ))
+    }
+}
+
+fn bounded(limit: Option<Duration>, remaining: Duration) -> Option<Duration> {
+    Some(limit.map_or(remaining, |l| l.min(remaining)))
+}
+
+impl WasiHttpHooks for HttpGuard {
+    fn send_request(
+        &mut self,
+        request: http::Request<WasiBody>,
+        options: Option<RequestOptions>,
+        fut: IoFuture,
+    ) -> SendFuture {
+        drop(fut);
+        if let Err(message) = self.check(request.uri()) {
+            tracing::warn!(plugin = self.plugin.name.as_str(), "denied outgoing HTTP: {message}");
+            return Box::new(async move { Err(HttpError::InternalError(Some(message))) });
+        }
+        let remaining = self.deadline.saturating_duration_since(Instant::now());
+        let options = options.unwrap_or_default();
+        let options = RequestOptions {
+            connect_timeout: bounded(options.connect_timeout, remaining),
+            first_byte_timeout: bounded(options.first_byte_timeout, remaining),
+            between_bytes_timeout: bounded(options.between_bytes_timeout, remaining),
+        };
+        Box::new(async move {
+            use http_body_util::BodyExt;
+            let sent = tokio::time::timeout(
+                remaining,
+                wasmtime_wasi_http::default_send_request(request, Some(options)),
+            )
+            .await;
+            let (response, io) = sent.map_err(|_| HttpError::ConnectionTimeout)??;
+            Ok((response.map(BodyExt::boxed_unsync), Box::new(io) as IoFuture))
+        })
+    }
+}

@@ -1,0 +1,203 @@
+//! Loading a plugin: read, compile (through the cache, off the async runtime), check it
+//! implements the world, and describe it once in a sandbox.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use serde::Serialize;
+use wasmtime::component::Component;
+
+use super::bindings::PluginPre;
+use super::bindings::vitals::check::types as wit;
+use super::cache::sha256_hex;
+use super::engine::PluginRuntime;
+use super::grants::PluginGrants;
+use super::host_api::PluginContext;
+use super::output::truncate_text;
+use super::sandbox::{Call, PluginState, Returned, run_call};
+use super::{PluginError, WORLD};
+
+/// Settings a plugin suggests; the operator's config overrides each of them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct SuggestedDefaults {
+    /// Time between runs.
+    #[serde(with = "humantime_serde")]
+    pub interval: Option<Duration>,
+    /// Limit per run.
+    #[serde(with = "humantime_serde")]
+    pub timeout: Option<Duration>,
+    /// Whether failing fails readiness.
+    pub critical: Option<bool>,
+}
+
+/// What a plugin says about itself (`describe()`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Description {
+    /// Short identifier, e.g. "http-endpoint".
+    pub name: String,
+    /// The plugin's own version.
+    pub version: String,
+    /// What it checks, in one sentence.
+    pub summary: String,
+    /// Suggested settings.
+    pub defaults: SuggestedDefaults,
+}
+
+impl Description {
+    fn from_wit(d: wit::Description) -> Self {
+        // Described strings end up in logs and API responses: keep them short.
+        Description {
+            name: truncate_text(&d.name, 128),
+            version: truncate_text(&d.version, 64),
+            summary: truncate_text(&d.summary, 512),
+            defaults: SuggestedDefaults {
+                interval: d.defaults.interval_ms.map(Duration::from_millis),
+                timeout: d.defaults.timeout_ms.map(Duration::from_millis),
+                critical: d.defaults.critical,
+            },
+        }
+    }
+}
+
+pub(crate) struct LoadedInner {
+    pub(crate) pre: PluginPre<PluginState>,
+    pub(crate) component: Component,
+    pub(crate) description: Description,
+    pub(crate) sha256: String,
+    pub(crate) file: PathBuf,
+    pub(crate) loaded_at: SystemTime,
+    pub(crate) grants: PluginGrants,
+}
+
+/// A compiled, validated and described plugin, ready to run. Cheap to clone.
+#[derive(Clone)]
+pub struct LoadedPlugin {
+    pub(crate) inner: Arc<LoadedInner>,
+}
+
+impl std::fmt::Debug for LoadedPlugin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoadedPlugin")
+            .field("file", &self.inner.file)
+            .field("sha256", &self.inner.sha256)
+            .field("description", &self.inner.description)
+            .finish_non_exhaustive()
+    }
+}
+
+impl LoadedPlugin {
+    /// What the plugin said about itself.
+    pub fn description(&self) -> &Description {
+        &self.inner.description
+    }
+
+    /// sha256 of the `.wasm` file (hex).
+    pub fn sha256(&self) -> &str {
+        &self.inner.sha256
+    }
+
+    /// The file it was loaded from.
+    pub fn file(&self) -> &Path {
+        &self.inner.file
+    }
+
+    /// When it was loaded.
+    pub fn loaded_at(&self) -> SystemTime {
+        self.inner.loaded_at
+    }
+
+    /// The grants it was loaded with.
+    pub fn grants(&self) -> &PluginGrants {
+        &self.inner.grants
+    }
+
+    /// The compiled component (for inspection).
+    pub fn component(&self) -> &Component {
+        &self.inner.component
+    }
+}
+
+fn file_stem(path: &Path) -> String {
+    path.file_stem()
+        .map_or_else(|| path.display().to_string(), |s| s.to_string_lossy().into_owned())
+}
+
+impl PluginRuntime {
+    /// Read, compile (cached), validate and describe the plugin at `path`.
+    pub async fn load(&self, path: &Path, grants: PluginGrants) -> Result<LoadedPlugin, PluginError> {
+        let file = path.to_path_buf();
+        let read_err = |source| PluginError::Read {
+            file: file.clone(),
+            source,
+        };
+        let size = tokio::fs::metadata(path).await.map_err(read_err)?.len();
+        let limit = self.inner.config.max_file_size.bytes();
+        if size > limit {
+            return Err(PluginError::TooLarge { file, size, limit });
+        }
+        let wasm = tokio::fs::read(path).await.map_err(read_err)?;
+        let sha256 = sha256_hex(&wasm);
+        let name = file_stem(path);
+        let http_rules = grants.http_rules(&name)?;
+
+        let runtime = self.inner.clone();
+        let key = sha256.clone();
+        let compiled = tokio::task::spawn_blocking(move || {
+            runtime.cache.load_or_compile(&runtime.engine, &wasm, &key)
+        })
+        .await
+        .map_err(|e| PluginError::Runtime(format!("compile task failed: {e}")))?;
+        let component = compiled.map_err(|message| PluginError::Compile {
+            file: file.clone(),
+            message,
+        })?;
+
+        let wrong_world = |e: wasmtime::Error| PluginError::WrongWorld {
+            file: file.clone(),
+            message: format!("{e:#}"),
+        };
+        let instance_pre = self.inner.linker.instantiate_pre(&component).map_err(wrong_world)?;
+        let pre = PluginPre::new(instance_pre).map_err(wrong_world)?;
+
+        let context = Arc::new(PluginContext::new(
+            name,
+            String::new(),
+            grants.clone(),
+            http_rules,
+            self.inner.datasources.clone(),
+            Arc::default(),
+        ));
+        let limits = self.inner.config.describe_limits;
+        let report = run_call(&self.inner.engine, &pre, &context, &limits, Call::Describe).await;
+        let description = match report.result {
+            Ok(Returned::Described(d)) => Description::from_wit(d),
+            Ok(Returned::Checked(_)) => {
+                return Err(PluginError::Runtime("describe() returned a check result".to_owned()));
+            }
+            Err(reason) => {
+                return Err(PluginError::Describe {
+                    file,
+                    reason: reason.to_string(),
+                });
+            }
+        };
+        tracing::info!(
+            plugin = description.name.as_str(),
+            version = description.version.as_str(),
+            file = %file.display(),
+            "loaded plugin ({WORLD})"
+        );
+        Ok(LoadedPlugin {
+            inner: Arc::new(LoadedInner {
+                pre,
+                component,
+                description,
+                sha256,
+                file,
+                loaded_at: SystemTime::now(),
+                grants,
+            }),
+        })
+    }
+}

@@ -1,0 +1,255 @@
+//! Per-plugin statistics: the `GET /plugins` view and the plugin metrics.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, SystemTime};
+
+use serde::Serialize;
+
+use super::quarantine::QuarantineState;
+use super::sandbox::RunFailure;
+use crate::metrics::{MetricsSource, MetricsWriter};
+
+/// Identity of the plugin behind a check, replaced on reload.
+#[derive(Debug, Clone, Default)]
+struct Identity {
+    plugin: String,
+    version: String,
+    file: PathBuf,
+    sha256: String,
+    loaded_at: Option<SystemTime>,
+}
+
+/// Counters of one plugin check. Updated by its runs, read by views and metrics.
+#[derive(Debug)]
+pub struct PluginStats {
+    identity: Mutex<Identity>,
+    runs: AtomicU64,
+    traps: AtomicU64,
+    timeouts: AtomicU64,
+    oom: AtomicU64,
+    duration_nanos: AtomicU64,
+    memory_peak: AtomicU64,
+    quarantined: AtomicBool,
+    quarantine: Mutex<QuarantineState>,
+    last_error: Mutex<Option<String>>,
+    pub(crate) logs_emitted: AtomicU64,
+    pub(crate) logs_dropped: AtomicU64,
+}
+
+impl Default for PluginStats {
+    fn default() -> Self {
+        PluginStats {
+            identity: Mutex::default(),
+            runs: AtomicU64::new(0),
+            traps: AtomicU64::new(0),
+            timeouts: AtomicU64::new(0),
+            oom: AtomicU64::new(0),
+            duration_nanos: AtomicU64::new(0),
+            memory_peak: AtomicU64::new(0),
+            quarantined: AtomicBool::new(false),
+            quarantine: Mutex::new(QuarantineState::Active { consecutive_traps: 0 }),
+            last_error: Mutex::new(None),
+            logs_emitted: AtomicU64::new(0),
+            logs_dropped: AtomicU64::new(0),
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl PluginStats {
+    /// Record which plugin file now backs this check.
+    pub(crate) fn set_identity(&self, plugin: &str, version: &str, file: PathBuf, sha256: &str, loaded_at: SystemTime) {
+        *lock(&self.identity) = Identity {
+            plugin: plugin.to_owned(),
+            version: version.to_owned(),
+            file,
+            sha256: sha256.to_owned(),
+            loaded_at: Some(loaded_at),
+        };
+    }
+
+    /// Record one finished run (trapped or not).
+    pub(crate) fn record_run(&self, wall: Duration, peak_memory: u64, failure: Option<&RunFailure>) {
+        self.runs.fetch_add(1, Ordering::Relaxed);
+        let nanos = u64::try_from(wall.as_nanos()).unwrap_or(u64::MAX);
+        self.duration_nanos.fetch_add(nanos, Ordering::Relaxed);
+        self.memory_peak.fetch_max(peak_memory, Ordering::Relaxed);
+        if let Some(failure) = failure {
+            if failure.is_trap() {
+                self.traps.fetch_add(1, Ordering::Relaxed);
+            }
+            match failure {
+                RunFailure::Deadline(_) => self.timeouts.fetch_add(1, Ordering::Relaxed),
+                RunFailure::Memory(_) => self.oom.fetch_add(1, Ordering::Relaxed),
+                _ => 0,
+            };
+            *lock(&self.last_error) = Some(failure.to_string());
+        }
+    }
+
+    /// Record a load or reload error (shown in the view; the previous version keeps running).
+    pub fn record_error(&self, message: impl Into<String>) {
+        *lock(&self.last_error) = Some(message.into());
+    }
+
+    pub(crate) fn set_quarantine(&self, state: QuarantineState) {
+        self.quarantined
+            .store(matches!(state, QuarantineState::Quarantined { .. }), Ordering::Relaxed);
+        *lock(&self.quarantine) = state;
+    }
+
+    /// Completed and trapped runs so far.
+    pub fn runs(&self) -> u64 {
+        self.runs.load(Ordering::Relaxed)
+    }
+
+    /// Log lines dropped by the rate limit so far.
+    pub fn logs_dropped(&self) -> u64 {
+        self.logs_dropped.load(Ordering::Relaxed)
+    }
+
+    /// Log lines written so far.
+    pub fn logs_emitted(&self) -> u64 {
+        self.logs_emitted.load(Ordering::Relaxed)
+    }
+}
+
+/// One plugin check as shown by `GET /plugins`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PluginView {
+    /// The check name.
+    pub name: String,
+    /// The plugin's own name (from `describe()`).
+    pub plugin: String,
+    /// The plugin's own version.
+    pub version: String,
+    /// The `.wasm` file.
+    pub file: PathBuf,
+    /// sha256 of the file.
+    pub sha256: String,
+    /// When it was loaded (RFC 3339).
+    pub loaded_at: Option<String>,
+    /// Quarantine state.
+    pub quarantine: QuarantineState,
+    /// The last trap or load error.
+    pub last_error: Option<String>,
+    /// Runs so far.
+    pub runs: u64,
+    /// Runs that trapped (any reason).
+    pub traps: u64,
+    /// Runs past their deadline.
+    pub timeouts: u64,
+    /// Runs past their memory limit.
+    pub oom: u64,
+    /// Highest memory of any run, in bytes.
+    pub memory_peak_bytes: u64,
+    /// Log lines dropped by the rate limit.
+    pub logs_dropped: u64,
+}
+
+/// All plugin checks' statistics, by check name.
+#[derive(Debug, Default)]
+pub struct PluginRegistry {
+    by_name: Mutex<BTreeMap<String, Arc<PluginStats>>>,
+}
+
+impl PluginRegistry {
+    /// The statistics of check `name`, created on first use.
+    pub fn stats(&self, name: &str) -> Arc<PluginStats> {
+        lock(&self.by_name).entry(name.to_owned()).or_default().clone()
+    }
+
+    /// Forget check `name` (when it is removed from config).
+    pub fn remove(&self, name: &str) {
+        lock(&self.by_name).remove(name);
+    }
+
+    /// Every plugin check, by name.
+    pub fn views(&self) -> Vec<PluginView> {
+        let all: Vec<(String, Arc<PluginStats>)> =
+            lock(&self.by_name).iter().map(|(n, s)| (n.clone(), s.clone())).collect();
+        all.into_iter()
+            .map(|(name, s)| {
+                let id = lock(&s.identity).clone();
+                PluginView {
+                    name,
+                    plugin: id.plugin,
+                    version: id.version,
+                    file: id.file,
+                    sha256: id.sha256,
+                    loaded_at: id.loaded_at.map(|t| humantime::format_rfc3339_seconds(t).to_string()),
+                    quarantine: lock(&s.quarantine).clone(),
+                    last_error: lock(&s.last_error).clone(),
+                    runs: s.runs(),
+                    traps: s.traps.load(Ordering::Relaxed),
+                    timeouts: s.timeouts.load(Ordering::Relaxed),
+                    oom: s.oom.load(Ordering::Relaxed),
+                    memory_peak_bytes: s.memory_peak.load(Ordering::Relaxed),
+                    logs_dropped: s.logs_dropped(),
+                }
+            })
+            .collect()
+    }
+
+    /// The views as a JSON array (the `GET /plugins` body).
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::to_value(self.views()).unwrap_or(serde_json::Value::Null)
+    }
+}
+
+impl MetricsSource for PluginRegistry {
+    fn render(&self, out: &mut MetricsWriter) {
+        let all: Vec<(String, Arc<PluginStats>)> =
+            lock(&self.by_name).iter().map(|(n, s)| (n.clone(), s.clone())).collect();
+        let counter = |out: &mut MetricsWriter, name: &str, help: &str, get: &dyn Fn(&PluginStats) -> f64| {
+            out.family(name, "counter", help);
+            for (plugin, s) in &all {
+                out.sample(name, &[("plugin", plugin)], get(s));
+            }
+        };
+        let load = |a: &AtomicU64| a.load(Ordering::Relaxed) as f64;
+        counter(out, "vitals_plugin_runs_total", "Plugin runs, trapped or not.", &|s| load(&s.runs));
+        counter(
+            out,
+            "vitals_plugin_traps_total",
+            "Plugin runs that trapped (panic, deadline, out-of-memory, stack overflow).",
+            &|s| load(&s.traps),
+        );
+        counter(out, "vitals_plugin_timeouts_total", "Plugin runs past their deadline.", &|s| {
+            load(&s.timeouts)
+        });
+        counter(out, "vitals_plugin_oom_total", "Plugin runs past their memory limit.", &|s| {
+            load(&s.oom)
+        });
+        counter(
+            out,
+            "vitals_plugin_log_lines_dropped_total",
+            "Plugin log lines dropped by the rate limit.",
+            &|s| load(&s.logs_dropped),
+        );
+        let name = "vitals_plugin_run_duration_seconds";
+        out.family(name, "summary", "Wall time of plugin runs.");
+        for (plugin, s) in &all {
+            let secs = load(&s.duration_nanos) / 1e9;
+            out.sample(&format!("{name}_sum"), &[("plugin", plugin)], secs);
+            out.sample(&format!("{name}_count"), &[("plugin", plugin)], load(&s.runs));
+        }
+        let name = "vitals_plugin_memory_peak_bytes";
+        out.family(name, "gauge", "Highest linear memory of any run of the plugin.");
+        for (plugin, s) in &all {
+            out.sample(name, &[("plugin", plugin)], load(&s.memory_peak));
+        }
+        let name = "vitals_plugin_quarantined";
+        out.family(name, "gauge", "1 while the plugin is quarantined after repeated traps.");
+        for (plugin, s) in &all {
+            let q = if s.quarantined.load(Ordering::Relaxed) { 1.0 } else { 0.0 };
+            out.sample(name, &[("plugin", plugin)], q);
+        }
+    }
+}

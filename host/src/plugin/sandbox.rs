@@ -1,0 +1,241 @@
+//! One run of a plugin: a fresh store, WASI context and instance, under hard limits.
+//!
+//! A trapped instance is never reused: every call gets its own store, so a plugin that
+//! corrupted its memory or ran past its deadline starts clean next time.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use wasmtime::component::ResourceTable;
+use wasmtime::{Store, Trap, UpdateDeadline};
+use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+
+use super::bindings::PluginPre;
+use super::bindings::vitals::check::types as wit;
+use super::capture::BoundedCapture;
+use super::host_api::PluginContext;
+use super::http_guard::HttpGuard;
+use super::limits::{ByteSize, MemoryLimitExceeded, MemoryLimiter, RunLimits};
+
+/// Bytes of guest stdout/stderr kept per run (for panic messages).
+const CAPTURE_BYTES: usize = 4096;
+
+/// Slack for the tokio backstop after the epoch deadline: the epoch check fires first unless
+/// the guest is stuck in a host call.
+const BACKSTOP_SLACK: Duration = Duration::from_millis(100);
+
+/// What lives in a plugin run's `Store`.
+pub(crate) struct PluginState {
+    wasi: WasiCtx,
+    http: WasiHttpCtx,
+    table: ResourceTable,
+    hooks: HttpGuard,
+    pub(crate) limiter: MemoryLimiter,
+    pub(crate) plugin: Arc<PluginContext>,
+    pub(crate) deadline: Instant,
+}
+
+impl WasiView for PluginState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl WasiHttpView for PluginState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.hooks,
+        }
+    }
+}
+
+/// Why a run did not produce a result.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunFailure {
+    /// The run passed its deadline.
+    Deadline(Duration),
+    /// The guest grew its memory past the cap.
+    Memory(ByteSize),
+    /// The guest overflowed its stack.
+    StackOverflow,
+    /// Any other trap (panic, invalid access, ...), with the guest's stderr if it wrote any.
+    Trap(String),
+    /// The sandbox could not be set up (for example a granted directory does not exist).
+    Setup(String),
+}
+
+impl RunFailure {
+    /// Whether this failure counts towards quarantine (the guest misbehaved).
+    pub fn is_trap(&self) -> bool {
+        !matches!(self, RunFailure::Setup(_))
+    }
+}
+
+impl fmt::Display for RunFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RunFailure::Deadline(d) => write!(f, "deadline {} exceeded", humantime::format_duration(*d)),
+            RunFailure::Memory(limit) => write!(f, "memory limit {limit} exceeded"),
+            RunFailure::StackOverflow => f.write_str("stack overflow"),
+            RunFailure::Trap(msg) => write!(f, "trap: {msg}"),
+            RunFailure::Setup(msg) => write!(f, "sandbox setup failed: {msg}"),
+        }
+    }
+}
+
+/// The epoch callback's error when the deadline has passed.
+#[derive(Debug, thiserror::Error)]
+#[error("deadline exceeded")]
+struct DeadlineExceeded;
+
+/// What one call returned, with what it cost.
+#[derive(Debug)]
+pub struct RunReport<T> {
+    /// The call's return value, or why there is none.
+    pub result: Result<T, RunFailure>,
+    /// Most linear memory the instance held, in bytes.
+    pub peak_memory: u64,
+    /// Wall time of the whole run (store setup, instantiation, call).
+    pub wall: Duration,
+}
+
+/// Which export to call.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Call {
+    Describe,
+    Check,
+}
+
+/// What the export returned.
+pub(crate) enum Returned {
+    Described(wit::Description),
+    Checked(Result<wit::CheckResult, String>),
+}
+
+fn new_store(
+    engine: &wasmtime::Engine,
+    plugin: &Arc<PluginContext>,
+    limits: &RunLimits,
+    capture: &BoundedCapture,
+    deadline: Instant,
+) -> Result<Store<PluginState>, RunFailure> {
+    let grants = &plugin.grants;
+    let mut wasi = WasiCtxBuilder::new();
+    wasi.allow_tcp(false)
+        .allow_udp(false)
+        .allow_ip_name_lookup(false)
+        .stdout(capture.clone())
+        .stderr(capture.clone());
+    for name in &grants.env {
+        if let Ok(value) = std::env::var(name) {
+            wasi.env(name, value);
+        }
+    }
+    for dir in &grants.read_dirs {
+        let guest = dir.to_string_lossy();
+        wasi.preopened_dir(dir, guest.as_ref(), FsPerms::ReadOnly)
+            .map_err(|e| RunFailure::Setup(format!("read_dirs {}: {e}", dir.display())))?;
+    }
+    let state = PluginState {
+        wasi: wasi.build(),
+        http: WasiHttpCtx::new(),
+        table: ResourceTable::new(),
+        hooks: HttpGuard::new(plugin.clone(), deadline),
+        limiter: MemoryLimiter::new(limits.memory),
+        plugin: plugin.clone(),
+        deadline,
+    };
+    let mut store = Store::new(engine, state);
+    store.limiter(|s| &mut s.limiter);
+    store.set_epoch_deadline(1);
+    // Yield to tokio on every tick so a spinning guest never holds a worker thread; trap once
+    // the deadline has passed.
+    store.epoch_deadline_callback(move |_| {
+        if Instant::now() >= deadline {
+            Err(wasmtime::Error::new(DeadlineExceeded))
+        } else {
+            Ok(UpdateDeadline::Yield(1))
+        }
+    });
+    Ok(store)
+}
+
+/// Instantiate `pre` in a fresh sandbox and call one export.
+pub(crate) async fn run_call(
+    engine: &wasmtime::Engine,
+    pre: &PluginPre<PluginState>,
+    plugin: &Arc<PluginContext>,
+    limits: &RunLimits,
+    call: Call,
+) -> RunReport<Returned> {
+    let started = Instant::now();
+    let deadline = started + limits.deadline;
+    let capture = BoundedCapture::new(CAPTURE_BYTES);
+    let mut store = match new_store(engine, plugin, limits, &capture, deadline) {
+        Ok(store) => store,
+        Err(failure) => {
+            return RunReport {
+                result: Err(failure),
+                peak_memory: 0,
+                wall: started.elapsed(),
+            };
+        }
+    };
+    let work = async {
+        let instance = pre.instantiate_async(&mut store).await?;
+        match call {
+            Call::Describe => instance.call_describe(&mut store).await.map(Returned::Described),
+            Call::Check => instance.call_check(&mut store).await.map(Returned::Checked),
+        }
+    };
+    let outcome = tokio::time::timeout(limits.deadline + BACKSTOP_SLACK, work).await;
+    plugin.flush_dropped_logs();
+    let result = match outcome {
+        Ok(Ok(returned)) => Ok(returned),
+        Ok(Err(error)) => Err(classify(&error, limits, &capture)),
+        Err(_elapsed) => Err(RunFailure::Deadline(limits.deadline)),
+    };
+    RunReport {
+        result,
+        peak_memory: store.data().limiter.peak(),
+        wall: started.elapsed(),
+    }
+}
+
+/// Map a wasmtime error to the reason the operator sees.
+fn classify(error: &wasmtime::Error, limits: &RunLimits, capture: &BoundedCapture) -> RunFailure {
+    if error.is::<DeadlineExceeded>() {
+        return RunFailure::Deadline(limits.deadline);
+    }
+    if error.is::<MemoryLimitExceeded>() {
+        return RunFailure::Memory(limits.memory);
+    }
+    match error.downcast_ref::<Trap>() {
+        Some(Trap::StackOverflow) => RunFailure::StackOverflow,
+        Some(Trap::Interrupt) => RunFailure::Deadline(limits.deadline),
+        Some(trap) => {
+            let stderr = capture.text();
+            let panic = stderr
+                .lines()
+                .find(|l| l.contains("panicked at"))
+                .map(|first| {
+                    // "thread '<unnamed>' panicked at src/lib.rs:3:5:\nmessage"
+                    let rest: Vec<&str> = stderr.lines().skip_while(|l| *l != first).take(3).collect();
+                    rest.join(" ")
+                });
+            match panic {
+                Some(p) => RunFailure::Trap(format!("{trap} ({p})")),
+                None if !stderr.is_empty() => RunFailure::Trap(format!("{trap} (stderr: {stderr})")),
+                None => RunFailure::Trap(trap.to_string()),
+            }
+        }
+        None => RunFailure::Trap(format!("{error:#}")),
+    }
+}
