@@ -5,5 +5,6 @@
 pub mod check;
 pub mod config;
 pub mod metrics;
+pub mod plugin;
 
 pub use check::{Check, CheckKind, CheckResult, CheckSettings, CheckSpec, Details, Observed, Outcome, Pressure, Status};
