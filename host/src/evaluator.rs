@@ -114,10 +114,16 @@ impl std::fmt::Debug for Evaluator {
 }
 
 /// An empty snapshot for a service that has not evaluated anything yet.
+///
+/// It reads as "starting" (not ready) until the evaluator publishes its first snapshot: an
+/// engine that has not looked at anything yet is not healthy.
 pub fn initial_snapshot(ctx: &RenderContext, bp: &BackpressureConfig) -> snapshot::HealthSnapshot {
     let checks = Vec::new();
-    let overall = overall(&checks, Phase::Starting);
     let admission = admission(&checks, bp);
+    let overall = crate::aggregate::Overall {
+        status: crate::check::Status::Unknown,
+        culprits: vec!["the evaluator".to_owned()],
+    };
     snapshot::build(0, Phase::Starting, checks, overall, admission, ctx)
 }
 

@@ -76,6 +76,10 @@ async fn wait_until(vitals: &Vitals, what: &str, cond: impl Fn(&vitals::HealthSn
     panic!("timed out waiting until {what}");
 }
 
+fn runs(s: &vitals::HealthSnapshot, name: &str) -> u64 {
+    s.check(name).map_or(0, |c| c.runs)
+}
+
 fn start(builder: vitals::VitalsBuilder) -> (Vitals, CancellationToken, tokio::task::JoinHandle<()>) {
     let (vitals, evaluator) = builder.evaluator_config(fast_evaluator()).build();
     let stop = CancellationToken::new();
@@ -90,7 +94,7 @@ async fn hanging_check_never_delays_another_check() {
         .check(CheckSpec::new("quick", FnCheck(|| Outcome::pass("ok"))).with_settings(every(100, 1_000)));
     let (vitals, _stop, _task) = start(b);
     let t0 = tokio::time::Instant::now();
-    wait_until(&vitals, "quick has run 10 times", |s| s.check("quick").unwrap().runs >= 10).await;
+    wait_until(&vitals, "quick has run 10 times", |s| runs(s, "quick") >= 10).await;
     assert!(t0.elapsed() < Duration::from_secs(2), "quick ran on its own schedule");
     let snap = vitals.snapshot();
     assert!(snap.check("stuck").unwrap().last.is_none(), "stuck is still running");
@@ -101,7 +105,7 @@ async fn timeout_becomes_a_fail_that_says_so() {
     let b = Vitals::builder().check(CheckSpec::new("stuck", Hang).with_settings(every(1_000, 500)));
     let (vitals, _stop, _task) = start(b);
     let t0 = tokio::time::Instant::now();
-    wait_until(&vitals, "stuck has a result", |s| s.check("stuck").unwrap().last.is_some()).await;
+    wait_until(&vitals, "stuck has a result", |s| s.check("stuck").is_some_and(|c| c.last.is_some())).await;
     let elapsed = t0.elapsed();
     assert!(elapsed >= Duration::from_millis(500) && elapsed < Duration::from_millis(700), "{elapsed:?}");
     let snap = vitals.snapshot();
@@ -119,7 +123,7 @@ async fn runs_of_one_check_never_overlap() {
     let slow = Slow { sleep: Duration::from_millis(300), running: running.clone(), max_seen: max_seen.clone() };
     let b = Vitals::builder().check(CheckSpec::new("slow", slow).with_settings(every(10, 1_000)));
     let (vitals, _stop, _task) = start(b);
-    wait_until(&vitals, "slow ran 5 times", |s| s.check("slow").unwrap().runs >= 5).await;
+    wait_until(&vitals, "slow ran 5 times", |s| runs(s, "slow") >= 5).await;
     assert_eq!(max_seen.load(Ordering::SeqCst), 1);
 }
 
@@ -136,7 +140,7 @@ async fn concurrency_is_bounded_across_checks() {
         .evaluator_config(EvaluatorConfig { max_concurrency: 2, ..fast_evaluator() })
         .build();
     tokio::spawn(evaluator.run(CancellationToken::new()));
-    wait_until(&vitals, "every check ran twice", |s| s.checks.iter().all(|c| c.runs >= 2)).await;
+    wait_until(&vitals, "every check ran twice", |s| s.checks.len() == 6 && s.checks.iter().all(|c| c.runs >= 2)).await;
     assert_eq!(max_seen.load(Ordering::SeqCst), 2);
 }
 
@@ -145,7 +149,7 @@ async fn stopped_evaluator_fails_readiness_after_stale_threshold_and_liveness_la
     use tower::ServiceExt;
     let b = Vitals::builder().check(CheckSpec::new("ok", FnCheck(|| Outcome::pass("fine"))).with_settings(every(100, 1_000)));
     let (vitals, stop, task) = start(b);
-    wait_until(&vitals, "ok passes", |s| s.overall.status == Status::Pass).await;
+    wait_until(&vitals, "ok passes", |s| runs(s, "ok") > 0 && s.overall.status == Status::Pass).await;
     let get = |path: &'static str| {
         let router = vitals.router();
         async move {
@@ -164,7 +168,8 @@ async fn stopped_evaluator_fails_readiness_after_stale_threshold_and_liveness_la
     stop.cancel();
     task.await.unwrap(); // the evaluator stops cleanly on the shutdown signal
     tokio::time::advance(Duration::from_millis(1_500)).await;
-    assert_eq!(get("/health/ready").await.0, 200, "within the stale threshold");
+    let (code, body) = get("/health/ready").await;
+    assert_eq!(code, 200, "within the stale threshold: {body}");
 
     tokio::time::advance(Duration::from_millis(1_000)).await;
     let (code, body) = get("/health/ready").await;
@@ -181,6 +186,18 @@ async fn stopped_evaluator_fails_readiness_after_stale_threshold_and_liveness_la
 }
 
 #[tokio::test(start_paused = true)]
+async fn engine_is_not_ready_before_its_first_evaluation() {
+    use tower::ServiceExt;
+    let (vitals, _evaluator) = Vitals::builder().build(); // never run
+    let res = vitals
+        .router()
+        .oneshot(http::Request::get("/health/ready").body(axum::body::Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 503);
+}
+
+#[tokio::test(start_paused = true)]
 async fn readiness_is_starting_until_critical_checks_report_then_follows_them() {
     let b = Vitals::builder()
         .check(CheckSpec::new("slow-start", Hang).with_settings(every(1_000, 10_000)));
@@ -189,6 +206,7 @@ async fn readiness_is_starting_until_critical_checks_report_then_follows_them() 
     let snap = vitals.snapshot();
     assert_eq!(snap.overall.status, Status::Unknown);
     assert!(String::from_utf8_lossy(&snap.bodies.ready).starts_with("starting"));
+    assert_eq!(snap.overall.culprits, vec!["slow-start"]);
     // After the grace period an unevaluated critical check fails readiness.
     wait_until(&vitals, "grace over", |s| s.phase == vitals::aggregate::Phase::Running).await;
     assert_eq!(vitals.snapshot().overall.status, Status::Fail);
@@ -204,9 +222,9 @@ async fn flap_damping_holds_state_until_consecutive_failures() {
     });
     let settings = CheckSettings { failures_before_fail: 3, ..every(100, 1_000) };
     let (vitals, _stop, _task) = start(Vitals::builder().check(CheckSpec::new("db", check).with_settings(settings)));
-    wait_until(&vitals, "two failures", |s| s.check("db").unwrap().runs == 3).await;
+    wait_until(&vitals, "two failures", |s| runs(s, "db") == 3).await;
     assert_eq!(vitals.snapshot().check("db").unwrap().status(), Status::Pass);
-    wait_until(&vitals, "third failure", |s| s.check("db").unwrap().runs >= 4).await;
+    wait_until(&vitals, "third failure", |s| runs(s, "db") >= 4).await;
     let snap = vitals.snapshot();
     let db = snap.check("db").unwrap();
     assert_eq!(db.status(), Status::Fail);
@@ -233,7 +251,7 @@ async fn checks_are_added_replaced_and_removed_at_run_time() {
 async fn panicking_check_fails_and_keeps_being_scheduled() {
     let check = FnCheck(|| -> Outcome { panic!("boom") });
     let (vitals, _stop, _task) = start(Vitals::builder().check(CheckSpec::new("p", check).with_settings(every(100, 1_000))));
-    wait_until(&vitals, "two runs", |s| s.check("p").unwrap().runs >= 2).await;
+    wait_until(&vitals, "two runs", |s| runs(s, "p") >= 2).await;
     let snap = vitals.snapshot();
     let out = &snap.check("p").unwrap().last.as_ref().unwrap().outcome.output;
     assert!(out.contains("check panicked: boom"), "{out}");
@@ -272,4 +290,43 @@ async fn saturated_channel_closes_admission_and_the_layer_answers_503_with_retry
     wait_until(&vitals, "open again", |s| s.admission.is_open()).await;
     assert!(drained_at.elapsed() >= Duration::from_secs(9), "{:?}", drained_at.elapsed());
     assert_eq!(post(app()).await.status(), 200);
+}
+
+#[tokio::test(start_paused = true)]
+async fn thresholds_dwell_and_retry_after_from_config_are_the_ones_used() {
+    let text = r#"
+[evaluator]
+jitter = 0.0
+[backpressure]
+min_dwell = "3s"
+retry_jitter = 0.0
+[backpressure.channel]
+warning = 30.0
+critical = 50.0
+overflow = 90.0
+exit_ratio = 0.5
+[backpressure.retry_after]
+channel_critical = "42s"
+"#;
+    let cfg = vitals::config::parse(text, std::path::Path::new("t.toml")).unwrap();
+    let mut b = vitals::serve::builder_from_config(&cfg).unwrap();
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<u32>(10);
+    let _probe = b.channel("jobs", &tx);
+    let (vitals, evaluator) = b.build();
+    tokio::spawn(evaluator.run(CancellationToken::new()));
+    for i in 0..6 {
+        tx.send(i).await.unwrap(); // 60 %: critical under these thresholds, normal by default
+    }
+    wait_until(&vitals, "shedding at 60 %", |s| !s.admission.is_open()).await;
+    let rejected = vitals.backpressure().try_check().unwrap_err();
+    assert_eq!(rejected.retry_after_secs, 42);
+    // 40 % is below critical's entry (50) but above its exit (25): still shedding after the dwell.
+    rx.try_recv().unwrap();
+    rx.try_recv().unwrap();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert!(!vitals.snapshot().admission.is_open());
+    // 20 % is below the exit: open once the 3 s dwell has passed.
+    rx.try_recv().unwrap();
+    rx.try_recv().unwrap();
+    wait_until(&vitals, "open", |s| s.admission.is_open()).await;
 }
