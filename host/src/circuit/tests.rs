@@ -102,7 +102,11 @@ async fn transitions_closer_than_the_minimum_interval_are_deferred() {
     assert_eq!(b.allow(), Admission::Admit);
     b.record_success();
     b.record_success();
-    assert_eq!(b.state(), CircuitState::HalfOpen, "closing 0s after half-opening is too soon");
+    assert_eq!(
+        b.state(),
+        CircuitState::HalfOpen,
+        "closing 0s after half-opening is too soon"
+    );
     tokio::time::advance(Duration::from_millis(999)).await;
     b.record_success();
     assert_eq!(b.state(), CircuitState::HalfOpen);

@@ -18,8 +18,16 @@ impl MetricsSource for Datasources {
         for (name, ds) in self.iter() {
             let stats = ds.pool_stats();
             let labels = |state| [("datasource", name), ("state", state)];
-            out.sample("vitals_datasource_pool_connections", &labels("idle"), stats.idle.into());
-            out.sample("vitals_datasource_pool_connections", &labels("in_use"), stats.in_use.into());
+            out.sample(
+                "vitals_datasource_pool_connections",
+                &labels("idle"),
+                stats.idle.into(),
+            );
+            out.sample(
+                "vitals_datasource_pool_connections",
+                &labels("in_use"),
+                stats.in_use.into(),
+            );
         }
         out.family(
             "vitals_datasource_pool_max_connections",
@@ -28,7 +36,11 @@ impl MetricsSource for Datasources {
         );
         for (name, ds) in self.iter() {
             let max = ds.pool_stats().max;
-            out.sample("vitals_datasource_pool_max_connections", &[("datasource", name)], max.into());
+            out.sample(
+                "vitals_datasource_pool_max_connections",
+                &[("datasource", name)],
+                max.into(),
+            );
         }
         out.family(
             "vitals_circuit_breaker_state",
@@ -53,7 +65,11 @@ impl MetricsSource for Datasources {
         );
         for (name, ds) in self.iter() {
             let total = ds.breaker().transitions_total() as f64;
-            out.sample("vitals_circuit_breaker_transitions_total", &[("datasource", name)], total);
+            out.sample(
+                "vitals_circuit_breaker_transitions_total",
+                &[("datasource", name)],
+                total,
+            );
         }
     }
 }
@@ -77,10 +93,29 @@ mod tests {
         let mut w = MetricsWriter::new();
         ds.render(&mut w);
         let text = w.finish();
-        assert!(text.contains("vitals_datasource_pool_connections{datasource=\"local\",state=\"idle\"} 0\n"), "{text}");
-        assert!(text.contains("vitals_datasource_pool_max_connections{datasource=\"local\"} 5\n"), "{text}");
-        assert!(text.contains("vitals_circuit_breaker_state{datasource=\"local\",state=\"closed\"} 1\n"), "{text}");
-        assert!(text.contains("vitals_circuit_breaker_state{datasource=\"local\",state=\"open\"} 0\n"), "{text}");
-        assert!(text.contains("vitals_circuit_breaker_transitions_total{datasource=\"local\"} 0\n"), "{text}");
+        assert!(
+            text.contains(
+                "vitals_datasource_pool_connections{datasource=\"local\",state=\"idle\"} 0\n"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("vitals_datasource_pool_max_connections{datasource=\"local\"} 5\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "vitals_circuit_breaker_state{datasource=\"local\",state=\"closed\"} 1\n"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("vitals_circuit_breaker_state{datasource=\"local\",state=\"open\"} 0\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("vitals_circuit_breaker_transitions_total{datasource=\"local\"} 0\n"),
+            "{text}"
+        );
     }
 }

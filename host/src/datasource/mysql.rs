@@ -7,7 +7,7 @@ use futures_util::TryStreamExt;
 use sqlx::mysql::{MySqlPool, MySqlRow};
 use sqlx::{Column, Executor, Row, Statement, TypeInfo, ValueRef};
 
-use super::query::{RunError, Rows, SqlValue, acquire, statement_error};
+use super::query::{Rows, RunError, SqlValue, acquire, statement_error};
 use super::{CLIENT_GRACE, QueryLimits};
 
 /// Run `sql` in a READ ONLY transaction that is always rolled back. `is_mariadb` caches the
@@ -34,25 +34,39 @@ pub(super) async fn run(
             }
         };
         let set_limit = if mariadb {
-            format!("SET SESSION max_statement_time = {}", limit.as_secs_f64().max(0.001))
+            format!(
+                "SET SESSION max_statement_time = {}",
+                limit.as_secs_f64().max(0.001)
+            )
         } else {
-            format!("SET SESSION max_execution_time = {}", limit.as_millis().max(1))
+            format!(
+                "SET SESSION max_execution_time = {}",
+                limit.as_millis().max(1)
+            )
         };
-        (&mut *conn).execute(sqlx::raw_sql(&set_limit))
+        (&mut *conn)
+            .execute(sqlx::raw_sql(&set_limit))
             .await
             .map_err(|e| statement_error(e, limit))?;
-        (&mut *conn).execute(sqlx::raw_sql("START TRANSACTION READ ONLY"))
+        (&mut *conn)
+            .execute(sqlx::raw_sql("START TRANSACTION READ ONLY"))
             .await
             .map_err(|e| statement_error(e, limit))?;
         let result = fetch(&mut conn, sql, params, limits).await;
-        (&mut *conn).execute(sqlx::raw_sql("ROLLBACK"))
+        (&mut *conn)
+            .execute(sqlx::raw_sql("ROLLBACK"))
             .await
             .map_err(|e| statement_error(e, limit))?;
         result
     };
     let outcome = tokio::time::timeout(limit + CLIENT_GRACE, work).await;
     match outcome {
-        Ok(result) => result,
+        Ok(result) => {
+            // Return the connection now rather than from a spawned task, so the next query
+            // (and the pool statistics) see it idle.
+            let _ = tokio::time::timeout(CLIENT_GRACE, conn.return_to_pool()).await;
+            result
+        }
         Err(_) => {
             conn.close_on_drop();
             Err(RunError::StatementTimeout(limit))

@@ -8,7 +8,7 @@ use sqlx::postgres::types::Oid;
 use sqlx::postgres::{PgPool, PgRow, PgValueRef};
 use sqlx::{Column, Executor, Row, Statement, TypeInfo, ValueRef};
 
-use super::query::{RunError, Rows, SqlValue, acquire, statement_error};
+use super::query::{Rows, RunError, SqlValue, acquire, statement_error};
 use super::{CLIENT_GRACE, QueryLimits};
 
 /// Run `sql` in a READ ONLY transaction that is always rolled back.
@@ -26,18 +26,25 @@ pub(super) async fn run(
             "BEGIN; SET TRANSACTION READ ONLY; SET LOCAL statement_timeout = {}",
             limits.statement_timeout.as_millis().max(1)
         );
-        (&mut *conn).execute(sqlx::raw_sql(&begin))
+        (&mut *conn)
+            .execute(sqlx::raw_sql(&begin))
             .await
             .map_err(|e| statement_error(e, limits.statement_timeout))?;
         let result = fetch(&mut conn, sql, params, limits).await;
-        (&mut *conn).execute(sqlx::raw_sql("ROLLBACK"))
+        (&mut *conn)
+            .execute(sqlx::raw_sql("ROLLBACK"))
             .await
             .map_err(|e| statement_error(e, limits.statement_timeout))?;
         result
     };
     let outcome = tokio::time::timeout(client_limit, work).await;
     match outcome {
-        Ok(result) => result,
+        Ok(result) => {
+            // Return the connection now rather than from a spawned task, so the next query
+            // (and the pool statistics) see it idle.
+            let _ = tokio::time::timeout(CLIENT_GRACE, conn.return_to_pool()).await;
+            result
+        }
         Err(_) => {
             // The server may still be running the statement: do not reuse this connection.
             conn.close_on_drop();
@@ -110,7 +117,9 @@ fn decode_value(raw: PgValueRef<'_>) -> Result<SqlValue, String> {
         "OID" => SqlValue::Int(decode::<Oid>(raw).map_err(bad)?.0.into()),
         "FLOAT4" => SqlValue::Float(decode::<f32>(raw).map_err(bad)?.into()),
         "FLOAT8" => SqlValue::Float(decode::<f64>(raw).map_err(bad)?),
-        "NUMERIC" => SqlValue::Float(numeric_to_f64(raw.as_bytes().map_err(bad)?).ok_or(type_name)?),
+        "NUMERIC" => {
+            SqlValue::Float(numeric_to_f64(raw.as_bytes().map_err(bad)?).ok_or(type_name)?)
+        }
         "TEXT" | "VARCHAR" | "BPCHAR" | "NAME" | "UNKNOWN" | "\"CHAR\"" | "CITEXT" => {
             SqlValue::Text(decode::<String>(raw).map_err(bad)?)
         }
@@ -120,7 +129,9 @@ fn decode_value(raw: PgValueRef<'_>) -> Result<SqlValue, String> {
     Ok(value)
 }
 
-fn decode<'r, T: sqlx::Decode<'r, Postgres>>(raw: PgValueRef<'r>) -> Result<T, sqlx::error::BoxDynError> {
+fn decode<'r, T: sqlx::Decode<'r, Postgres>>(
+    raw: PgValueRef<'r>,
+) -> Result<T, sqlx::error::BoxDynError> {
     T::decode(raw)
 }
 

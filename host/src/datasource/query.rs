@@ -77,7 +77,11 @@ pub fn ensure_read_only_statement(sql: &str) -> Result<(), QueryError> {
         .collect::<String>()
         .to_ascii_lowercase();
     if !READ_ONLY_VERBS.contains(&verb.as_str()) {
-        let shown = if verb.is_empty() { "empty statement".to_owned() } else { verb.to_uppercase() };
+        let shown = if verb.is_empty() {
+            "empty statement".to_owned()
+        } else {
+            verb.to_uppercase()
+        };
         return Err(QueryError::NotReadOnly(format!(
             "{shown} is not one of SELECT, WITH, VALUES, SHOW, EXPLAIN, TABLE"
         )));
@@ -206,7 +210,10 @@ mod tests {
             "SELECT 1; DELETE FROM t",
         ] {
             assert!(
-                matches!(ensure_read_only_statement(bad), Err(QueryError::NotReadOnly(_))),
+                matches!(
+                    ensure_read_only_statement(bad),
+                    Err(QueryError::NotReadOnly(_))
+                ),
                 "{bad}"
             );
         }

@@ -8,11 +8,14 @@ use futures_util::TryStreamExt;
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqliteRow};
 use sqlx::{Column, Executor, Row, Statement, TypeInfo, ValueRef};
 
-use super::query::{RunError, Rows, SqlValue, acquire, statement_error};
+use super::query::{Rows, RunError, SqlValue, acquire, statement_error};
 use super::{CLIENT_GRACE, QueryLimits};
 
 /// Connect options for a `sqlite:` URL or a plain path; the file is created if missing.
-pub(super) fn connect_options(url: &str, busy: Duration) -> Result<SqliteConnectOptions, sqlx::Error> {
+pub(super) fn connect_options(
+    url: &str,
+    busy: Duration,
+) -> Result<SqliteConnectOptions, sqlx::Error> {
     let options = if url.starts_with("sqlite:") {
         SqliteConnectOptions::from_str(url)?
     } else {
@@ -35,7 +38,10 @@ pub(super) async fn run(
     let mut conn = acquire(pool, acquire_bound.0, acquire_bound.1).await?;
     let limit = limits.statement_timeout;
     let work = async {
-        let stmt = (&mut *conn).prepare(sql).await.map_err(|e| statement_error(e, limit))?;
+        let stmt = (&mut *conn)
+            .prepare(sql)
+            .await
+            .map_err(|e| statement_error(e, limit))?;
         let columns = stmt.columns().iter().map(|c| c.name().to_owned()).collect();
         let mut query = stmt.query();
         for p in params {
@@ -49,7 +55,11 @@ pub(super) async fn run(
         }
         let mut stream = query.fetch(&mut *conn);
         let mut rows = Vec::new();
-        while let Some(row) = stream.try_next().await.map_err(|e| statement_error(e, limit))? {
+        while let Some(row) = stream
+            .try_next()
+            .await
+            .map_err(|e| statement_error(e, limit))?
+        {
             if rows.len() >= limits.row_limit as usize {
                 return Err(RunError::TooManyRows(limits.row_limit));
             }
@@ -59,7 +69,12 @@ pub(super) async fn run(
     };
     let outcome = tokio::time::timeout(limit + CLIENT_GRACE, work).await;
     match outcome {
-        Ok(result) => result,
+        Ok(result) => {
+            // Return the connection now rather than from a spawned task, so the next query
+            // (and the pool statistics) see it idle.
+            let _ = tokio::time::timeout(CLIENT_GRACE, conn.return_to_pool()).await;
+            result
+        }
         Err(_) => {
             conn.close_on_drop();
             Err(RunError::StatementTimeout(limit))
@@ -77,11 +92,15 @@ fn decode_row(row: &SqliteRow) -> Result<Vec<SqlValue>, RunError> {
             let type_name = raw.type_info().name().to_owned();
             let column = row.column(i).name().to_owned();
             let unsupported = || {
-                RunError::Decode(format!("column {column}: type {type_name} is not supported"))
+                RunError::Decode(format!(
+                    "column {column}: type {type_name} is not supported"
+                ))
             };
             Ok(match type_name.as_str() {
                 "BOOLEAN" => SqlValue::Bool(row.try_get(i).map_err(|_| unsupported())?),
-                "INTEGER" | "INT8" => SqlValue::Int(row.try_get_unchecked(i).map_err(|_| unsupported())?),
+                "INTEGER" | "INT8" => {
+                    SqlValue::Int(row.try_get_unchecked(i).map_err(|_| unsupported())?)
+                }
                 "REAL" => SqlValue::Float(row.try_get_unchecked(i).map_err(|_| unsupported())?),
                 "NUMERIC" => match row.try_get_unchecked::<i64, _>(i) {
                     Ok(v) => SqlValue::Int(v),
