@@ -89,27 +89,31 @@ pub fn build_check(
     datasources: &Datasources,
 ) -> Result<Arc<dyn Check>, BuildError> {
     let datasource = match cfg.datasource() {
-        Some(ds) => Some(datasources.get(ds).ok_or_else(|| BuildError::UnknownDatasource {
-            check: name.to_owned(),
-            datasource: ds.to_owned(),
-        })?),
+        Some(ds) => Some(
+            datasources
+                .get(ds)
+                .ok_or_else(|| BuildError::UnknownDatasource {
+                    check: name.to_owned(),
+                    datasource: ds.to_owned(),
+                })?,
+        ),
         None => None,
     };
     let check: Arc<dyn Check> = match (cfg, datasource) {
         (BuiltinCheckConfig::Database(c), Some(ds)) => Arc::new(DatabaseCheck::new(ds, c)),
         (BuiltinCheckConfig::Pgmq(c), Some(ds)) => Arc::new(PgmqQueueCheck::new(ds, c)),
-        (BuiltinCheckConfig::SqlQueue(c), Some(ds)) => {
-            Arc::new(SqlCountQueueCheck::new(ds, c).map_err(|e| BuildError::Invalid {
+        (BuiltinCheckConfig::SqlQueue(c), Some(ds)) => Arc::new(
+            SqlCountQueueCheck::new(ds, c).map_err(|e| BuildError::Invalid {
                 check: name.to_owned(),
                 reason: e.to_string(),
-            })?)
-        }
-        (BuiltinCheckConfig::RedisQueue(c), _) => {
-            Arc::new(RedisQueueCheck::new(c).map_err(|reason| BuildError::Invalid {
+            })?,
+        ),
+        (BuiltinCheckConfig::RedisQueue(c), _) => Arc::new(RedisQueueCheck::new(c).map_err(
+            |reason| BuildError::Invalid {
                 check: name.to_owned(),
                 reason,
-            })?)
-        }
+            },
+        )?),
         (_, None) => unreachable_datasource(name)?,
     };
     Ok(check)

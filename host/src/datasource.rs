@@ -122,7 +122,10 @@ impl DatasourceKind {
     }
 
     fn from_url(url: &str) -> Self {
-        let scheme = url.split_once("://").map_or("", |(s, _)| s).to_ascii_lowercase();
+        let scheme = url
+            .split_once("://")
+            .map_or("", |(s, _)| s)
+            .to_ascii_lowercase();
         match scheme.as_str() {
             "postgres" | "postgresql" => DatasourceKind::Postgres,
             "mysql" | "mariadb" => DatasourceKind::MySql,

@@ -93,7 +93,9 @@ impl fmt::Display for Secret {
 impl<'de> Deserialize<'de> for Secret {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let raw = String::deserialize(d)?;
-        interpolate(&raw).map(Secret).map_err(serde::de::Error::custom)
+        interpolate(&raw)
+            .map(Secret)
+            .map_err(serde::de::Error::custom)
     }
 }
 
@@ -229,9 +231,9 @@ impl Scrubber {
 
     /// `text` with every secret replaced by `***`.
     pub fn scrub(&self, text: &str) -> String {
-        self.needles
-            .iter()
-            .fold(text.to_owned(), |acc, needle| acc.replace(needle.as_str(), "***"))
+        self.needles.iter().fold(text.to_owned(), |acc, needle| {
+            acc.replace(needle.as_str(), "***")
+        })
     }
 }
 
@@ -260,7 +262,10 @@ mod tests {
     fn unset_variable_is_named_in_the_error() {
         let e = interpolate_with("${NOPE}", env).unwrap_err();
         assert!(e.to_string().contains("NOPE"));
-        assert_eq!(interpolate_with("${PW", env), Err(InterpolateError::Unterminated));
+        assert_eq!(
+            interpolate_with("${PW", env),
+            Err(InterpolateError::Unterminated)
+        );
     }
 
     #[test]
@@ -279,9 +284,18 @@ mod tests {
             redact_url("mysql://root:s3cr%40t@127.0.0.1/test"),
             "mysql://root:***@127.0.0.1/test"
         );
-        assert_eq!(redact_url("redis://:pw@host:6379/0"), "redis://:***@host:6379/0");
-        assert_eq!(redact_url("postgres://postgres@localhost/test"), "postgres://postgres@localhost/test");
-        assert_eq!(redact_url("sqlite://data/vitals.db"), "sqlite://data/vitals.db");
+        assert_eq!(
+            redact_url("redis://:pw@host:6379/0"),
+            "redis://:***@host:6379/0"
+        );
+        assert_eq!(
+            redact_url("postgres://postgres@localhost/test"),
+            "postgres://postgres@localhost/test"
+        );
+        assert_eq!(
+            redact_url("sqlite://data/vitals.db"),
+            "sqlite://data/vitals.db"
+        );
         assert_eq!(redact_url("data/vitals.db"), "data/vitals.db");
     }
 
@@ -299,7 +313,10 @@ mod tests {
         let s = Scrubber::for_dsn("postgres://u:p%40ss@h/db?sslpassword=zzz9");
         let text = "error connecting to postgres://u:p%40ss@h/db (pw p@ss, key zzz9)";
         let clean = s.scrub(text);
-        assert!(!clean.contains("p%40ss") && !clean.contains("p@ss") && !clean.contains("zzz9"), "{clean}");
+        assert!(
+            !clean.contains("p%40ss") && !clean.contains("p@ss") && !clean.contains("zzz9"),
+            "{clean}"
+        );
         assert!(clean.contains("postgres://u:***@h/db"), "{clean}");
     }
 }

@@ -36,8 +36,10 @@ fn every_type_parses_and_unknown_keys_are_rejected() {
         parse("type = \"sql_queue\"\ndatasource = \"pg\"\nquery = \"SELECT 1\""),
         Ok(BuiltinCheckConfig::SqlQueue(_))
     ));
-    let redis = parse("type = \"redis_queue\"\nurl = \"redis://127.0.0.1\"\nkey = \"q\"\nkind = \"stream\"")
-        .expect("parses");
+    let redis = parse(
+        "type = \"redis_queue\"\nurl = \"redis://127.0.0.1\"\nkey = \"q\"\nkind = \"stream\"",
+    )
+    .expect("parses");
     assert!(matches!(
         redis,
         BuiltinCheckConfig::RedisQueue(RedisQueueCheckConfig {
@@ -45,9 +47,12 @@ fn every_type_parses_and_unknown_keys_are_rejected() {
             ..
         })
     ));
-    let err = parse("type = \"database\"\ndatasource = \"x\"\nqeury = \"SELECT 1\"").expect_err("typo");
+    let err =
+        parse("type = \"database\"\ndatasource = \"x\"\nqeury = \"SELECT 1\"").expect_err("typo");
     assert!(err.to_string().contains("qeury"), "{err}");
-    assert!(parse("type = \"redis_queue\"\nurl = \"redis://x\"\nkey = \"q\"\nkind = \"hash\"").is_err());
+    assert!(
+        parse("type = \"redis_queue\"\nurl = \"redis://x\"\nkey = \"q\"\nkind = \"hash\"").is_err()
+    );
 }
 
 #[tokio::test]

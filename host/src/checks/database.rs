@@ -36,7 +36,10 @@ impl DatabaseCheck {
     pub fn new(datasource: Arc<Datasource>, config: &DatabaseCheckConfig) -> Self {
         DatabaseCheck {
             datasource,
-            query: config.query.clone().unwrap_or_else(|| "SELECT 1".to_owned()),
+            query: config
+                .query
+                .clone()
+                .unwrap_or_else(|| "SELECT 1".to_owned()),
             warn_latency: config.warn_latency,
         }
     }
@@ -93,7 +96,10 @@ impl Check for DatabaseCheck {
                 ds.breaker().consecutive_failures(),
                 secs_ceil(retry_in)
             ))
-            .detail("retry_after_secs", ds.breaker().config().retry_after.as_secs()),
+            .detail(
+                "retry_after_secs",
+                ds.breaker().config().retry_after.as_secs(),
+            ),
             Err(e) => Outcome::fail(ds.scrub(&e.to_string())).observed(latency_ms, "ms"),
             Ok(_) if before.saturated() => Outcome::warn(format!(
                 "pool saturated: all {} connections were in use (query took {latency_ms:.1} ms)",

@@ -48,7 +48,9 @@ const QUEUE_QUERY: &str = "SELECT COUNT(*), CAST(strftime('%s', 'now') AS INTEGE
      FROM jobs WHERE state = 'ready'";
 
 /// Create `data_dir/vitals.db` and its `jobs` table if missing (idempotent).
-pub async fn prepare_embedded_sqlite(data_dir: &Path) -> Result<EmbeddedSqlite, EmbeddedSqliteError> {
+pub async fn prepare_embedded_sqlite(
+    data_dir: &Path,
+) -> Result<EmbeddedSqlite, EmbeddedSqliteError> {
     tokio::fs::create_dir_all(data_dir)
         .await
         .map_err(|source| EmbeddedSqliteError::DataDir {
@@ -66,7 +68,9 @@ pub async fn prepare_embedded_sqlite(data_dir: &Path) -> Result<EmbeddedSqlite, 
         .connect()
         .await
         .map_err(db_error)?;
-    conn.execute(sqlx::raw_sql(SCHEMA)).await.map_err(db_error)?;
+    conn.execute(sqlx::raw_sql(SCHEMA))
+        .await
+        .map_err(db_error)?;
     conn.close().await.map_err(db_error)?;
     Ok(EmbeddedSqlite {
         url: format!("sqlite://{}", path.display()),

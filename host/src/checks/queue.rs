@@ -69,7 +69,11 @@ fn depth_from_rows(rows: &Rows) -> Result<(u64, Option<Duration>), String> {
     let depth = match row.first() {
         Some(SqlValue::Int(n)) if *n >= 0 => *n as u64,
         Some(SqlValue::Float(f)) if *f >= 0.0 && f.fract() == 0.0 => *f as u64,
-        Some(other) => return Err(format!("expected a non-negative integer count, got {other:?}")),
+        Some(other) => {
+            return Err(format!(
+                "expected a non-negative integer count, got {other:?}"
+            ));
+        }
         None => return Err("the query returned no columns".to_owned()),
     };
     let age = match row.get(1) {
@@ -173,7 +177,10 @@ mod tests {
     #[test]
     fn depth_and_age_are_read_from_the_first_row() {
         let r = rows(vec![SqlValue::Int(42), SqlValue::Float(7.5)]);
-        assert_eq!(depth_from_rows(&r), Ok((42, Some(Duration::from_millis(7500)))));
+        assert_eq!(
+            depth_from_rows(&r),
+            Ok((42, Some(Duration::from_millis(7500))))
+        );
         let r = rows(vec![SqlValue::Int(0), SqlValue::Null]);
         assert_eq!(depth_from_rows(&r), Ok((0, None)));
     }

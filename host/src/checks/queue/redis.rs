@@ -70,7 +70,11 @@ impl RedisQueueCheck {
         let url = config.url.expose();
         let scrubber = Scrubber::for_dsn(url);
         let client = redis::Client::open(url).map_err(|e| {
-            format!("invalid redis url {}: {}", redact_url(url), scrubber.scrub(&e.to_string()))
+            format!(
+                "invalid redis url {}: {}",
+                redact_url(url),
+                scrubber.scrub(&e.to_string())
+            )
         })?;
         Ok(RedisQueueCheck {
             client,
@@ -108,7 +112,9 @@ impl RedisQueueCheck {
                     "zset" => RedisQueueKind::Zset,
                     // Redis deletes empty lists, streams keep their key: a missing key is empty.
                     "none" => return Ok(0),
-                    other => return Err(format!("key '{}' holds a {other}, not a queue", self.key)),
+                    other => {
+                        return Err(format!("key '{}' holds a {other}, not a queue", self.key));
+                    }
                 }
             }
             k => k,
