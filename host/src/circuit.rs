@@ -198,7 +198,10 @@ impl CircuitBreaker {
             if inner.half_open_successes >= self.config.success_threshold
                 && self.interval_passed(&inner, now)
             {
-                let reason = format!("{} consecutive successful probes", inner.half_open_successes);
+                let reason = format!(
+                    "{} consecutive successful probes",
+                    inner.half_open_successes
+                );
                 self.transition(&mut inner, CircuitState::Closed, now, reason);
             }
         }
