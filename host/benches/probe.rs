@@ -24,7 +24,10 @@ impl Check for Noop {
 }
 
 fn env_or(name: &str, default: u64) -> u64 {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -35,7 +38,11 @@ fn median(mut v: Vec<f64>) -> f64 {
 fn main() {
     let secs = env_or("VITALS_BENCH_SECS", 3);
     let conns = env_or("VITALS_BENCH_CONNECTIONS", 32) as usize;
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async move {
         let mut b = Vitals::builder();
         for i in 0..20 {

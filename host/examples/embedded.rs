@@ -15,7 +15,7 @@ use axum::extract::State;
 use axum::routing::post;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-use vitals::{Check, CheckKind, CheckSettings, CheckSpec, ChannelProbe, Outcome, Vitals};
+use vitals::{ChannelProbe, Check, CheckKind, CheckSettings, CheckSpec, Outcome, Vitals};
 
 /// The app's own check: is the local disk writable?
 struct ScratchDir;
@@ -23,7 +23,10 @@ struct ScratchDir;
 #[async_trait]
 impl Check for ScratchDir {
     fn kind(&self) -> CheckKind {
-        CheckKind { component_type: "system", measurement: "writable" }
+        CheckKind {
+            component_type: "system",
+            measurement: "writable",
+        }
     }
 
     async fn run(&self) -> Outcome {
@@ -57,11 +60,13 @@ async fn main() -> anyhow::Result<()> {
     let mut builder = Vitals::builder().service_id("example-shop");
     let probe = builder.channel("jobs", &jobs_tx);
     let heartbeat = builder.heartbeat("job-worker", Duration::from_secs(10));
-    builder.add_check(CheckSpec::new("scratch-dir", ScratchDir).with_settings(CheckSettings {
-        interval: Duration::from_secs(5),
-        critical: false,
-        ..CheckSettings::default()
-    }));
+    builder.add_check(
+        CheckSpec::new("scratch-dir", ScratchDir).with_settings(CheckSettings {
+            interval: Duration::from_secs(5),
+            critical: false,
+            ..CheckSettings::default()
+        }),
+    );
     let (vitals, evaluator) = builder.build();
     let shutdown = CancellationToken::new();
     tokio::spawn(evaluator.run(shutdown.clone()));
@@ -75,7 +80,10 @@ async fn main() -> anyhow::Result<()> {
 
     let app = Router::new()
         .route("/jobs", post(enqueue))
-        .with_state(AppState { jobs: jobs_tx, probe })
+        .with_state(AppState {
+            jobs: jobs_tx,
+            probe,
+        })
         .layer(vitals.admission_layer())
         .merge(vitals.router());
 

@@ -39,11 +39,19 @@ impl IntoResponse for Rejected {
             "output": self.reason,
             "retryAfterSeconds": self.retry_after_secs,
         });
-        let mut res = (StatusCode::SERVICE_UNAVAILABLE, Bytes::from(body.to_string())).into_response();
-        res.headers_mut()
-            .insert(header::CONTENT_TYPE, HeaderValue::from_static(crate::http::HEALTH_JSON));
-        res.headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from(self.retry_after_secs));
+        let mut res = (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Bytes::from(body.to_string()),
+        )
+            .into_response();
+        res.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(crate::http::HEALTH_JSON),
+        );
+        res.headers_mut().insert(
+            header::RETRY_AFTER,
+            HeaderValue::from(self.retry_after_secs),
+        );
         res
     }
 }
@@ -58,7 +66,10 @@ pub struct BackpressureChecker {
 impl BackpressureChecker {
     /// A checker reading `shared`.
     pub fn new(shared: Arc<Shared>, cfg: BackpressureConfig) -> Self {
-        BackpressureChecker { shared, cfg: Arc::new(cfg) }
+        BackpressureChecker {
+            shared,
+            cfg: Arc::new(cfg),
+        }
     }
 
     /// `Ok(())` if work is admitted; otherwise why not and when to retry. Fails closed when the
@@ -103,7 +114,10 @@ impl<S> Layer<S> for AdmissionLayer {
     type Service = AdmissionService<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        AdmissionService { inner, checker: self.checker.clone() }
+        AdmissionService {
+            inner,
+            checker: self.checker.clone(),
+        }
     }
 }
 

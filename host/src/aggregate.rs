@@ -79,7 +79,12 @@ mod tests {
 
     fn v(name: &str, critical: bool, status: Status) -> Verdict<'_> {
         let pending = status == Unknown;
-        Verdict { name, critical, status, pending }
+        Verdict {
+            name,
+            critical,
+            status,
+            pending,
+        }
     }
 
     #[test]
@@ -96,38 +101,64 @@ mod tests {
 
     #[test]
     fn failing_critical_check_fails_the_whole() {
-        let o = aggregate([v("db", true, Fail), v("cache", false, Pass)], Phase::Running);
+        let o = aggregate(
+            [v("db", true, Fail), v("cache", false, Pass)],
+            Phase::Running,
+        );
         assert_eq!(o.status, Fail);
         assert_eq!(o.culprits, vec!["db"]);
     }
 
     #[test]
     fn failing_non_critical_check_only_degrades() {
-        let o = aggregate([v("db", true, Pass), v("cache", false, Fail)], Phase::Running);
+        let o = aggregate(
+            [v("db", true, Pass), v("cache", false, Fail)],
+            Phase::Running,
+        );
         assert_eq!(o.status, Warn);
         assert_eq!(o.culprits, vec!["cache"]);
     }
 
     #[test]
     fn warning_critical_check_degrades() {
-        assert_eq!(aggregate([v("db", true, Warn)], Phase::Running).status, Warn);
+        assert_eq!(
+            aggregate([v("db", true, Warn)], Phase::Running).status,
+            Warn
+        );
     }
 
     #[test]
     fn unknown_critical_check_is_starting_during_grace_and_failing_after() {
-        assert_eq!(aggregate([v("db", true, Unknown)], Phase::Starting).status, Unknown);
-        assert_eq!(aggregate([v("db", true, Unknown)], Phase::Running).status, Fail);
+        assert_eq!(
+            aggregate([v("db", true, Unknown)], Phase::Starting).status,
+            Unknown
+        );
+        assert_eq!(
+            aggregate([v("db", true, Unknown)], Phase::Running).status,
+            Fail
+        );
     }
 
     #[test]
     fn unknown_non_critical_check_is_ignored_during_grace_and_degrades_after() {
-        assert_eq!(aggregate([v("c", false, Unknown)], Phase::Starting).status, Pass);
-        assert_eq!(aggregate([v("c", false, Unknown)], Phase::Running).status, Warn);
+        assert_eq!(
+            aggregate([v("c", false, Unknown)], Phase::Starting).status,
+            Pass
+        );
+        assert_eq!(
+            aggregate([v("c", false, Unknown)], Phase::Running).status,
+            Warn
+        );
     }
 
     #[test]
     fn evaluation_failure_counts_as_failing_even_during_grace() {
-        let failed = Verdict { name: "db", critical: true, status: Unknown, pending: false };
+        let failed = Verdict {
+            name: "db",
+            critical: true,
+            status: Unknown,
+            pending: false,
+        };
         assert_eq!(aggregate([failed], Phase::Starting).status, Fail);
     }
 

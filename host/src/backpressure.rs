@@ -210,13 +210,27 @@ pub fn decide<'a>(
         ),
         Signal::Channel { tier, percent } => (
             ShedSource::ChannelSaturation,
-            format!("channel '{name}' is {percent:.1}% full ({} tier)", tier.as_str()),
-            if tier == Tier::Overflow { ra.channel_overflow } else { ra.channel_critical },
+            format!(
+                "channel '{name}' is {percent:.1}% full ({} tier)",
+                tier.as_str()
+            ),
+            if tier == Tier::Overflow {
+                ra.channel_overflow
+            } else {
+                ra.channel_critical
+            },
         ),
         Signal::Queue { tier, depth } => (
             ShedSource::QueueDepth,
-            format!("queue '{name}' holds {depth} messages ({} tier)", tier.as_str()),
-            if tier == Tier::Overflow { ra.queue_overflow } else { ra.queue_critical },
+            format!(
+                "queue '{name}' holds {depth} messages ({} tier)",
+                tier.as_str()
+            ),
+            if tier == Tier::Overflow {
+                ra.queue_overflow
+            } else {
+                ra.queue_critical
+            },
         ),
         Signal::Source { status } => (
             ShedSource::Check,
@@ -257,9 +271,26 @@ mod tests {
     #[test]
     fn quiet_signals_keep_admission_open() {
         let signals = [
-            ("jobs", Signal::Channel { tier: Tier::Warning, percent: 75.0 }),
-            ("queue", Signal::Queue { tier: Tier::Warning, depth: 2_000 }),
-            ("api", Signal::Source { status: Status::Warn }),
+            (
+                "jobs",
+                Signal::Channel {
+                    tier: Tier::Warning,
+                    percent: 75.0,
+                },
+            ),
+            (
+                "queue",
+                Signal::Queue {
+                    tier: Tier::Warning,
+                    depth: 2_000,
+                },
+            ),
+            (
+                "api",
+                Signal::Source {
+                    status: Status::Warn,
+                },
+            ),
         ];
         assert_eq!(decide(signals, &cfg()), Admission::Open);
     }
@@ -267,8 +298,20 @@ mod tests {
     #[test]
     fn open_circuit_breaker_wins_over_channel_and_queue() {
         let signals = [
-            ("queue", Signal::Queue { tier: Tier::Overflow, depth: 20_000 }),
-            ("jobs", Signal::Channel { tier: Tier::Overflow, percent: 99.0 }),
+            (
+                "queue",
+                Signal::Queue {
+                    tier: Tier::Overflow,
+                    depth: 20_000,
+                },
+            ),
+            (
+                "jobs",
+                Signal::Channel {
+                    tier: Tier::Overflow,
+                    percent: 99.0,
+                },
+            ),
             ("db", Signal::CircuitOpen),
         ];
         let s = shed(decide(signals, &cfg()));
@@ -280,8 +323,20 @@ mod tests {
     #[test]
     fn channel_wins_over_queue() {
         let signals = [
-            ("queue", Signal::Queue { tier: Tier::Overflow, depth: 20_000 }),
-            ("jobs", Signal::Channel { tier: Tier::Critical, percent: 85.0 }),
+            (
+                "queue",
+                Signal::Queue {
+                    tier: Tier::Overflow,
+                    depth: 20_000,
+                },
+            ),
+            (
+                "jobs",
+                Signal::Channel {
+                    tier: Tier::Critical,
+                    percent: 85.0,
+                },
+            ),
         ];
         let s = shed(decide(signals, &cfg()));
         assert_eq!(s.source, ShedSource::ChannelSaturation);
@@ -292,8 +347,19 @@ mod tests {
     #[test]
     fn queue_wins_over_failing_source_check() {
         let signals = [
-            ("api", Signal::Source { status: Status::Fail }),
-            ("queue", Signal::Queue { tier: Tier::Critical, depth: 6_000 }),
+            (
+                "api",
+                Signal::Source {
+                    status: Status::Fail,
+                },
+            ),
+            (
+                "queue",
+                Signal::Queue {
+                    tier: Tier::Critical,
+                    depth: 6_000,
+                },
+            ),
         ];
         let s = shed(decide(signals, &cfg()));
         assert_eq!(s.source, ShedSource::QueueDepth);
@@ -302,24 +368,55 @@ mod tests {
 
     #[test]
     fn overflow_tier_uses_its_own_retry_after() {
-        let signals = [("queue", Signal::Queue { tier: Tier::Overflow, depth: 12_000 })];
-        assert_eq!(shed(decide(signals, &cfg())).retry_after, Duration::from_secs(60));
+        let signals = [(
+            "queue",
+            Signal::Queue {
+                tier: Tier::Overflow,
+                depth: 12_000,
+            },
+        )];
+        assert_eq!(
+            shed(decide(signals, &cfg())).retry_after,
+            Duration::from_secs(60)
+        );
     }
 
     #[test]
     fn worse_tier_of_the_same_kind_is_reported() {
         let signals = [
-            ("a", Signal::Queue { tier: Tier::Critical, depth: 9_000 }),
-            ("b", Signal::Queue { tier: Tier::Overflow, depth: 10_500 }),
+            (
+                "a",
+                Signal::Queue {
+                    tier: Tier::Critical,
+                    depth: 9_000,
+                },
+            ),
+            (
+                "b",
+                Signal::Queue {
+                    tier: Tier::Overflow,
+                    depth: 10_500,
+                },
+            ),
         ];
         assert_eq!(shed(decide(signals, &cfg())).check, "b");
     }
 
     #[test]
     fn failing_or_unknown_source_check_sheds_but_warn_does_not() {
-        let fail = [("api", Signal::Source { status: Status::Fail })];
+        let fail = [(
+            "api",
+            Signal::Source {
+                status: Status::Fail,
+            },
+        )];
         assert_eq!(shed(decide(fail, &cfg())).source, ShedSource::Check);
-        let unknown = [("api", Signal::Source { status: Status::Unknown })];
+        let unknown = [(
+            "api",
+            Signal::Source {
+                status: Status::Unknown,
+            },
+        )];
         assert!(!decide(unknown, &cfg()).is_open());
     }
 

@@ -144,16 +144,22 @@ impl VitalsBuilder {
 
     /// Watch a tokio mpsc channel's saturation under `name` (with [`channel_settings`]). Keep the
     /// returned probe to count overflow events.
-    pub fn channel<T: Send + 'static>(&mut self, name: &str, sender: &mpsc::Sender<T>) -> ChannelProbe {
+    pub fn channel<T: Send + 'static>(
+        &mut self,
+        name: &str,
+        sender: &mpsc::Sender<T>,
+    ) -> ChannelProbe {
         let (check, probe) = ChannelCheck::new(name, sender);
-        self.checks.push(CheckSpec::new(name, check).with_settings(channel_settings()));
+        self.checks
+            .push(CheckSpec::new(name, check).with_settings(channel_settings()));
         probe
     }
 
     /// Register a worker that must beat at least every `ttl` (with [`heartbeat_settings`]).
     pub fn heartbeat(&mut self, name: &str, ttl: Duration) -> HeartbeatHandle {
         let (handle, check) = self.heartbeats.register(name, ttl);
-        self.checks.push(CheckSpec::new(name, check).with_settings(heartbeat_settings()));
+        self.checks
+            .push(CheckSpec::new(name, check).with_settings(heartbeat_settings()));
         handle
     }
 
@@ -170,14 +176,29 @@ impl VitalsBuilder {
             self.evaluator.stale_after,
             self.evaluator.dead_after,
         ));
-        let (evaluator, registry) =
-            Evaluator::new(shared.clone(), self.evaluator, self.backpressure.clone(), self.ctx);
+        let (evaluator, registry) = Evaluator::new(
+            shared.clone(),
+            self.evaluator,
+            self.backpressure.clone(),
+            self.ctx,
+        );
         for spec in self.checks {
             registry.upsert(spec);
         }
-        let http = HttpState::new(shared.clone(), self.token, self.heartbeats.clone(), self.backpressure.clone());
+        let http = HttpState::new(
+            shared.clone(),
+            self.token,
+            self.heartbeats.clone(),
+            self.backpressure.clone(),
+        );
         let checker = BackpressureChecker::new(shared.clone(), self.backpressure);
-        let vitals = Vitals { shared, registry, heartbeats: self.heartbeats, http, checker };
+        let vitals = Vitals {
+            shared,
+            registry,
+            heartbeats: self.heartbeats,
+            http,
+            checker,
+        };
         (vitals, evaluator)
     }
 }

@@ -35,7 +35,9 @@ pub struct ChannelProbe {
 
 impl std::fmt::Debug for ChannelProbe {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ChannelProbe").field("name", &self.name).finish_non_exhaustive()
+        f.debug_struct("ChannelProbe")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
     }
 }
 
@@ -139,7 +141,10 @@ mod tests {
             tx.send(i).await.unwrap();
         }
         let o = check.run().await;
-        assert_eq!(o.pressure, Some(Pressure::ChannelSaturation { percent: 80.0 }));
+        assert_eq!(
+            o.pressure,
+            Some(Pressure::ChannelSaturation { percent: 80.0 })
+        );
         assert_eq!(o.observed.unwrap().value, 80.0);
     }
 
@@ -150,7 +155,10 @@ mod tests {
         probe.try_send(&tx, 1).unwrap();
         assert!(probe.try_send(&tx, 2).is_err());
         assert_eq!(probe.overflows(), 1);
-        assert_eq!(check.run().await.details["overflow_events"], serde_json::json!(1));
+        assert_eq!(
+            check.run().await.details["overflow_events"],
+            serde_json::json!(1)
+        );
     }
 
     #[tokio::test]

@@ -56,7 +56,9 @@ pub const DEFAULT_CONFIG: &str = include_str!("config/default.toml");
 fn init_logs(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
@@ -95,7 +97,9 @@ fn load_or_default(file: Option<&Path>) -> anyhow::Result<Config> {
 
 fn serve(file: Option<&Path>, listen: Option<SocketAddr>) -> anyhow::Result<()> {
     let cfg = load_or_default(file)?;
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     rt.block_on(async {
         let builder = builder_from_config(&cfg)?;
         let daemon = Daemon::start(&cfg, builder, listen).await?;

@@ -123,7 +123,8 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
 
 /// Parse and validate config text; `file` is only used in messages.
 pub fn parse(text: &str, file: &Path) -> Result<Config, ConfigError> {
-    let de = toml::de::Deserializer::parse(text).map_err(|e| error::from_toml(e, "", text, file))?;
+    let de =
+        toml::de::Deserializer::parse(text).map_err(|e| error::from_toml(e, "", text, file))?;
     let cfg: Config = serde_path_to_error::deserialize(de).map_err(|e| {
         let key = e.path().to_string();
         error::from_toml(e.into_inner(), &key, text, file)
@@ -139,41 +140,74 @@ fn validate(cfg: &Config, file: &Path) -> Result<(), ConfigError> {
         message,
     };
     let bp = &cfg.backpressure;
-    bp.channel.validate().map_err(|m| invalid("backpressure.channel", m))?;
-    bp.queue.validate().map_err(|m| invalid("backpressure.queue", m))?;
+    bp.channel
+        .validate()
+        .map_err(|m| invalid("backpressure.channel", m))?;
+    bp.queue
+        .validate()
+        .map_err(|m| invalid("backpressure.queue", m))?;
     if !(0.0..=1.0).contains(&bp.retry_jitter) {
-        return Err(invalid("backpressure.retry_jitter", format!("must be within 0..=1, got {}", bp.retry_jitter)));
+        return Err(invalid(
+            "backpressure.retry_jitter",
+            format!("must be within 0..=1, got {}", bp.retry_jitter),
+        ));
     }
     let ev = &cfg.evaluator;
     if !(0.0..=1.0).contains(&ev.jitter) {
-        return Err(invalid("evaluator.jitter", format!("must be within 0..=1, got {}", ev.jitter)));
+        return Err(invalid(
+            "evaluator.jitter",
+            format!("must be within 0..=1, got {}", ev.jitter),
+        ));
     }
     if ev.max_concurrency == 0 {
-        return Err(invalid("evaluator.max_concurrency", "must be at least 1".to_owned()));
+        return Err(invalid(
+            "evaluator.max_concurrency",
+            "must be at least 1".to_owned(),
+        ));
     }
     if ev.heartbeat >= ev.stale_after {
         return Err(invalid(
             "evaluator.heartbeat",
-            "must be shorter than evaluator.stale_after, or a healthy evaluator reads as stale".to_owned(),
+            "must be shorter than evaluator.stale_after, or a healthy evaluator reads as stale"
+                .to_owned(),
         ));
     }
     if ev.stale_after > ev.dead_after {
-        return Err(invalid("evaluator.dead_after", "must not be shorter than evaluator.stale_after".to_owned()));
+        return Err(invalid(
+            "evaluator.dead_after",
+            "must not be shorter than evaluator.stale_after".to_owned(),
+        ));
     }
     for (name, check) in &cfg.checks {
         let key = format!("checks.{name}");
-        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
-            return Err(invalid(&key, "check names use letters, digits, '-', '_' and '.' only".to_owned()));
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        {
+            return Err(invalid(
+                &key,
+                "check names use letters, digits, '-', '_' and '.' only".to_owned(),
+            ));
         }
         let common = check.common();
         if common.interval.is_some_and(|d| d.is_zero()) {
-            return Err(invalid(&format!("{key}.interval"), "must be greater than zero".to_owned()));
+            return Err(invalid(
+                &format!("{key}.interval"),
+                "must be greater than zero".to_owned(),
+            ));
         }
         if common.timeout.is_some_and(|d| d.is_zero()) {
-            return Err(invalid(&format!("{key}.timeout"), "must be greater than zero".to_owned()));
+            return Err(invalid(
+                &format!("{key}.timeout"),
+                "must be greater than zero".to_owned(),
+            ));
         }
         if common.failures_before_fail == Some(0) || common.successes_before_pass == Some(0) {
-            return Err(invalid(&key, "failures_before_fail and successes_before_pass must be at least 1".to_owned()));
+            return Err(invalid(
+                &key,
+                "failures_before_fail and successes_before_pass must be at least 1".to_owned(),
+            ));
         }
     }
     Ok(())

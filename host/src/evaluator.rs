@@ -109,7 +109,9 @@ pub struct Evaluator {
 
 impl std::fmt::Debug for Evaluator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Evaluator").field("cfg", &self.cfg).finish_non_exhaustive()
+        f.debug_struct("Evaluator")
+            .field("cfg", &self.cfg)
+            .finish_non_exhaustive()
     }
 }
 
@@ -136,7 +138,16 @@ impl Evaluator {
         ctx: RenderContext,
     ) -> (Evaluator, Registry) {
         let (tx, commands) = mpsc::unbounded_channel();
-        (Evaluator { shared, cfg, bp, ctx, commands }, Registry { tx })
+        (
+            Evaluator {
+                shared,
+                cfg,
+                bp,
+                ctx,
+                commands,
+            },
+            Registry { tx },
+        )
     }
 
     /// Run until `shutdown` is cancelled. Spawn this on the runtime.
@@ -225,7 +236,12 @@ impl Evaluator {
                         });
                         state
                     }
-                    None => CheckState::new(&name, spec.check.kind(), spec.settings.clone(), SystemTime::now()),
+                    None => CheckState::new(
+                        &name,
+                        spec.check.kind(),
+                        spec.settings.clone(),
+                        SystemTime::now(),
+                    ),
                 };
                 tokio::spawn(
                     worker::Worker {
@@ -241,7 +257,14 @@ impl Evaluator {
                     .run(),
                 );
                 tracing::debug!(check = %name, "check registered");
-                entries.insert(name, Entry { state, generation, cancel });
+                entries.insert(
+                    name,
+                    Entry {
+                        state,
+                        generation,
+                        cancel,
+                    },
+                );
             }
             Command::Remove(name) => {
                 if let Some(old) = entries.remove(name.as_str()) {
@@ -262,6 +285,12 @@ impl Evaluator {
             tracing::debug!(check = %report.name, "result of a replaced version ignored");
             return;
         }
-        apply_result(&mut entry.state, report.result, report.timed_out, &self.bp, Instant::now());
+        apply_result(
+            &mut entry.state,
+            report.result,
+            report.timed_out,
+            &self.bp,
+            Instant::now(),
+        );
     }
 }

@@ -25,7 +25,9 @@ struct Beat {
 
 impl Beat {
     fn beat(&self) {
-        let ms = Instant::now().saturating_duration_since(self.base).as_millis() as u64;
+        let ms = Instant::now()
+            .saturating_duration_since(self.base)
+            .as_millis() as u64;
         self.last_ms.store(ms, Ordering::Release);
     }
 
@@ -77,13 +79,20 @@ impl Heartbeats {
                 ttl,
             }),
             None => {
-                let b = Arc::new(Beat { base: Instant::now(), last_ms: AtomicU64::new(0), ttl });
+                let b = Arc::new(Beat {
+                    base: Instant::now(),
+                    last_ms: AtomicU64::new(0),
+                    ttl,
+                });
                 b.beat();
                 b
             }
         };
         workers.insert(name.to_owned(), beat.clone());
-        (HeartbeatHandle { beat: beat.clone() }, HeartbeatCheck { beat })
+        (
+            HeartbeatHandle { beat: beat.clone() },
+            HeartbeatCheck { beat },
+        )
     }
 
     /// Record a beat for a registered worker; `false` if no worker has that name.
@@ -108,7 +117,10 @@ pub struct HeartbeatCheck {
 #[async_trait]
 impl Check for HeartbeatCheck {
     fn kind(&self) -> CheckKind {
-        CheckKind { component_type: "component", measurement: "heartbeatAge" }
+        CheckKind {
+            component_type: "component",
+            measurement: "heartbeatAge",
+        }
     }
 
     async fn run(&self) -> Outcome {
@@ -121,7 +133,9 @@ impl Check for HeartbeatCheck {
         } else {
             Outcome::pass(format!("last beat {shown} ago (TTL {ttl_shown})"))
         };
-        outcome.observed(age.as_secs_f64(), "s").detail("ttl_seconds", ttl.as_secs_f64())
+        outcome
+            .observed(age.as_secs_f64(), "s")
+            .detail("ttl_seconds", ttl.as_secs_f64())
     }
 }
 

@@ -91,13 +91,23 @@ pub fn router(state: HttpState) -> Router {
 
 /// HTTP status for an overall or per-check state: pass/warn 200, anything else 503.
 pub fn status_code(s: Status) -> StatusCode {
-    if s.is_serving() { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE }
+    if s.is_serving() {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    }
 }
 
-pub(crate) fn respond(code: StatusCode, content_type: &'static str, body: Bytes) -> axum::response::Response {
+pub(crate) fn respond(
+    code: StatusCode,
+    content_type: &'static str,
+    body: Bytes,
+) -> axum::response::Response {
     let mut res = axum::response::Response::new(axum::body::Body::from(body));
     *res.status_mut() = code;
-    res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     res
 }

@@ -79,7 +79,10 @@ mod tests {
         w.family("vitals_x", "gauge", "An x.");
         w.sample("vitals_x", &[("check", "a\"b\\c\nd")], 1.0);
         let text = w.finish();
-        assert!(text.contains("vitals_x{check=\"a\\\"b\\\\c\\nd\"} 1\n"), "{text}");
+        assert!(
+            text.contains("vitals_x{check=\"a\\\"b\\\\c\\nd\"} 1\n"),
+            "{text}"
+        );
         assert!(text.starts_with("# HELP vitals_x An x.\n# TYPE vitals_x gauge\n"));
     }
 }

@@ -83,11 +83,14 @@ impl Daemon {
         listen: Option<SocketAddr>,
     ) -> Result<Daemon, ServeError> {
         let addr = listen.unwrap_or(cfg.http.listen);
-        let listener = std::net::TcpListener::bind(addr).map_err(|source| ServeError::Bind { addr, source })?;
+        let listener = std::net::TcpListener::bind(addr)
+            .map_err(|source| ServeError::Bind { addr, source })?;
         listener
             .set_nonblocking(true)
             .map_err(|source| ServeError::Bind { addr, source })?;
-        let addr = listener.local_addr().map_err(|source| ServeError::Bind { addr, source })?;
+        let addr = listener
+            .local_addr()
+            .map_err(|source| ServeError::Bind { addr, source })?;
 
         let (vitals, evaluator) = builder.build();
         let stop_evaluator = CancellationToken::new();
@@ -104,7 +107,8 @@ impl Daemon {
                     .build()
                     .map_err(|e| e.to_string())?;
                 rt.block_on(async move {
-                    let listener = tokio::net::TcpListener::from_std(listener).map_err(|e| e.to_string())?;
+                    let listener =
+                        tokio::net::TcpListener::from_std(listener).map_err(|e| e.to_string())?;
                     axum::serve(listener, router)
                         .with_graceful_shutdown(stop.cancelled_owned())
                         .await

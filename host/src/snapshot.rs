@@ -222,7 +222,9 @@ impl Shared {
 
     /// Record that the evaluator completed a cycle, even if nothing changed.
     pub fn mark_cycle(&self) {
-        let ms = Instant::now().saturating_duration_since(self.base).as_millis() as u64;
+        let ms = Instant::now()
+            .saturating_duration_since(self.base)
+            .as_millis() as u64;
         self.last_cycle_ms.store(ms, Ordering::Release);
     }
 

@@ -186,7 +186,10 @@ mod tests {
     #[test]
     fn rising_enters_the_reached_tier_at_once() {
         let t0 = Instant::now();
-        let s = TierState { tier: Tier::Normal, since: t0 };
+        let s = TierState {
+            tier: Tier::Normal,
+            since: t0,
+        };
         let s = next_tier(s, 9_000.0, &Thresholds::QUEUE, DWELL, at(t0, 1));
         assert_eq!(s.tier, Tier::Critical);
         assert_eq!(s.since, at(t0, 1));
@@ -195,7 +198,10 @@ mod tests {
     #[test]
     fn tier_is_kept_between_exit_and_entry_threshold() {
         let t0 = Instant::now();
-        let s = TierState { tier: Tier::Critical, since: t0 };
+        let s = TierState {
+            tier: Tier::Critical,
+            since: t0,
+        };
         // 4,600 is below the 5,000 entry but above the 4,500 exit.
         let s2 = next_tier(s, 4_600.0, &Thresholds::QUEUE, DWELL, at(t0, 60));
         assert_eq!(s2, s);
@@ -204,7 +210,10 @@ mod tests {
     #[test]
     fn tier_is_kept_below_exit_until_the_dwell_has_passed() {
         let t0 = Instant::now();
-        let s = TierState { tier: Tier::Critical, since: t0 };
+        let s = TierState {
+            tier: Tier::Critical,
+            since: t0,
+        };
         let early = next_tier(s, 100.0, &Thresholds::QUEUE, DWELL, at(t0, 9));
         assert_eq!(early.tier, Tier::Critical);
         let late = next_tier(s, 100.0, &Thresholds::QUEUE, DWELL, at(t0, 10));
@@ -215,7 +224,10 @@ mod tests {
     #[test]
     fn falling_stops_at_a_lower_tier_whose_exit_is_still_reached() {
         let t0 = Instant::now();
-        let s = TierState { tier: Tier::Overflow, since: t0 };
+        let s = TierState {
+            tier: Tier::Overflow,
+            since: t0,
+        };
         // 950 is below warning's entry (1,000) but above its exit (900): warning is kept.
         let s = next_tier(s, 950.0, &Thresholds::QUEUE, DWELL, at(t0, 30));
         assert_eq!(s.tier, Tier::Warning);
@@ -224,7 +236,10 @@ mod tests {
     #[test]
     fn a_value_hovering_around_a_threshold_does_not_flap() {
         let t0 = Instant::now();
-        let mut s = TierState { tier: Tier::Normal, since: t0 };
+        let mut s = TierState {
+            tier: Tier::Normal,
+            since: t0,
+        };
         let mut changes = 0;
         for i in 0..100u64 {
             let v = if i % 2 == 0 { 80.5 } else { 79.5 };
@@ -240,9 +255,17 @@ mod tests {
 
     #[test]
     fn thresholds_that_do_not_rise_are_rejected() {
-        let bad = Thresholds { warning: 10.0, critical: 5.0, overflow: 20.0, exit_ratio: 0.9 };
+        let bad = Thresholds {
+            warning: 10.0,
+            critical: 5.0,
+            overflow: 20.0,
+            exit_ratio: 0.9,
+        };
         assert!(bad.validate().is_err());
-        let bad_ratio = Thresholds { exit_ratio: 1.5, ..Thresholds::QUEUE };
+        let bad_ratio = Thresholds {
+            exit_ratio: 1.5,
+            ..Thresholds::QUEUE
+        };
         assert!(bad_ratio.validate().unwrap_err().contains("exit_ratio"));
         assert!(Thresholds::QUEUE.validate().is_ok());
     }

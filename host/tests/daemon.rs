@@ -12,11 +12,20 @@ fn free_port() -> SocketAddr {
 }
 
 /// A minimal HTTP/1.1 client: enough for probes, with a hard timeout.
-fn request(addr: SocketAddr, method: &str, path: &str, token: Option<&str>) -> Option<(u16, String, String)> {
+fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+) -> Option<(u16, String, String)> {
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(1)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-    let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
-    let req = format!("{method} {path} HTTP/1.1\r\nHost: x\r\n{auth}Content-Length: 0\r\nConnection: close\r\n\r\n");
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: x\r\n{auth}Content-Length: 0\r\nConnection: close\r\n\r\n"
+    );
     s.write_all(req.as_bytes()).ok()?;
     let mut raw = String::new();
     s.read_to_string(&mut raw).ok()?;
@@ -89,44 +98,89 @@ interval = "200ms"
 
     let tok = Some("e2e-secret");
     assert_eq!(request(addr, "GET", "/health/live", None).unwrap().0, 200);
-    assert_eq!(request(addr, "GET", "/health", None).unwrap().2, r#"{"status":"pass"}"#);
+    assert_eq!(
+        request(addr, "GET", "/health", None).unwrap().2,
+        r#"{"status":"pass"}"#
+    );
     let (code, _, body) = request(addr, "GET", "/health/status", tok).unwrap();
     assert_eq!(code, 200);
     assert!(body.contains("\"worker:heartbeatAge\""), "{body}");
     assert!(body.contains("\"serviceId\":\"e2e\""), "{body}");
-    assert_eq!(request(addr, "GET", "/health/checks/worker", tok).unwrap().0, 200);
-    assert_eq!(request(addr, "GET", "/health/checks/worker", None).unwrap().0, 401);
-    assert_eq!(request(addr, "GET", "/health/backpressure", None).unwrap().0, 200);
+    assert_eq!(
+        request(addr, "GET", "/health/checks/worker", tok)
+            .unwrap()
+            .0,
+        200
+    );
+    assert_eq!(
+        request(addr, "GET", "/health/checks/worker", None)
+            .unwrap()
+            .0,
+        401
+    );
+    assert_eq!(
+        request(addr, "GET", "/health/backpressure", None)
+            .unwrap()
+            .0,
+        200
+    );
     let (code, _, metrics) = request(addr, "GET", "/metrics", tok).unwrap();
     assert_eq!(code, 200);
-    assert!(metrics.contains("vitals_check_status{check=\"worker\",status=\"pass\"} 1"), "{metrics}");
-    assert_eq!(request(addr, "POST", "/health/heartbeat/worker", tok).unwrap().0, 204);
+    assert!(
+        metrics.contains("vitals_check_status{check=\"worker\",status=\"pass\"} 1"),
+        "{metrics}"
+    );
+    assert_eq!(
+        request(addr, "POST", "/health/heartbeat/worker", tok)
+            .unwrap()
+            .0,
+        204
+    );
     assert!(!body.contains("e2e-secret") && !metrics.contains("e2e-secret"));
 
     // SIGTERM: readiness turns 503 at once, the server keeps answering during the drain window,
     // then the process exits cleanly.
     let sent = Instant::now();
-    let status = Command::new("kill").args(["-TERM", &daemon.0.id().to_string()]).status().unwrap();
+    let status = Command::new("kill")
+        .args(["-TERM", &daemon.0.id().to_string()])
+        .status()
+        .unwrap();
     assert!(status.success());
     wait_for(addr, "/health/ready", 503, Duration::from_millis(500));
     let (_, _, body) = request(addr, "GET", "/health/ready", None).unwrap();
     assert!(body.starts_with("draining"), "{body}");
     assert_eq!(request(addr, "GET", "/health/live", None).unwrap().0, 200);
     std::thread::sleep(Duration::from_millis(700));
-    assert_eq!(request(addr, "GET", "/health/live", None).unwrap().0, 200, "still answering mid-drain");
+    assert_eq!(
+        request(addr, "GET", "/health/live", None).unwrap().0,
+        200,
+        "still answering mid-drain"
+    );
 
     let exit = loop {
         if let Some(s) = daemon.0.try_wait().unwrap() {
             break s;
         }
-        assert!(sent.elapsed() < Duration::from_secs(10), "daemon did not exit after the drain window");
+        assert!(
+            sent.elapsed() < Duration::from_secs(10),
+            "daemon did not exit after the drain window"
+        );
         std::thread::sleep(Duration::from_millis(50));
     };
     let took = sent.elapsed();
     assert!(exit.success(), "exit status {exit:?}");
-    assert!(took >= Duration::from_millis(1_500), "exited before the drain window: {took:?}");
+    assert!(
+        took >= Duration::from_millis(1_500),
+        "exited before the drain window: {took:?}"
+    );
     let mut log = String::new();
-    daemon.0.stderr.take().unwrap().read_to_string(&mut log).unwrap();
+    daemon
+        .0
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut log)
+        .unwrap();
     assert!(log.contains("draining"), "{log}");
     assert!(!log.contains("e2e-secret"), "token leaked into the log");
 }
@@ -135,13 +189,31 @@ interval = "200ms"
 fn validate_reports_file_line_and_key_of_a_bad_config() {
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("bad.toml");
-    std::fs::write(&bad, "[http]\nlisten = \"127.0.0.1:9000\"\ndrain = \"forever\"\n").unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_vitals")).arg("validate").arg(&bad).output().unwrap();
+    std::fs::write(
+        &bad,
+        "[http]\nlisten = \"127.0.0.1:9000\"\ndrain = \"forever\"\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_vitals"))
+        .arg("validate")
+        .arg(&bad)
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("bad.toml:3:") && err.contains("http.drain"), "{err}");
+    assert!(
+        err.contains("bad.toml:3:") && err.contains("http.drain"),
+        "{err}"
+    );
 
     let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../vitals.example.toml");
-    let out = Command::new(env!("CARGO_BIN_EXE_vitals")).args(["validate", example]).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(env!("CARGO_BIN_EXE_vitals"))
+        .args(["validate", example])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

@@ -80,7 +80,9 @@ fn runs(s: &vitals::HealthSnapshot, name: &str) -> u64 {
     s.check(name).map_or(0, |c| c.runs)
 }
 
-fn start(builder: vitals::VitalsBuilder) -> (Vitals, CancellationToken, tokio::task::JoinHandle<()>) {
+fn start(
+    builder: vitals::VitalsBuilder,
+) -> (Vitals, CancellationToken, tokio::task::JoinHandle<()>) {
     let (vitals, evaluator) = builder.evaluator_config(fast_evaluator()).build();
     let stop = CancellationToken::new();
     let task = tokio::spawn(evaluator.run(stop.clone()));
@@ -91,13 +93,25 @@ fn start(builder: vitals::VitalsBuilder) -> (Vitals, CancellationToken, tokio::t
 async fn hanging_check_never_delays_another_check() {
     let b = Vitals::builder()
         .check(CheckSpec::new("stuck", Hang).with_settings(every(1_000, 5_000)))
-        .check(CheckSpec::new("quick", FnCheck(|| Outcome::pass("ok"))).with_settings(every(100, 1_000)));
+        .check(
+            CheckSpec::new("quick", FnCheck(|| Outcome::pass("ok")))
+                .with_settings(every(100, 1_000)),
+        );
     let (vitals, _stop, _task) = start(b);
     let t0 = tokio::time::Instant::now();
-    wait_until(&vitals, "quick has run 10 times", |s| runs(s, "quick") >= 10).await;
-    assert!(t0.elapsed() < Duration::from_secs(2), "quick ran on its own schedule");
+    wait_until(&vitals, "quick has run 10 times", |s| {
+        runs(s, "quick") >= 10
+    })
+    .await;
+    assert!(
+        t0.elapsed() < Duration::from_secs(2),
+        "quick ran on its own schedule"
+    );
     let snap = vitals.snapshot();
-    assert!(snap.check("stuck").unwrap().last.is_none(), "stuck is still running");
+    assert!(
+        snap.check("stuck").unwrap().last.is_none(),
+        "stuck is still running"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -105,9 +119,15 @@ async fn timeout_becomes_a_fail_that_says_so() {
     let b = Vitals::builder().check(CheckSpec::new("stuck", Hang).with_settings(every(1_000, 500)));
     let (vitals, _stop, _task) = start(b);
     let t0 = tokio::time::Instant::now();
-    wait_until(&vitals, "stuck has a result", |s| s.check("stuck").is_some_and(|c| c.last.is_some())).await;
+    wait_until(&vitals, "stuck has a result", |s| {
+        s.check("stuck").is_some_and(|c| c.last.is_some())
+    })
+    .await;
     let elapsed = t0.elapsed();
-    assert!(elapsed >= Duration::from_millis(500) && elapsed < Duration::from_millis(700), "{elapsed:?}");
+    assert!(
+        elapsed >= Duration::from_millis(500) && elapsed < Duration::from_millis(700),
+        "{elapsed:?}"
+    );
     let snap = vitals.snapshot();
     let c = snap.check("stuck").unwrap();
     assert_eq!(c.status(), Status::Fail);
@@ -120,7 +140,11 @@ async fn timeout_becomes_a_fail_that_says_so() {
 async fn runs_of_one_check_never_overlap() {
     let running = Arc::new(AtomicUsize::new(0));
     let max_seen = Arc::new(AtomicUsize::new(0));
-    let slow = Slow { sleep: Duration::from_millis(300), running: running.clone(), max_seen: max_seen.clone() };
+    let slow = Slow {
+        sleep: Duration::from_millis(300),
+        running: running.clone(),
+        max_seen: max_seen.clone(),
+    };
     let b = Vitals::builder().check(CheckSpec::new("slow", slow).with_settings(every(10, 1_000)));
     let (vitals, _stop, _task) = start(b);
     wait_until(&vitals, "slow ran 5 times", |s| runs(s, "slow") >= 5).await;
@@ -133,32 +157,53 @@ async fn concurrency_is_bounded_across_checks() {
     let max_seen = Arc::new(AtomicUsize::new(0));
     let mut b = Vitals::builder();
     for i in 0..6 {
-        let slow = Slow { sleep: Duration::from_millis(200), running: running.clone(), max_seen: max_seen.clone() };
+        let slow = Slow {
+            sleep: Duration::from_millis(200),
+            running: running.clone(),
+            max_seen: max_seen.clone(),
+        };
         b = b.check(CheckSpec::new(format!("slow{i}"), slow).with_settings(every(10, 1_000)));
     }
     let (vitals, evaluator) = b
-        .evaluator_config(EvaluatorConfig { max_concurrency: 2, ..fast_evaluator() })
+        .evaluator_config(EvaluatorConfig {
+            max_concurrency: 2,
+            ..fast_evaluator()
+        })
         .build();
     tokio::spawn(evaluator.run(CancellationToken::new()));
-    wait_until(&vitals, "every check ran twice", |s| s.checks.len() == 6 && s.checks.iter().all(|c| c.runs >= 2)).await;
+    wait_until(&vitals, "every check ran twice", |s| {
+        s.checks.len() == 6 && s.checks.iter().all(|c| c.runs >= 2)
+    })
+    .await;
     assert_eq!(max_seen.load(Ordering::SeqCst), 2);
 }
 
 #[tokio::test(start_paused = true)]
 async fn stopped_evaluator_fails_readiness_after_stale_threshold_and_liveness_later() {
     use tower::ServiceExt;
-    let b = Vitals::builder().check(CheckSpec::new("ok", FnCheck(|| Outcome::pass("fine"))).with_settings(every(100, 1_000)));
+    let b = Vitals::builder().check(
+        CheckSpec::new("ok", FnCheck(|| Outcome::pass("fine"))).with_settings(every(100, 1_000)),
+    );
     let (vitals, stop, task) = start(b);
-    wait_until(&vitals, "ok passes", |s| runs(s, "ok") > 0 && s.overall.status == Status::Pass).await;
+    wait_until(&vitals, "ok passes", |s| {
+        runs(s, "ok") > 0 && s.overall.status == Status::Pass
+    })
+    .await;
     let get = |path: &'static str| {
         let router = vitals.router();
         async move {
             let res = router
-                .oneshot(http::Request::get(path).body(axum::body::Body::empty()).unwrap())
+                .oneshot(
+                    http::Request::get(path)
+                        .body(axum::body::Body::empty())
+                        .unwrap(),
+                )
                 .await
                 .unwrap();
             let code = res.status().as_u16();
-            let body = axum::body::to_bytes(res.into_body(), 1 << 20).await.unwrap();
+            let body = axum::body::to_bytes(res.into_body(), 1 << 20)
+                .await
+                .unwrap();
             (code, String::from_utf8_lossy(&body).into_owned())
         }
     };
@@ -177,7 +222,11 @@ async fn stopped_evaluator_fails_readiness_after_stale_threshold_and_liveness_la
     assert!(body.starts_with("stale:"), "{body}");
     let rejected = vitals.backpressure().try_check().unwrap_err();
     assert_eq!(rejected.kind, vitals::backpressure::ShedSource::Stale);
-    assert_eq!(get("/health/live").await.0, 200, "liveness has a longer threshold");
+    assert_eq!(
+        get("/health/live").await.0,
+        200,
+        "liveness has a longer threshold"
+    );
 
     tokio::time::advance(Duration::from_secs(4)).await;
     let (code, body) = get("/health/live").await;
@@ -191,7 +240,11 @@ async fn engine_is_not_ready_before_its_first_evaluation() {
     let (vitals, _evaluator) = Vitals::builder().build(); // never run
     let res = vitals
         .router()
-        .oneshot(http::Request::get("/health/ready").body(axum::body::Body::empty()).unwrap())
+        .oneshot(
+            http::Request::get("/health/ready")
+                .body(axum::body::Body::empty())
+                .unwrap(),
+        )
         .await
         .unwrap();
     assert_eq!(res.status(), 503);
@@ -208,7 +261,10 @@ async fn readiness_is_starting_until_critical_checks_report_then_follows_them() 
     assert!(String::from_utf8_lossy(&snap.bodies.ready).starts_with("starting"));
     assert_eq!(snap.overall.culprits, vec!["slow-start"]);
     // After the grace period an unevaluated critical check fails readiness.
-    wait_until(&vitals, "grace over", |s| s.phase == vitals::aggregate::Phase::Running).await;
+    wait_until(&vitals, "grace over", |s| {
+        s.phase == vitals::aggregate::Phase::Running
+    })
+    .await;
     assert_eq!(vitals.snapshot().overall.status, Status::Fail);
 }
 
@@ -218,12 +274,23 @@ async fn flap_damping_holds_state_until_consecutive_failures() {
     let counter = n.clone();
     // pass, then fail forever
     let check = FnCheck(move || {
-        if counter.fetch_add(1, Ordering::SeqCst) == 0 { Outcome::pass("up") } else { Outcome::fail("down") }
+        if counter.fetch_add(1, Ordering::SeqCst) == 0 {
+            Outcome::pass("up")
+        } else {
+            Outcome::fail("down")
+        }
     });
-    let settings = CheckSettings { failures_before_fail: 3, ..every(100, 1_000) };
-    let (vitals, _stop, _task) = start(Vitals::builder().check(CheckSpec::new("db", check).with_settings(settings)));
+    let settings = CheckSettings {
+        failures_before_fail: 3,
+        ..every(100, 1_000)
+    };
+    let (vitals, _stop, _task) =
+        start(Vitals::builder().check(CheckSpec::new("db", check).with_settings(settings)));
     wait_until(&vitals, "two failures", |s| runs(s, "db") == 3).await;
-    assert_eq!(vitals.snapshot().check("db").unwrap().status(), Status::Pass);
+    assert_eq!(
+        vitals.snapshot().check("db").unwrap().status(),
+        Status::Pass
+    );
     wait_until(&vitals, "third failure", |s| runs(s, "db") >= 4).await;
     let snap = vitals.snapshot();
     let db = snap.check("db").unwrap();
@@ -234,14 +301,31 @@ async fn flap_damping_holds_state_until_consecutive_failures() {
 #[tokio::test(start_paused = true)]
 async fn checks_are_added_replaced_and_removed_at_run_time() {
     let (vitals, _stop, _task) = start(Vitals::builder());
-    vitals.registry().upsert(CheckSpec::new("late", FnCheck(|| Outcome::fail("v1"))).with_settings(every(100, 1_000)));
-    wait_until(&vitals, "v1 result", |s| s.check("late").is_some_and(|c| c.last.is_some())).await;
-    vitals.registry().upsert(CheckSpec::new("late", FnCheck(|| Outcome::pass("v2"))).with_settings(every(100, 1_000)));
-    wait_until(&vitals, "v2 result", |s| {
-        s.check("late").and_then(|c| c.last.as_ref()).is_some_and(|r| r.outcome.output == "v2")
+    vitals.registry().upsert(
+        CheckSpec::new("late", FnCheck(|| Outcome::fail("v1"))).with_settings(every(100, 1_000)),
+    );
+    wait_until(&vitals, "v1 result", |s| {
+        s.check("late").is_some_and(|c| c.last.is_some())
     })
     .await;
-    assert!(vitals.snapshot().check("late").unwrap().history.iter().any(|t| t.output == "replaced"));
+    vitals.registry().upsert(
+        CheckSpec::new("late", FnCheck(|| Outcome::pass("v2"))).with_settings(every(100, 1_000)),
+    );
+    wait_until(&vitals, "v2 result", |s| {
+        s.check("late")
+            .and_then(|c| c.last.as_ref())
+            .is_some_and(|r| r.outcome.output == "v2")
+    })
+    .await;
+    assert!(
+        vitals
+            .snapshot()
+            .check("late")
+            .unwrap()
+            .history
+            .iter()
+            .any(|t| t.output == "replaced")
+    );
     vitals.registry().remove("late");
     wait_until(&vitals, "removed", |s| s.check("late").is_none()).await;
     assert_eq!(vitals.snapshot().overall.status, Status::Pass);
@@ -250,10 +334,18 @@ async fn checks_are_added_replaced_and_removed_at_run_time() {
 #[tokio::test(start_paused = true)]
 async fn panicking_check_fails_and_keeps_being_scheduled() {
     let check = FnCheck(|| -> Outcome { panic!("boom") });
-    let (vitals, _stop, _task) = start(Vitals::builder().check(CheckSpec::new("p", check).with_settings(every(100, 1_000))));
+    let (vitals, _stop, _task) =
+        start(Vitals::builder().check(CheckSpec::new("p", check).with_settings(every(100, 1_000))));
     wait_until(&vitals, "two runs", |s| runs(s, "p") >= 2).await;
     let snap = vitals.snapshot();
-    let out = &snap.check("p").unwrap().last.as_ref().unwrap().outcome.output;
+    let out = &snap
+        .check("p")
+        .unwrap()
+        .last
+        .as_ref()
+        .unwrap()
+        .outcome
+        .output;
     assert!(out.contains("check panicked: boom"), "{out}");
 }
 
@@ -270,9 +362,18 @@ async fn saturated_channel_closes_admission_and_the_layer_answers_503_with_retry
             .layer(vitals.admission_layer())
     };
     let post = |app: axum::Router| async move {
-        app.oneshot(http::Request::post("/work").body(axum::body::Body::empty()).unwrap()).await.unwrap()
+        app.oneshot(
+            http::Request::post("/work")
+                .body(axum::body::Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap()
     };
-    wait_until(&vitals, "jobs measured", |s| s.check("jobs").is_some_and(|c| c.last.is_some())).await;
+    wait_until(&vitals, "jobs measured", |s| {
+        s.check("jobs").is_some_and(|c| c.last.is_some())
+    })
+    .await;
     assert_eq!(post(app()).await.status(), 200);
 
     for i in 0..9 {
@@ -281,14 +382,25 @@ async fn saturated_channel_closes_admission_and_the_layer_answers_503_with_retry
     wait_until(&vitals, "shedding", |s| !s.admission.is_open()).await;
     let res = post(app()).await;
     assert_eq!(res.status(), 503);
-    let retry: u64 = res.headers()["retry-after"].to_str().unwrap().parse().unwrap();
-    assert!((5..=6).contains(&retry), "channel_critical retry-after 5s + jitter, got {retry}");
+    let retry: u64 = res.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        (5..=6).contains(&retry),
+        "channel_critical retry-after 5s + jitter, got {retry}"
+    );
 
     // Drain: admission reopens only after the minimum dwell (10 s by default).
     while rx.try_recv().is_ok() {}
     let drained_at = tokio::time::Instant::now();
     wait_until(&vitals, "open again", |s| s.admission.is_open()).await;
-    assert!(drained_at.elapsed() >= Duration::from_secs(9), "{:?}", drained_at.elapsed());
+    assert!(
+        drained_at.elapsed() >= Duration::from_secs(9),
+        "{:?}",
+        drained_at.elapsed()
+    );
     assert_eq!(post(app()).await.status(), 200);
 }
 

@@ -23,7 +23,10 @@ impl Check for Fixed {
 }
 
 fn spec(name: &str, o: Outcome, critical: bool) -> CheckSpec {
-    let kind = CheckKind { component_type: "datastore", measurement: "responseTime" };
+    let kind = CheckKind {
+        component_type: "datastore",
+        measurement: "responseTime",
+    };
     CheckSpec::new(name, Fixed(o, kind)).with_settings(CheckSettings {
         interval: Duration::from_millis(100),
         critical,
@@ -48,18 +51,33 @@ impl App {
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        App { vitals, _stop: stop }
+        App {
+            vitals,
+            _stop: stop,
+        }
     }
 
-    async fn call(&self, method: Method, uri: &str, token: Option<&str>) -> (u16, http::HeaderMap, String) {
+    async fn call(
+        &self,
+        method: Method,
+        uri: &str,
+        token: Option<&str>,
+    ) -> (u16, http::HeaderMap, String) {
         let mut req = Request::builder().method(method).uri(uri);
         if let Some(t) = token {
             req = req.header("authorization", format!("Bearer {t}"));
         }
-        let res = self.vitals.router().oneshot(req.body(axum::body::Body::empty()).unwrap()).await.unwrap();
+        let res = self
+            .vitals
+            .router()
+            .oneshot(req.body(axum::body::Body::empty()).unwrap())
+            .await
+            .unwrap();
         let code = res.status().as_u16();
         let headers = res.headers().clone();
-        let body = axum::body::to_bytes(res.into_body(), 1 << 20).await.unwrap();
+        let body = axum::body::to_bytes(res.into_body(), 1 << 20)
+            .await
+            .unwrap();
         (code, headers, String::from_utf8(body.to_vec()).unwrap())
     }
 
@@ -72,7 +90,13 @@ impl App {
 fn healthy_and_degraded() -> vitals::VitalsBuilder {
     Vitals::builder()
         .token(Token::new("t0ken"))
-        .check(spec("db", Outcome::pass("SELECT 1 ok").observed(3.5, "ms").detail("pool_idle", 4), true))
+        .check(spec(
+            "db",
+            Outcome::pass("SELECT 1 ok")
+                .observed(3.5, "ms")
+                .detail("pool_idle", 4),
+            true,
+        ))
         .check(spec("cache", Outcome::fail("connection refused"), false))
 }
 
@@ -97,7 +121,10 @@ async fn critical_failure_fails_readiness_and_exclude_recomputes_it() {
     assert_eq!((code, body.as_str()), (200, "ok\n"));
     let (code, body) = app.get("/health/ready?exclude=db&verbose").await;
     assert_eq!(code, 200);
-    assert!(body.contains("[+]api pass") && body.contains("[~]db excluded"), "{body}");
+    assert!(
+        body.contains("[+]api pass") && body.contains("[~]db excluded"),
+        "{body}"
+    );
 }
 
 #[tokio::test]
@@ -105,10 +132,15 @@ async fn verbose_readiness_shows_checks_only_to_token_holders() {
     let app = App::start(healthy_and_degraded(), 2).await;
     let (_, _, anon) = app.call(Method::GET, "/health/ready?verbose", None).await;
     assert_eq!(anon, "ok (degraded: cache)\n");
-    let (code, _, body) = app.call(Method::GET, "/health/ready?verbose", Some("t0ken")).await;
+    let (code, _, body) = app
+        .call(Method::GET, "/health/ready?verbose", Some("t0ken"))
+        .await;
     assert_eq!(code, 200);
     assert!(body.contains("[+]db pass: SELECT 1 ok"), "{body}");
-    assert!(body.contains("[-]cache fail (non-critical): connection refused"), "{body}");
+    assert!(
+        body.contains("[-]cache fail (non-critical): connection refused"),
+        "{body}"
+    );
 }
 
 #[tokio::test]
@@ -144,10 +176,17 @@ async fn single_check_needs_the_token_and_unknown_names_are_404() {
     let (code, headers, _) = app.call(Method::GET, "/health/checks/db", None).await;
     assert_eq!(code, 401);
     assert_eq!(headers["www-authenticate"], "Bearer");
-    let (code, _, body) = app.call(Method::GET, "/health/checks/cache", Some("t0ken")).await;
+    let (code, _, body) = app
+        .call(Method::GET, "/health/checks/cache", Some("t0ken"))
+        .await;
     assert_eq!(code, 503, "a failing check answers 503 on its own path");
     assert!(body.contains("connection refused"));
-    assert_eq!(app.call(Method::GET, "/health/checks/nope", Some("t0ken")).await.0, 404);
+    assert_eq!(
+        app.call(Method::GET, "/health/checks/nope", Some("t0ken"))
+            .await
+            .0,
+        404
+    );
 }
 
 #[tokio::test]
@@ -156,7 +195,12 @@ async fn metrics_need_the_token_and_expose_every_family() {
     assert_eq!(app.call(Method::GET, "/metrics", None).await.0, 401);
     let (code, headers, text) = app.call(Method::GET, "/metrics", Some("t0ken")).await;
     assert_eq!(code, 200);
-    assert!(headers["content-type"].to_str().unwrap().starts_with("text/plain; version=0.0.4"));
+    assert!(
+        headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain; version=0.0.4")
+    );
     for needle in [
         "vitals_check_status{check=\"cache\",status=\"fail\"} 1",
         "vitals_check_status{check=\"db\",status=\"pass\"} 1",
@@ -176,7 +220,10 @@ async fn metrics_need_the_token_and_expose_every_family() {
 async fn backpressure_endpoint_answers_503_with_retry_after_while_a_source_fails() {
     let source = spec("upstream", Outcome::fail("503s"), false);
     let source = CheckSpec {
-        settings: CheckSettings { backpressure_source: true, ..source.settings.clone() },
+        settings: CheckSettings {
+            backpressure_source: true,
+            ..source.settings.clone()
+        },
         ..source
     };
     let app = App::start(Vitals::builder().check(source), 1).await;
@@ -186,7 +233,11 @@ async fn backpressure_endpoint_answers_503_with_retry_after_while_a_source_fails
     assert!((10..=11).contains(&secs), "{secs}");
     assert!(body.contains("\"source\":\"check\""), "{body}");
 
-    let open = App::start(Vitals::builder().check(spec("db", Outcome::pass("ok"), true)), 1).await;
+    let open = App::start(
+        Vitals::builder().check(spec("db", Outcome::pass("ok"), true)),
+        1,
+    )
+    .await;
     assert_eq!(open.get("/health/backpressure").await.0, 200);
 }
 
@@ -195,27 +246,59 @@ async fn heartbeat_post_requires_a_configured_token() {
     let mut b = Vitals::builder();
     let _ = b.heartbeat("mailer", Duration::from_secs(30));
     let open = App::start(b, 1).await;
-    assert_eq!(open.call(Method::POST, "/health/heartbeat/mailer", None).await.0, 403);
+    assert_eq!(
+        open.call(Method::POST, "/health/heartbeat/mailer", None)
+            .await
+            .0,
+        403
+    );
 
     let mut b = Vitals::builder().token(Token::new("t0ken"));
     let handle = b.heartbeat("mailer", Duration::from_secs(30));
     let app = App::start(b, 1).await;
-    assert_eq!(app.call(Method::POST, "/health/heartbeat/mailer", None).await.0, 401);
-    assert_eq!(app.call(Method::POST, "/health/heartbeat/mailer", Some("bad")).await.0, 401);
+    assert_eq!(
+        app.call(Method::POST, "/health/heartbeat/mailer", None)
+            .await
+            .0,
+        401
+    );
+    assert_eq!(
+        app.call(Method::POST, "/health/heartbeat/mailer", Some("bad"))
+            .await
+            .0,
+        401
+    );
     tokio::time::sleep(Duration::from_millis(50)).await;
     let before = handle.age();
-    assert_eq!(app.call(Method::POST, "/health/heartbeat/mailer", Some("t0ken")).await.0, 204);
+    assert_eq!(
+        app.call(Method::POST, "/health/heartbeat/mailer", Some("t0ken"))
+            .await
+            .0,
+        204
+    );
     assert!(handle.age() < before);
-    assert_eq!(app.call(Method::POST, "/health/heartbeat/nobody", Some("t0ken")).await.0, 404);
+    assert_eq!(
+        app.call(Method::POST, "/health/heartbeat/nobody", Some("t0ken"))
+            .await
+            .0,
+        404
+    );
 }
 
 #[tokio::test]
 async fn draining_turns_readiness_503_at_once_while_liveness_stays_up() {
-    let app = App::start(Vitals::builder().check(spec("db", Outcome::pass("ok"), true)), 1).await;
+    let app = App::start(
+        Vitals::builder().check(spec("db", Outcome::pass("ok"), true)),
+        1,
+    )
+    .await;
     assert_eq!(app.get("/health/ready").await.0, 200);
     app.vitals.start_draining();
     let (code, body) = app.get("/health/ready").await;
     assert_eq!((code, body.as_str()), (503, "draining: shutting down\n"));
     assert_eq!(app.get("/health/live").await.0, 200);
-    assert_eq!(app.vitals.snapshot().check("db").unwrap().status(), Status::Pass);
+    assert_eq!(
+        app.vitals.snapshot().check("db").unwrap().status(),
+        Status::Pass
+    );
 }

@@ -19,7 +19,12 @@ pub struct LoadResult {
 }
 
 /// Drive `GET http://addr{path}` with `connections` concurrent keep-alive clients for `duration`.
-pub async fn drive(addr: SocketAddr, path: &str, connections: usize, duration: Duration) -> LoadResult {
+pub async fn drive(
+    addr: SocketAddr,
+    path: &str,
+    connections: usize,
+    duration: Duration,
+) -> LoadResult {
     let client: Client<_, Empty<bytes::Bytes>> = Client::builder(TokioExecutor::new())
         .pool_max_idle_per_host(connections)
         .build_http();
@@ -61,7 +66,11 @@ pub async fn drive(addr: SocketAddr, path: &str, connections: usize, duration: D
     }
     let elapsed = start.elapsed();
     all.sort_unstable();
-    let pct = |p: f64| all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1))).copied().unwrap_or_default();
+    let pct = |p: f64| {
+        all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or_default()
+    };
     LoadResult {
         requests: all.len() as u64,
         errors,
@@ -78,7 +87,10 @@ pub fn serve_on_thread(router: axum::Router) -> SocketAddr {
     listener.set_nonblocking(true).expect("nonblocking");
     let addr = listener.local_addr().expect("addr");
     std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
         rt.block_on(async move {
             let l = tokio::net::TcpListener::from_std(listener).expect("listener");
             axum::serve(l, router).await.expect("serve");

@@ -40,7 +40,9 @@ impl CommonSettings {
             interval: self.interval.unwrap_or(base.interval),
             timeout: self.timeout.unwrap_or(base.timeout),
             critical: self.critical.unwrap_or(base.critical),
-            failures_before_fail: self.failures_before_fail.unwrap_or(base.failures_before_fail),
+            failures_before_fail: self
+                .failures_before_fail
+                .unwrap_or(base.failures_before_fail),
             successes_before_pass: self
                 .successes_before_pass
                 .unwrap_or(base.successes_before_pass),

@@ -40,7 +40,11 @@ pub enum ConfigError {
 }
 
 fn key_prefix(key: &str) -> String {
-    if key.is_empty() || key == "." { String::new() } else { format!("{key}: ") }
+    if key.is_empty() || key == "." {
+        String::new()
+    } else {
+        format!("{key}: ")
+    }
 }
 
 /// 1-based line and column of a byte offset.

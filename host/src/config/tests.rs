@@ -14,11 +14,19 @@ fn example_config_loads_with_documented_defaults() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../vitals.example.toml");
     let cfg = load(&path).unwrap();
     let defaults = Config::default();
-    assert_eq!(cfg.evaluator, defaults.evaluator, "example must show the evaluator defaults");
-    assert_eq!(cfg.backpressure, defaults.backpressure, "example must show the backpressure defaults");
+    assert_eq!(
+        cfg.evaluator, defaults.evaluator,
+        "example must show the evaluator defaults"
+    );
+    assert_eq!(
+        cfg.backpressure, defaults.backpressure,
+        "example must show the backpressure defaults"
+    );
     assert_eq!(cfg.http.listen, defaults.http.listen);
     assert_eq!(cfg.http.drain, defaults.http.drain);
-    assert!(matches!(cfg.checks["mailer"], CheckConfig::Heartbeat(ref h) if h.ttl == Duration::from_secs(30)));
+    assert!(
+        matches!(cfg.checks["mailer"], CheckConfig::Heartbeat(ref h) if h.ttl == Duration::from_secs(30))
+    );
 }
 
 #[test]
@@ -61,8 +69,13 @@ fn token_is_read_from_the_environment_and_never_printed() {
 
 #[test]
 fn unset_environment_variable_is_reported_with_its_name_and_key() {
-    let e = parse_str("[http]\ntoken = \"${VITALS_SURELY_UNSET_VAR}\"\n").unwrap_err().to_string();
-    assert!(e.contains("VITALS_SURELY_UNSET_VAR") && e.contains("http.token"), "{e}");
+    let e = parse_str("[http]\ntoken = \"${VITALS_SURELY_UNSET_VAR}\"\n")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("VITALS_SURELY_UNSET_VAR") && e.contains("http.token"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -70,12 +83,17 @@ fn thresholds_that_do_not_rise_are_rejected_with_the_section() {
     let e = parse_str("[backpressure.queue]\nwarning = 10.0\ncritical = 5.0\noverflow = 20.0\n")
         .unwrap_err()
         .to_string();
-    assert!(e.contains("backpressure.queue") && e.contains("must rise"), "{e}");
+    assert!(
+        e.contains("backpressure.queue") && e.contains("must rise"),
+        "{e}"
+    );
 }
 
 #[test]
 fn heartbeat_not_shorter_than_stale_threshold_is_rejected() {
-    let e = parse_str("[evaluator]\nheartbeat = \"20s\"\n").unwrap_err().to_string();
+    let e = parse_str("[evaluator]\nheartbeat = \"20s\"\n")
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("evaluator.heartbeat"), "{e}");
 }
 
@@ -87,7 +105,9 @@ fn invalid_toml_points_at_the_line() {
 
 #[test]
 fn unknown_check_type_is_rejected() {
-    let e = parse_str("[checks.x]\ntype = \"carrier-pigeon\"\n").unwrap_err().to_string();
+    let e = parse_str("[checks.x]\ntype = \"carrier-pigeon\"\n")
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("carrier-pigeon"), "{e}");
 }
 

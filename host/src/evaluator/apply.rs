@@ -135,11 +135,18 @@ mod tests {
     }
 
     fn result(o: Outcome) -> CheckResult {
-        CheckResult { outcome: o, time: SystemTime::now(), duration: Duration::from_millis(1) }
+        CheckResult {
+            outcome: o,
+            time: SystemTime::now(),
+            duration: Duration::from_millis(1),
+        }
     }
 
     fn depth(d: u64) -> Outcome {
-        Outcome::pass("ok").pressure(Pressure::QueueDepth { depth: d, oldest_age: None })
+        Outcome::pass("ok").pressure(Pressure::QueueDepth {
+            depth: d,
+            oldest_age: None,
+        })
     }
 
     #[tokio::test(start_paused = true)]
@@ -151,7 +158,13 @@ mod tests {
         assert!(!admission(std::slice::from_ref(&s), &bp).is_open());
         assert_eq!(s.status(), Status::Warn, "a raised tier degrades the check");
         // Below the exit threshold but before the dwell: still shedding.
-        apply_result(&mut s, result(depth(100)), false, &bp, t0 + Duration::from_secs(5));
+        apply_result(
+            &mut s,
+            result(depth(100)),
+            false,
+            &bp,
+            t0 + Duration::from_secs(5),
+        );
         assert!(!admission(std::slice::from_ref(&s), &bp).is_open());
         // After the dwell: open.
         apply_result(&mut s, result(depth(100)), false, &bp, t0 + bp.min_dwell);
@@ -165,7 +178,13 @@ mod tests {
         let mut s = state(CheckSettings::default());
         let t0 = Instant::now();
         apply_result(&mut s, result(depth(6_000)), false, &bp, t0);
-        apply_result(&mut s, result(Outcome::unknown("connection refused")), false, &bp, t0);
+        apply_result(
+            &mut s,
+            result(Outcome::unknown("connection refused")),
+            false,
+            &bp,
+            t0,
+        );
         assert_eq!(s.status(), Status::Unknown);
         assert!(!admission(std::slice::from_ref(&s), &bp).is_open());
     }
@@ -178,7 +197,13 @@ mod tests {
         let open = Outcome::fail("circuit open").pressure(Pressure::CircuitOpen);
         apply_result(&mut s, result(open), false, &bp, now);
         assert!(!admission(std::slice::from_ref(&s), &bp).is_open());
-        apply_result(&mut s, result(Outcome::unknown("probe failed")), false, &bp, now);
+        apply_result(
+            &mut s,
+            result(Outcome::unknown("probe failed")),
+            false,
+            &bp,
+            now,
+        );
         assert!(admission(std::slice::from_ref(&s), &bp).is_open());
     }
 
@@ -188,7 +213,11 @@ mod tests {
         let mut s = state(CheckSettings::default());
         let now = Instant::now();
         for i in 0..200 {
-            let o = if i % 2 == 0 { Outcome::fail("down") } else { Outcome::pass("up") };
+            let o = if i % 2 == 0 {
+                Outcome::fail("down")
+            } else {
+                Outcome::pass("up")
+            };
             apply_result(&mut s, result(o), false, &bp, now);
         }
         assert_eq!(s.history.len(), crate::snapshot::HISTORY_LEN);
@@ -200,9 +229,18 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn failing_backpressure_source_closes_admission() {
         let bp = BackpressureConfig::default();
-        let settings = CheckSettings { backpressure_source: true, ..CheckSettings::default() };
+        let settings = CheckSettings {
+            backpressure_source: true,
+            ..CheckSettings::default()
+        };
         let mut s = state(settings);
-        apply_result(&mut s, result(Outcome::fail("503 from upstream")), false, &bp, Instant::now());
+        apply_result(
+            &mut s,
+            result(Outcome::fail("503 from upstream")),
+            false,
+            &bp,
+            Instant::now(),
+        );
         assert!(!admission(std::slice::from_ref(&s), &bp).is_open());
     }
 }

@@ -51,7 +51,11 @@ impl Worker {
             let report = RunReport {
                 name: self.name.clone(),
                 generation: self.generation,
-                result: CheckResult { outcome, time: SystemTime::now(), duration },
+                result: CheckResult {
+                    outcome,
+                    time: SystemTime::now(),
+                    duration,
+                },
                 timed_out,
             };
             if self.reports.send(report).await.is_err() {

@@ -21,7 +21,11 @@ pub(crate) fn refuse(state: &HttpState, headers: &HeaderMap) -> Option<Response>
     if auth::bearer(headers).is_some_and(|p| token.matches(p)) {
         None
     } else {
-        Some(respond(StatusCode::UNAUTHORIZED, HEALTH_JSON, fail_json("invalid or missing bearer token")))
+        Some(respond(
+            StatusCode::UNAUTHORIZED,
+            HEALTH_JSON,
+            fail_json("invalid or missing bearer token"),
+        ))
     }
 }
 
@@ -37,6 +41,10 @@ pub(super) async fn heartbeat(
     if state.heartbeats.beat(&name) {
         respond(StatusCode::NO_CONTENT, HEALTH_JSON, Bytes::new())
     } else {
-        respond(StatusCode::NOT_FOUND, HEALTH_JSON, fail_json(&format!("no worker named '{name}'")))
+        respond(
+            StatusCode::NOT_FOUND,
+            HEALTH_JSON,
+            fail_json(&format!("no worker named '{name}'")),
+        )
     }
 }

@@ -17,7 +17,8 @@ fn unauthorized() -> Response {
         HEALTH_JSON,
         fail_json("a bearer token is required for detailed output"),
     );
-    res.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    res.headers_mut()
+        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
     res
 }
 
@@ -25,7 +26,11 @@ fn unauthorized() -> Response {
 /// for everyone else.
 pub(super) async fn status(State(state): State<HttpState>, headers: HeaderMap) -> Response {
     if let Some(reason) = stale_reason(&state) {
-        return respond(StatusCode::SERVICE_UNAVAILABLE, HEALTH_JSON, fail_json(&reason));
+        return respond(
+            StatusCode::SERVICE_UNAVAILABLE,
+            HEALTH_JSON,
+            fail_json(&reason),
+        );
     }
     let snap = state.shared.load();
     let body = if auth::may_see_details(state.token.as_deref(), &headers) {
@@ -46,7 +51,11 @@ pub(super) async fn check(
         return unauthorized();
     }
     if let Some(reason) = stale_reason(&state) {
-        return respond(StatusCode::SERVICE_UNAVAILABLE, HEALTH_JSON, fail_json(&reason));
+        return respond(
+            StatusCode::SERVICE_UNAVAILABLE,
+            HEALTH_JSON,
+            fail_json(&reason),
+        );
     }
     let snap = state.shared.load();
     match (snap.check(&name), snap.bodies.checks.get(name.as_str())) {
@@ -68,15 +77,29 @@ pub(super) async fn metrics(State(state): State<HttpState>, headers: HeaderMap) 
     let snap = state.shared.load();
     let pre = &snap.bodies.metrics;
     let mut tail = String::with_capacity(256);
-    let _ = writeln!(tail, "# HELP vitals_evaluator_cycle_age_seconds Time since the evaluator's last cycle.");
+    let _ = writeln!(
+        tail,
+        "# HELP vitals_evaluator_cycle_age_seconds Time since the evaluator's last cycle."
+    );
     let _ = writeln!(tail, "# TYPE vitals_evaluator_cycle_age_seconds gauge");
-    let _ = writeln!(tail, "vitals_evaluator_cycle_age_seconds {}", state.shared.cycle_age().as_secs_f64());
-    let _ = writeln!(tail, "# HELP vitals_draining 1 while the process is draining before exit.");
+    let _ = writeln!(
+        tail,
+        "vitals_evaluator_cycle_age_seconds {}",
+        state.shared.cycle_age().as_secs_f64()
+    );
+    let _ = writeln!(
+        tail,
+        "# HELP vitals_draining 1 while the process is draining before exit."
+    );
     let _ = writeln!(tail, "# TYPE vitals_draining gauge");
     let draining = u8::from(state.shared.lifecycle() == Lifecycle::Draining);
     let _ = writeln!(tail, "vitals_draining {draining}");
     let mut body = BytesMut::with_capacity(pre.len() + tail.len());
     body.put_slice(pre);
     body.put_slice(tail.as_bytes());
-    respond(StatusCode::OK, "text/plain; version=0.0.4; charset=utf-8", body.freeze())
+    respond(
+        StatusCode::OK,
+        "text/plain; version=0.0.4; charset=utf-8",
+        body.freeze(),
+    )
 }

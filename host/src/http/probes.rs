@@ -21,7 +21,9 @@ pub(super) async fn live(State(state): State<HttpState>) -> Response {
             let body = format!("evaluator stalled: no cycle for {}s\n", age_secs(&state));
             respond(StatusCode::SERVICE_UNAVAILABLE, TEXT, Bytes::from(body))
         }
-        Freshness::Fresh | Freshness::Stale => respond(StatusCode::OK, TEXT, Bytes::from_static(b"ok\n")),
+        Freshness::Fresh | Freshness::Stale => {
+            respond(StatusCode::OK, TEXT, Bytes::from_static(b"ok\n"))
+        }
     }
 }
 
@@ -45,7 +47,10 @@ struct ReadyQuery {
 }
 
 fn parse_ready_query(uri: &Uri) -> ReadyQuery {
-    let mut q = ReadyQuery { verbose: false, exclude: Vec::new() };
+    let mut q = ReadyQuery {
+        verbose: false,
+        exclude: Vec::new(),
+    };
     for (k, v) in form_urlencoded::parse(uri.query().unwrap_or("").as_bytes()) {
         match k.as_ref() {
             "verbose" => q.verbose = !matches!(v.as_ref(), "false" | "0"),
@@ -57,7 +62,11 @@ fn parse_ready_query(uri: &Uri) -> ReadyQuery {
 }
 
 /// `GET /health/ready[?verbose][&exclude=NAME...]`: started, not draining, critical checks pass.
-pub(super) async fn ready(State(state): State<HttpState>, uri: Uri, headers: HeaderMap) -> Response {
+pub(super) async fn ready(
+    State(state): State<HttpState>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
     if let Some(reason) = unavailable(&state) {
         return respond(StatusCode::SERVICE_UNAVAILABLE, TEXT, Bytes::from(reason));
     }
@@ -65,7 +74,11 @@ pub(super) async fn ready(State(state): State<HttpState>, uri: Uri, headers: Hea
     let snap = state.shared.load();
     let details = q.verbose && auth::may_see_details(state.token.as_deref(), &headers);
     if q.exclude.is_empty() {
-        let body = if details { &snap.bodies.ready_verbose } else { &snap.bodies.ready };
+        let body = if details {
+            &snap.bodies.ready_verbose
+        } else {
+            &snap.bodies.ready
+        };
         return respond(status_code(snap.overall.status), TEXT, body.clone());
     }
     // Excluding checks re-aggregates the already-computed check states: a pure function over a
@@ -94,17 +107,28 @@ pub(super) async fn ready(State(state): State<HttpState>, uri: Uri, headers: Hea
 /// `GET /health`: the overall status only.
 pub(super) async fn summary(State(state): State<HttpState>) -> Response {
     if let Some(reason) = stale_reason(&state) {
-        return respond(StatusCode::SERVICE_UNAVAILABLE, HEALTH_JSON, fail_json(&reason));
+        return respond(
+            StatusCode::SERVICE_UNAVAILABLE,
+            HEALTH_JSON,
+            fail_json(&reason),
+        );
     }
     let snap = state.shared.load();
-    respond(status_code(snap.overall.status), HEALTH_JSON, snap.bodies.summary.clone())
+    respond(
+        status_code(snap.overall.status),
+        HEALTH_JSON,
+        snap.bodies.summary.clone(),
+    )
 }
 
 /// Staleness only (draining does not change what the status endpoints report).
 pub(super) fn stale_reason(state: &HttpState) -> Option<String> {
     match state.shared.freshness() {
         Freshness::Fresh => None,
-        _ => Some(format!("stale: the evaluator has not completed a cycle for {}s", age_secs(state))),
+        _ => Some(format!(
+            "stale: the evaluator has not completed a cycle for {}s",
+            age_secs(state)
+        )),
     }
 }
 
@@ -120,21 +144,40 @@ pub(super) async fn backpressure(State(state): State<HttpState>) -> Response {
             "status": "fail", "admission": "shedding", "source": "stale", "output": reason,
             "retryAfterSeconds": bp.retry_after.stale.as_secs(),
         });
-        let mut res = respond(StatusCode::SERVICE_UNAVAILABLE, HEALTH_JSON, Bytes::from(body.to_string()));
-        set_retry_after(&mut res, retry_after_secs(bp.retry_after.stale, bp.retry_jitter, fastrand::f64()));
+        let mut res = respond(
+            StatusCode::SERVICE_UNAVAILABLE,
+            HEALTH_JSON,
+            Bytes::from(body.to_string()),
+        );
+        set_retry_after(
+            &mut res,
+            retry_after_secs(bp.retry_after.stale, bp.retry_jitter, fastrand::f64()),
+        );
         return res;
     }
     let snap = state.shared.load();
     match &snap.admission {
-        Admission::Open => respond(StatusCode::OK, HEALTH_JSON, snap.bodies.backpressure.clone()),
+        Admission::Open => respond(
+            StatusCode::OK,
+            HEALTH_JSON,
+            snap.bodies.backpressure.clone(),
+        ),
         Admission::Shedding(s) => {
-            let mut res = respond(StatusCode::SERVICE_UNAVAILABLE, HEALTH_JSON, snap.bodies.backpressure.clone());
-            set_retry_after(&mut res, retry_after_secs(s.retry_after, bp.retry_jitter, fastrand::f64()));
+            let mut res = respond(
+                StatusCode::SERVICE_UNAVAILABLE,
+                HEALTH_JSON,
+                snap.bodies.backpressure.clone(),
+            );
+            set_retry_after(
+                &mut res,
+                retry_after_secs(s.retry_after, bp.retry_jitter, fastrand::f64()),
+            );
             res
         }
     }
 }
 
 pub(crate) fn set_retry_after(res: &mut Response, secs: u64) {
-    res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    res.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(secs));
 }

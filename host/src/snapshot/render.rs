@@ -144,9 +144,21 @@ fn ready_verbose(snap: &HealthSnapshot) -> String {
     for c in &snap.checks {
         let s = c.status();
         let mark = if s.is_serving() { '+' } else { '-' };
-        let output = c.last.as_ref().map(|r| r.outcome.output.as_str()).unwrap_or("no result yet");
-        let crit = if c.settings.critical { "" } else { " (non-critical)" };
-        out.push_str(&format!("[{mark}]{} {s}{crit}: {}\n", c.name, one_line(output)));
+        let output = c
+            .last
+            .as_ref()
+            .map(|r| r.outcome.output.as_str())
+            .unwrap_or("no result yet");
+        let crit = if c.settings.critical {
+            ""
+        } else {
+            " (non-critical)"
+        };
+        out.push_str(&format!(
+            "[{mark}]{} {s}{crit}: {}\n",
+            c.name,
+            one_line(output)
+        ));
     }
     out.push_str(&ready_line(&snap.overall, snap.phase));
     out

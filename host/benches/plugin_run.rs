@@ -1,0 +1,121 @@
+//! One run of the `noop` plugin (fresh store + instance + check + drop, pooling allocator)
+//! beside a native no-op check; plus compile and cached-load times.
+//!
+//! `cargo bench -p vitals-host --bench plugin_run`
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+#[path = "../tests/plugin_shim/guests.rs"]
+mod guests;
+
+use std::time::{Duration, Instant};
+
+use vitals::plugin::{
+    PluginCheck, PluginGrants, PluginRuntime, QuarantinePolicy, RunLimits, RuntimeConfig,
+};
+use vitals::{Check, Outcome};
+
+const WARMUP: usize = 500;
+const RUNS: usize = 5000;
+
+struct NativeNoop;
+
+#[async_trait::async_trait]
+impl Check for NativeNoop {
+    async fn run(&self) -> Outcome {
+        Outcome::pass("ok")
+    }
+}
+
+async fn sample(check: &dyn Check) -> Vec<Duration> {
+    for _ in 0..WARMUP {
+        std::hint::black_box(check.run().await);
+    }
+    let mut times = Vec::with_capacity(RUNS);
+    for _ in 0..RUNS {
+        let started = Instant::now();
+        std::hint::black_box(check.run().await);
+        times.push(started.elapsed());
+    }
+    times.sort();
+    times
+}
+
+fn pct(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+fn main() {
+    let tokio = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    tokio.block_on(async {
+        let noop = guests::component("noop");
+        let cache = tempfile::tempdir().unwrap();
+        let config = RuntimeConfig {
+            cache_dir: Some(cache.path().to_owned()),
+            ..RuntimeConfig::default()
+        };
+
+        let started = Instant::now();
+        let rt = PluginRuntime::new(config.clone()).unwrap();
+        let engine_time = started.elapsed();
+        let started = Instant::now();
+        rt.load(&noop, PluginGrants::default()).await.unwrap();
+        let compile = started.elapsed();
+        let rt = PluginRuntime::new(config).unwrap();
+        let started = Instant::now();
+        let loaded = rt.load(&noop, PluginGrants::default()).await.unwrap();
+        let cached = started.elapsed();
+        assert_eq!(rt.cache().hits(), 1);
+
+        let check = PluginCheck::new(
+            &rt,
+            "noop",
+            loaded,
+            RunLimits::default(),
+            QuarantinePolicy::default(),
+        )
+        .unwrap();
+        let plugin = sample(&check).await;
+        let native = sample(&NativeNoop).await;
+        let (pm, pp) = (pct(&plugin, 0.5), pct(&plugin, 0.95));
+        let (nm, np) = (pct(&native, 0.5), pct(&native, 0.95));
+        println!("pooling allocator: {}", rt.is_pooling());
+        println!(
+            "engine creation:            {:>10.3} ms",
+            engine_time.as_secs_f64() * 1e3
+        );
+        println!(
+            "noop load, compile:         {:>10.3} ms (compile + describe)",
+            compile.as_secs_f64() * 1e3
+        );
+        println!(
+            "noop load, cached (mmap):   {:>10.3} ms (deserialize + describe)",
+            cached.as_secs_f64() * 1e3
+        );
+        println!(
+            "plugin noop run ({RUNS} runs): median {:>8.2} µs  p95 {:>8.2} µs",
+            pm.as_secs_f64() * 1e6,
+            pp.as_secs_f64() * 1e6
+        );
+        println!(
+            "native noop run ({RUNS} runs): median {:>8.3} µs  p95 {:>8.3} µs",
+            nm.as_secs_f64() * 1e6,
+            np.as_secs_f64() * 1e6
+        );
+        println!(
+            "ratio plugin/native (median): {:.0}x",
+            pm.as_secs_f64() / nm.as_secs_f64().max(1e-9)
+        );
+        println!(
+            "target median < 50 µs: {}",
+            if pm < Duration::from_micros(50) {
+                "met"
+            } else {
+                "MISSED"
+            }
+        );
+    });
+}
