@@ -206,10 +206,10 @@ impl Scrubber {
             }
         }
         for pair in dsn.split([' ', ';', '&', '?']) {
-            if let Some((k, v)) = pair.split_once('=') {
-                if is_secret_key(k) {
-                    needles.push(v.to_owned());
-                }
+            if let Some((k, v)) = pair.split_once('=')
+                && is_secret_key(k)
+            {
+                needles.push(v.to_owned());
             }
         }
         let decoded: Vec<String> = needles
@@ -260,7 +260,7 @@ mod tests {
 
     #[test]
     fn unset_variable_is_named_in_the_error() {
-        let e = interpolate_with("${NOPE}", env).unwrap_err();
+        let e = interpolate_with("${NOPE}", env).expect_err("NOPE is unset");
         assert!(e.to_string().contains("NOPE"));
         assert_eq!(
             interpolate_with("${PW", env),

@@ -87,12 +87,12 @@ pub fn ensure_read_only_statement(sql: &str) -> Result<(), QueryError> {
         )));
     }
     // One statement only: some drivers (SQLite) run every statement in the string.
-    if let Some(i) = body.find(';') {
-        if !body[i + 1..].trim().is_empty() {
-            return Err(QueryError::NotReadOnly(
-                "multiple statements are not allowed".to_owned(),
-            ));
-        }
+    if let Some(i) = body.find(';')
+        && !body[i + 1..].trim().is_empty()
+    {
+        return Err(QueryError::NotReadOnly(
+            "multiple statements are not allowed".to_owned(),
+        ));
     }
     Ok(())
 }
