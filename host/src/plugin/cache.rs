@@ -48,7 +48,10 @@ impl CompileCache {
         let engine_hash = hex::encode(&hasher.0.finalize()[..8]);
         if let Some(dir) = &dir {
             std::fs::create_dir_all(dir).map_err(|e| {
-                PluginError::Runtime(format!("cannot create cache directory {}: {e}", dir.display()))
+                PluginError::Runtime(format!(
+                    "cannot create cache directory {}: {e}",
+                    dir.display()
+                ))
             })?;
         }
         Ok(CompileCache {
@@ -100,7 +103,9 @@ impl CompileCache {
             }
         }
         self.compiles.fetch_add(1, Ordering::Relaxed);
-        let artifact = engine.precompile_component(wasm).map_err(|e| format!("{e:#}"))?;
+        let artifact = engine
+            .precompile_component(wasm)
+            .map_err(|e| format!("{e:#}"))?;
         if let Err(e) = write_atomically(&path, &artifact) {
             tracing::warn!("plugin cache: cannot write {}: {e}", path.display());
             // The cache is an optimisation: compile in memory instead.
@@ -116,11 +121,15 @@ impl CompileCache {
         let mut removed = 0;
         for entry in std::fs::read_dir(dir)? {
             let path = entry?.path();
-            let Some(name) = path.file_name().and_then(|n| n.to_str()) else { continue };
-            let Some(stem) = name.strip_suffix(".cwasm") else { continue };
-            let keep_it = stem
-                .rsplit_once('-')
-                .is_some_and(|(sha, engine)| engine == self.engine_hash && keep.iter().any(|k| k == sha));
+            let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+                continue;
+            };
+            let Some(stem) = name.strip_suffix(".cwasm") else {
+                continue;
+            };
+            let keep_it = stem.rsplit_once('-').is_some_and(|(sha, engine)| {
+                engine == self.engine_hash && keep.iter().any(|k| k == sha)
+            });
             if !keep_it {
                 std::fs::remove_file(&path)?;
                 removed += 1;

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
 
+use super::PluginError;
 use super::bindings::vitals::check::types as wit;
 use super::engine::PluginRuntime;
 use super::grants::PluginGrants;
@@ -18,7 +19,6 @@ use super::output::{cap_details, truncate_text};
 use super::quarantine::{Quarantine, QuarantinePolicy};
 use super::registry::PluginStats;
 use super::sandbox::{Call, Returned, run_call};
-use super::PluginError;
 use crate::check::{Check, CheckKind, CheckSettings, CheckSpec, Outcome, Status};
 use crate::config::CommonSettings;
 
@@ -118,10 +118,12 @@ impl PluginManifest {
                 });
             }
         };
-        toml::from_str(&text).map(Some).map_err(|e| PluginError::Manifest {
-            file: path,
-            message: e.to_string(),
-        })
+        toml::from_str(&text)
+            .map(Some)
+            .map_err(|e| PluginError::Manifest {
+                file: path,
+                message: e.to_string(),
+            })
     }
 }
 
@@ -241,7 +243,13 @@ impl PluginCheck {
         let grants = loaded.grants().clone();
         let http_rules = grants.http_rules(name)?;
         let d = loaded.description();
-        stats.set_identity(&d.name, &d.version, loaded.file().to_owned(), loaded.sha256(), loaded.loaded_at());
+        stats.set_identity(
+            &d.name,
+            &d.version,
+            loaded.file().to_owned(),
+            loaded.sha256(),
+            loaded.loaded_at(),
+        );
         let context = Arc::new(PluginContext::new(
             name.to_owned(),
             d.version.clone(),
@@ -261,11 +269,14 @@ impl PluginCheck {
         name: &str,
         config: &PluginCheckConfig,
     ) -> Result<CheckSpec, PluginError> {
-        let file = config.file.clone().ok_or_else(|| PluginError::InvalidGrant {
-            plugin: name.to_owned(),
-            field: "file",
-            message: "missing: set file = \"path/to/plugin.wasm\"".to_owned(),
-        })?;
+        let file = config
+            .file
+            .clone()
+            .ok_or_else(|| PluginError::InvalidGrant {
+                plugin: name.to_owned(),
+                field: "file",
+                message: "missing: set file = \"path/to/plugin.wasm\"".to_owned(),
+            })?;
         let config = config.with_manifest(PluginManifest::for_wasm(&file)?);
         let loaded = runtime.load(&file, config.grants()).await?;
         let d = loaded.description().defaults.clone();
@@ -275,7 +286,9 @@ impl PluginCheck {
             critical: d.critical,
             ..CommonSettings::default()
         };
-        let mut settings: CheckSettings = config.common().apply(&suggested.apply(&CheckSettings::default()));
+        let mut settings: CheckSettings = config
+            .common()
+            .apply(&suggested.apply(&CheckSettings::default()));
         let limits = RunLimits {
             deadline: settings.timeout,
             memory: config.memory_limit.unwrap_or(RunLimits::default().memory),
@@ -284,7 +297,9 @@ impl PluginCheck {
         };
         settings.timeout += EVALUATOR_GRACE;
         let policy = QuarantinePolicy {
-            threshold: config.quarantine_after.unwrap_or(QuarantinePolicy::default().threshold),
+            threshold: config
+                .quarantine_after
+                .unwrap_or(QuarantinePolicy::default().threshold),
             ..QuarantinePolicy::default()
         };
         let check = PluginCheck::new(runtime, name, loaded, limits, policy)?;
@@ -318,7 +333,11 @@ impl PluginCheck {
     }
 
     fn quarantine_detail(&self, now: Instant) -> serde_json::Value {
-        let state = self.quarantine.lock().unwrap_or_else(PoisonError::into_inner).state(now);
+        let state = self
+            .quarantine
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .state(now);
         self.stats.set_quarantine(state.clone());
         serde_json::to_value(state).unwrap_or_default()
     }
@@ -334,7 +353,10 @@ impl PluginCheck {
         let mut outcome = Outcome::new(status, truncate_text(&result.output, limit));
         if let Some(obs) = result.observed {
             let unit = truncate_text(&obs.unit, 32);
-            *self.measurement.lock().unwrap_or_else(PoisonError::into_inner) = measurement_for(&unit);
+            *self
+                .measurement
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner) = measurement_for(&unit);
             outcome = outcome.observed(obs.value, unit);
         }
         let (details, dropped) = cap_details(result.details, self.limits.max_details, limit);
@@ -342,7 +364,10 @@ impl PluginCheck {
             outcome = outcome.detail(k, v);
         }
         if dropped > 0 {
-            outcome = outcome.detail("details_truncated", format!("… (truncated {dropped} details)"));
+            outcome = outcome.detail(
+                "details_truncated",
+                format!("… (truncated {dropped} details)"),
+            );
         }
         outcome
     }
@@ -353,7 +378,10 @@ impl Check for PluginCheck {
     fn kind(&self) -> CheckKind {
         CheckKind {
             component_type: "component",
-            measurement: *self.measurement.lock().unwrap_or_else(PoisonError::into_inner),
+            measurement: *self
+                .measurement
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
         }
     }
 
@@ -361,18 +389,32 @@ impl Check for PluginCheck {
         let active = self.active.load_full();
         let now = Instant::now();
         let blocked = {
-            let q = self.quarantine.lock().unwrap_or_else(PoisonError::into_inner);
+            let q = self
+                .quarantine
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
             q.blocked(now).map(|left| q.message(left))
         };
         if let Some(message) = blocked {
             return Outcome::fail(message).detail("quarantine", self.quarantine_detail(now));
         }
         let inner = &self.runtime.inner;
-        let report = run_call(&inner.engine, &active.loaded.inner.pre, &active.context, &self.limits, Call::Check).await;
+        let report = run_call(
+            &inner.engine,
+            &active.loaded.inner.pre,
+            &active.context,
+            &self.limits,
+            Call::Check,
+        )
+        .await;
         let failure = report.result.as_ref().err();
-        self.stats.record_run(report.wall, report.peak_memory, failure);
+        self.stats
+            .record_run(report.wall, report.peak_memory, failure);
         {
-            let mut q = self.quarantine.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut q = self
+                .quarantine
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
             match failure {
                 Some(f) if f.is_trap() => q.record_trap(Instant::now()),
                 Some(_) => {}
@@ -383,7 +425,9 @@ impl Check for PluginCheck {
         let outcome = match report.result {
             Ok(Returned::Checked(Ok(result))) => self.outcome_of(result),
             Ok(Returned::Checked(Err(message))) => Outcome::unknown(truncate_text(&message, limit)),
-            Ok(Returned::Described(_)) => Outcome::unknown("plugin returned a description to check()"),
+            Ok(Returned::Described(_)) => {
+                Outcome::unknown("plugin returned a description to check()")
+            }
             Err(failure) => Outcome::fail(truncate_text(&failure.to_string(), limit)),
         };
         let d = active.loaded.description();

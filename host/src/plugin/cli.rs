@@ -5,13 +5,13 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::PluginError;
 use super::check::PluginCheck;
 use super::engine::{PluginRuntime, RuntimeConfig};
 use super::grants::PluginGrants;
 use super::limits::{ByteSize, RunLimits};
 use super::loader::Description;
 use super::quarantine::QuarantinePolicy;
-use super::PluginError;
 use crate::check::{Check, Outcome};
 use crate::datasource::{DatasourceConfig, Datasources};
 
@@ -105,13 +105,19 @@ impl fmt::Display for Inspection {
         writeln!(f, "sha256:  {}", self.sha256)?;
         writeln!(f, "plugin:  {} {}", d.name, d.version)?;
         writeln!(f, "summary: {}", d.summary)?;
-        let dur = |x: Option<Duration>| x.map_or("-".to_owned(), |d| humantime::format_duration(d).to_string());
+        let dur = |x: Option<Duration>| {
+            x.map_or("-".to_owned(), |d| {
+                humantime::format_duration(d).to_string()
+            })
+        };
         writeln!(
             f,
             "defaults: interval {} timeout {} critical {}",
             dur(d.defaults.interval),
             dur(d.defaults.timeout),
-            d.defaults.critical.map_or("-".to_owned(), |c| c.to_string())
+            d.defaults
+                .critical
+                .map_or("-".to_owned(), |c| c.to_string())
         )?;
         writeln!(f, "imports:")?;
         for i in &self.imports {
@@ -126,11 +132,12 @@ impl fmt::Display for Inspection {
 }
 
 fn split_pair<'a>(raw: &'a str, what: &'static str) -> Result<(&'a str, &'a str), PluginError> {
-    raw.split_once('=').ok_or_else(|| PluginError::InvalidGrant {
-        plugin: "command line".to_owned(),
-        field: what,
-        message: format!("{raw:?}: expected NAME=VALUE"),
-    })
+    raw.split_once('=')
+        .ok_or_else(|| PluginError::InvalidGrant {
+            plugin: "command line".to_owned(),
+            field: what,
+            message: format!("{raw:?}: expected NAME=VALUE"),
+        })
 }
 
 /// Run the plugin in `args` once (a fresh runtime without a disk cache unless `--cache-dir`).
@@ -149,7 +156,8 @@ pub async fn run_once(args: &RunArgs) -> Result<RunSummary, PluginError> {
         let (name, url) = split_pair(raw, "datasource")?;
         sources.insert(name.to_owned(), DatasourceConfig::new(url));
     }
-    let datasources = Datasources::new(&sources).map_err(|e| PluginError::Runtime(e.to_string()))?;
+    let datasources =
+        Datasources::new(&sources).map_err(|e| PluginError::Runtime(e.to_string()))?;
     runtime.set_datasources(datasources);
     let grants = PluginGrants {
         config,
@@ -166,7 +174,13 @@ pub async fn run_once(args: &RunArgs) -> Result<RunSummary, PluginError> {
         ..RunLimits::default()
     };
     let name = loaded.description().name.clone();
-    let check = PluginCheck::new(&runtime, &name, loaded.clone(), limits, QuarantinePolicy::default())?;
+    let check = PluginCheck::new(
+        &runtime,
+        &name,
+        loaded.clone(),
+        limits,
+        QuarantinePolicy::default(),
+    )?;
     let outcome = check.run().await;
     let peak_memory = outcome
         .details
@@ -196,7 +210,13 @@ pub async fn inspect(args: &InspectArgs) -> Result<Inspection, PluginError> {
         file: args.file.clone(),
         sha256: loaded.sha256().to_owned(),
         description: loaded.description().clone(),
-        imports: ty.imports(engine).map(|(name, _)| name.to_owned()).collect(),
-        exports: ty.exports(engine).map(|(name, _)| name.to_owned()).collect(),
+        imports: ty
+            .imports(engine)
+            .map(|(name, _)| name.to_owned())
+            .collect(),
+        exports: ty
+            .exports(engine)
+            .map(|(name, _)| name.to_owned())
+            .collect(),
     })
 }

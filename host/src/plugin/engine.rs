@@ -158,7 +158,10 @@ fn build_linker(engine: &Engine) -> Result<Linker<PluginState>, PluginError> {
         r.map_err(|e| PluginError::Runtime(format!("linking {what}: {e:#}")))
     };
     link("WASI", wasmtime_wasi::p2::add_to_linker_async(&mut linker))?;
-    link("wasi:http", wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker))?;
+    link(
+        "wasi:http",
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker),
+    )?;
     link(
         "vitals:check",
         Plugin::add_to_linker::<_, HasSelf<PluginState>>(&mut linker, |s| s),

@@ -84,7 +84,8 @@ impl std::str::FromStr for HttpRule {
     type Err = String;
 
     fn from_str(raw: &str) -> Result<Self, Self::Err> {
-        let bad = |why: &str| format!("{raw:?}: {why} (expected e.g. \"https://api.example.com:443\")");
+        let bad =
+            |why: &str| format!("{raw:?}: {why} (expected e.g. \"https://api.example.com:443\")");
         let (scheme, rest) = raw.split_once("://").ok_or_else(|| bad("missing scheme"))?;
         let scheme = scheme.to_ascii_lowercase();
         if scheme != "http" && scheme != "https" {
@@ -129,7 +130,10 @@ impl HttpRule {
         if !self.scheme.eq_ignore_ascii_case(scheme) || self.port.is_some_and(|p| p != port) {
             return false;
         }
-        let host = host.trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
+        let host = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_ascii_lowercase();
         let rule_host = self.host.trim_start_matches('[').trim_end_matches(']');
         match rule_host.strip_prefix("*.") {
             _ if rule_host == "*" => true,
@@ -183,7 +187,13 @@ mod tests {
 
     #[test]
     fn malformed_rules_are_rejected() {
-        for bad in ["api.example.com", "ftp://x", "https://x:99999", "https://x/path", "https://a*b.com"] {
+        for bad in [
+            "api.example.com",
+            "ftp://x",
+            "https://x:99999",
+            "https://x/path",
+            "https://a*b.com",
+        ] {
             assert!(bad.parse::<HttpRule>().is_err(), "{bad}");
         }
     }
@@ -192,7 +202,8 @@ mod tests {
     fn grants_reject_unknown_keys() {
         let err = toml::from_str::<PluginGrants>("allow_tcp = true").err();
         assert!(err.is_some());
-        let g: PluginGrants = toml::from_str("env = [\"HOME\"]\nsql_row_limit = 5").unwrap_or_default();
+        let g: PluginGrants =
+            toml::from_str("env = [\"HOME\"]\nsql_row_limit = 5").unwrap_or_default();
         assert_eq!(g.row_limit(), 5);
     }
 }

@@ -9,7 +9,8 @@ use super::grants::any_allows;
 use super::host_api::PluginContext;
 
 type IoFuture = Box<dyn Future<Output = Result<(), HttpError>> + Send>;
-type SendFuture = Box<dyn Future<Output = Result<(http::Response<WasiBody>, IoFuture), HttpError>> + Send>;
+type SendFuture =
+    Box<dyn Future<Output = Result<(http::Response<WasiBody>, IoFuture), HttpError>> + Send>;
 
 /// The `send_request` hook of one run.
 pub(crate) struct HttpGuard {
@@ -31,7 +32,11 @@ impl HttpGuard {
         }
         let port = uri
             .port_u16()
-            .unwrap_or(if scheme.eq_ignore_ascii_case("https") { 443 } else { 80 });
+            .unwrap_or(if scheme.eq_ignore_ascii_case("https") {
+                443
+            } else {
+                80
+            });
         Err(format!(
             "{scheme}://{host}:{port} is not granted to plugin {} (allow_http)",
             self.plugin.name
@@ -52,7 +57,10 @@ impl WasiHttpHooks for HttpGuard {
     ) -> SendFuture {
         drop(fut);
         if let Err(message) = self.check(request.uri()) {
-            tracing::warn!(plugin = self.plugin.name.as_str(), "denied outgoing HTTP: {message}");
+            tracing::warn!(
+                plugin = self.plugin.name.as_str(),
+                "denied outgoing HTTP: {message}"
+            );
             return Box::new(async move { Err(HttpError::InternalError(Some(message))) });
         }
         let remaining = self.deadline.saturating_duration_since(Instant::now());
@@ -70,7 +78,10 @@ impl WasiHttpHooks for HttpGuard {
             )
             .await;
             let (response, io) = sent.map_err(|_| HttpError::ConnectionTimeout)??;
-            Ok((response.map(BodyExt::boxed_unsync), Box::new(io) as IoFuture))
+            Ok((
+                response.map(BodyExt::boxed_unsync),
+                Box::new(io) as IoFuture,
+            ))
         })
     }
 }

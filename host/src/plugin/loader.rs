@@ -119,13 +119,19 @@ impl LoadedPlugin {
 }
 
 fn file_stem(path: &Path) -> String {
-    path.file_stem()
-        .map_or_else(|| path.display().to_string(), |s| s.to_string_lossy().into_owned())
+    path.file_stem().map_or_else(
+        || path.display().to_string(),
+        |s| s.to_string_lossy().into_owned(),
+    )
 }
 
 impl PluginRuntime {
     /// Read, compile (cached), validate and describe the plugin at `path`.
-    pub async fn load(&self, path: &Path, grants: PluginGrants) -> Result<LoadedPlugin, PluginError> {
+    pub async fn load(
+        &self,
+        path: &Path,
+        grants: PluginGrants,
+    ) -> Result<LoadedPlugin, PluginError> {
         let file = path.to_path_buf();
         let read_err = |source| PluginError::Read {
             file: file.clone(),
@@ -157,7 +163,11 @@ impl PluginRuntime {
             file: file.clone(),
             message: format!("{e:#}"),
         };
-        let instance_pre = self.inner.linker.instantiate_pre(&component).map_err(wrong_world)?;
+        let instance_pre = self
+            .inner
+            .linker
+            .instantiate_pre(&component)
+            .map_err(wrong_world)?;
         let pre = PluginPre::new(instance_pre).map_err(wrong_world)?;
 
         let context = Arc::new(PluginContext::new(
@@ -173,7 +183,9 @@ impl PluginRuntime {
         let description = match report.result {
             Ok(Returned::Described(d)) => Description::from_wit(d),
             Ok(Returned::Checked(_)) => {
-                return Err(PluginError::Runtime("describe() returned a check result".to_owned()));
+                return Err(PluginError::Runtime(
+                    "describe() returned a check result".to_owned(),
+                ));
             }
             Err(reason) => {
                 return Err(PluginError::Describe {

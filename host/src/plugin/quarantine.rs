@@ -170,6 +170,11 @@ mod tests {
         q.record_trap(now);
         q.record_completion();
         q.record_trap(now);
-        assert_eq!(q.state(now), QuarantineState::Active { consecutive_traps: 1 });
+        assert_eq!(
+            q.state(now),
+            QuarantineState::Active {
+                consecutive_traps: 1
+            }
+        );
     }
 }

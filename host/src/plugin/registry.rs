@@ -50,7 +50,9 @@ impl Default for PluginStats {
             duration_nanos: AtomicU64::new(0),
             memory_peak: AtomicU64::new(0),
             quarantined: AtomicBool::new(false),
-            quarantine: Mutex::new(QuarantineState::Active { consecutive_traps: 0 }),
+            quarantine: Mutex::new(QuarantineState::Active {
+                consecutive_traps: 0,
+            }),
             last_error: Mutex::new(None),
             logs_emitted: AtomicU64::new(0),
             logs_dropped: AtomicU64::new(0),
@@ -64,7 +66,14 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 impl PluginStats {
     /// Record which plugin file now backs this check.
-    pub(crate) fn set_identity(&self, plugin: &str, version: &str, file: PathBuf, sha256: &str, loaded_at: SystemTime) {
+    pub(crate) fn set_identity(
+        &self,
+        plugin: &str,
+        version: &str,
+        file: PathBuf,
+        sha256: &str,
+        loaded_at: SystemTime,
+    ) {
         *lock(&self.identity) = Identity {
             plugin: plugin.to_owned(),
             version: version.to_owned(),
@@ -75,7 +84,12 @@ impl PluginStats {
     }
 
     /// Record one finished run (trapped or not).
-    pub(crate) fn record_run(&self, wall: Duration, peak_memory: u64, failure: Option<&RunFailure>) {
+    pub(crate) fn record_run(
+        &self,
+        wall: Duration,
+        peak_memory: u64,
+        failure: Option<&RunFailure>,
+    ) {
         self.runs.fetch_add(1, Ordering::Relaxed);
         let nanos = u64::try_from(wall.as_nanos()).unwrap_or(u64::MAX);
         self.duration_nanos.fetch_add(nanos, Ordering::Relaxed);
@@ -99,8 +113,10 @@ impl PluginStats {
     }
 
     pub(crate) fn set_quarantine(&self, state: QuarantineState) {
-        self.quarantined
-            .store(matches!(state, QuarantineState::Quarantined { .. }), Ordering::Relaxed);
+        self.quarantined.store(
+            matches!(state, QuarantineState::Quarantined { .. }),
+            Ordering::Relaxed,
+        );
         *lock(&self.quarantine) = state;
     }
 
@@ -162,7 +178,10 @@ pub struct PluginRegistry {
 impl PluginRegistry {
     /// The statistics of check `name`, created on first use.
     pub fn stats(&self, name: &str) -> Arc<PluginStats> {
-        lock(&self.by_name).entry(name.to_owned()).or_default().clone()
+        lock(&self.by_name)
+            .entry(name.to_owned())
+            .or_default()
+            .clone()
     }
 
     /// Forget check `name` (when it is removed from config).
@@ -172,8 +191,10 @@ impl PluginRegistry {
 
     /// Every plugin check, by name.
     pub fn views(&self) -> Vec<PluginView> {
-        let all: Vec<(String, Arc<PluginStats>)> =
-            lock(&self.by_name).iter().map(|(n, s)| (n.clone(), s.clone())).collect();
+        let all: Vec<(String, Arc<PluginStats>)> = lock(&self.by_name)
+            .iter()
+            .map(|(n, s)| (n.clone(), s.clone()))
+            .collect();
         all.into_iter()
             .map(|(name, s)| {
                 let id = lock(&s.identity).clone();
@@ -183,7 +204,9 @@ impl PluginRegistry {
                     version: id.version,
                     file: id.file,
                     sha256: id.sha256,
-                    loaded_at: id.loaded_at.map(|t| humantime::format_rfc3339_seconds(t).to_string()),
+                    loaded_at: id
+                        .loaded_at
+                        .map(|t| humantime::format_rfc3339_seconds(t).to_string()),
                     quarantine: lock(&s.quarantine).clone(),
                     last_error: lock(&s.last_error).clone(),
                     runs: s.runs(),
@@ -205,28 +228,42 @@ impl PluginRegistry {
 
 impl MetricsSource for PluginRegistry {
     fn render(&self, out: &mut MetricsWriter) {
-        let all: Vec<(String, Arc<PluginStats>)> =
-            lock(&self.by_name).iter().map(|(n, s)| (n.clone(), s.clone())).collect();
-        let counter = |out: &mut MetricsWriter, name: &str, help: &str, get: &dyn Fn(&PluginStats) -> f64| {
-            out.family(name, "counter", help);
-            for (plugin, s) in &all {
-                out.sample(name, &[("plugin", plugin)], get(s));
-            }
-        };
+        let all: Vec<(String, Arc<PluginStats>)> = lock(&self.by_name)
+            .iter()
+            .map(|(n, s)| (n.clone(), s.clone()))
+            .collect();
+        let counter =
+            |out: &mut MetricsWriter, name: &str, help: &str, get: &dyn Fn(&PluginStats) -> f64| {
+                out.family(name, "counter", help);
+                for (plugin, s) in &all {
+                    out.sample(name, &[("plugin", plugin)], get(s));
+                }
+            };
         let load = |a: &AtomicU64| a.load(Ordering::Relaxed) as f64;
-        counter(out, "vitals_plugin_runs_total", "Plugin runs, trapped or not.", &|s| load(&s.runs));
+        counter(
+            out,
+            "vitals_plugin_runs_total",
+            "Plugin runs, trapped or not.",
+            &|s| load(&s.runs),
+        );
         counter(
             out,
             "vitals_plugin_traps_total",
             "Plugin runs that trapped (panic, deadline, out-of-memory, stack overflow).",
             &|s| load(&s.traps),
         );
-        counter(out, "vitals_plugin_timeouts_total", "Plugin runs past their deadline.", &|s| {
-            load(&s.timeouts)
-        });
-        counter(out, "vitals_plugin_oom_total", "Plugin runs past their memory limit.", &|s| {
-            load(&s.oom)
-        });
+        counter(
+            out,
+            "vitals_plugin_timeouts_total",
+            "Plugin runs past their deadline.",
+            &|s| load(&s.timeouts),
+        );
+        counter(
+            out,
+            "vitals_plugin_oom_total",
+            "Plugin runs past their memory limit.",
+            &|s| load(&s.oom),
+        );
         counter(
             out,
             "vitals_plugin_log_lines_dropped_total",
@@ -238,17 +275,33 @@ impl MetricsSource for PluginRegistry {
         for (plugin, s) in &all {
             let secs = load(&s.duration_nanos) / 1e9;
             out.sample(&format!("{name}_sum"), &[("plugin", plugin)], secs);
-            out.sample(&format!("{name}_count"), &[("plugin", plugin)], load(&s.runs));
+            out.sample(
+                &format!("{name}_count"),
+                &[("plugin", plugin)],
+                load(&s.runs),
+            );
         }
         let name = "vitals_plugin_memory_peak_bytes";
-        out.family(name, "gauge", "Highest linear memory of any run of the plugin.");
+        out.family(
+            name,
+            "gauge",
+            "Highest linear memory of any run of the plugin.",
+        );
         for (plugin, s) in &all {
             out.sample(name, &[("plugin", plugin)], load(&s.memory_peak));
         }
         let name = "vitals_plugin_quarantined";
-        out.family(name, "gauge", "1 while the plugin is quarantined after repeated traps.");
+        out.family(
+            name,
+            "gauge",
+            "1 while the plugin is quarantined after repeated traps.",
+        );
         for (plugin, s) in &all {
-            let q = if s.quarantined.load(Ordering::Relaxed) { 1.0 } else { 0.0 };
+            let q = if s.quarantined.load(Ordering::Relaxed) {
+                1.0
+            } else {
+                0.0
+            };
             out.sample(name, &[("plugin", plugin)], q);
         }
     }

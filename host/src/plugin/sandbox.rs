@@ -81,7 +81,9 @@ impl RunFailure {
 impl fmt::Display for RunFailure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            RunFailure::Deadline(d) => write!(f, "deadline {} exceeded", humantime::format_duration(*d)),
+            RunFailure::Deadline(d) => {
+                write!(f, "deadline {} exceeded", humantime::format_duration(*d))
+            }
             RunFailure::Memory(limit) => write!(f, "memory limit {limit} exceeded"),
             RunFailure::StackOverflow => f.write_str("stack overflow"),
             RunFailure::Trap(msg) => write!(f, "trap: {msg}"),
@@ -156,12 +158,16 @@ fn new_store(
     store.limiter(|s| &mut s.limiter);
     store.set_epoch_deadline(1);
     // Yield to tokio on every tick so a spinning guest never holds a worker thread; trap once
-    // the deadline has passed.
+    // the deadline has passed. tokio's own `yield_now` lets the timer and I/O drivers run
+    // before the guest resumes (a plain self-wake would not, on a current-thread runtime).
     store.epoch_deadline_callback(move |_| {
         if Instant::now() >= deadline {
             Err(wasmtime::Error::new(DeadlineExceeded))
         } else {
-            Ok(UpdateDeadline::Yield(1))
+            Ok(UpdateDeadline::YieldCustom(
+                1,
+                Box::pin(tokio::task::yield_now()),
+            ))
         }
     });
     Ok(store)
@@ -191,7 +197,10 @@ pub(crate) async fn run_call(
     let work = async {
         let instance = pre.instantiate_async(&mut store).await?;
         match call {
-            Call::Describe => instance.call_describe(&mut store).await.map(Returned::Described),
+            Call::Describe => instance
+                .call_describe(&mut store)
+                .await
+                .map(Returned::Described),
             Call::Check => instance.call_check(&mut store).await.map(Returned::Checked),
         }
     };
@@ -221,21 +230,50 @@ fn classify(error: &wasmtime::Error, limits: &RunLimits, capture: &BoundedCaptur
         Some(Trap::StackOverflow) => RunFailure::StackOverflow,
         Some(Trap::Interrupt) => RunFailure::Deadline(limits.deadline),
         Some(trap) => {
-            let stderr = capture.text();
-            let panic = stderr
-                .lines()
-                .find(|l| l.contains("panicked at"))
-                .map(|first| {
-                    // "thread '<unnamed>' panicked at src/lib.rs:3:5:\nmessage"
-                    let rest: Vec<&str> = stderr.lines().skip_while(|l| *l != first).take(3).collect();
-                    rest.join(" ")
-                });
-            match panic {
-                Some(p) => RunFailure::Trap(format!("{trap} ({p})")),
-                None if !stderr.is_empty() => RunFailure::Trap(format!("{trap} (stderr: {stderr})")),
-                None => RunFailure::Trap(trap.to_string()),
+            let trap = trap.to_string();
+            let trap = trap.strip_prefix("wasm trap: ").unwrap_or(&trap);
+            match panic_message(&capture.text()) {
+                Some(panic) => RunFailure::Trap(format!("{trap} ({panic})")),
+                None => RunFailure::Trap(trap.to_owned()),
             }
         }
         None => RunFailure::Trap(format!("{error:#}")),
+    }
+}
+
+/// The panic line and message from a Rust guest's stderr: "panicked at src/lib.rs:3:5: boom".
+fn panic_message(stderr: &str) -> Option<String> {
+    let mut lines = stderr.lines().skip_while(|l| !l.contains("panicked at"));
+    let first = lines.next()?;
+    let at = first.find("panicked at").map_or(first, |i| &first[i..]);
+    let message: Vec<&str> = lines.take_while(|l| !l.starts_with("note:")).collect();
+    Some(format!("{at} {}", message.join(" ")).trim().to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn panic_message_keeps_location_and_message_without_the_backtrace_note() {
+        let stderr = "thread '<unnamed>' (1) panicked at src/lib.rs:11:24:\nboom\nnote: run with `RUST_BACKTRACE=1`";
+        assert_eq!(
+            panic_message(stderr).as_deref(),
+            Some("panicked at src/lib.rs:11:24: boom")
+        );
+        assert_eq!(panic_message("nothing"), None);
+    }
+
+    #[test]
+    fn failures_read_as_the_operator_expects() {
+        assert_eq!(
+            RunFailure::Deadline(Duration::from_millis(500)).to_string(),
+            "deadline 500ms exceeded"
+        );
+        assert_eq!(
+            RunFailure::Memory(ByteSize::mib(64)).to_string(),
+            "memory limit 64 MiB exceeded"
+        );
+        assert_eq!(RunFailure::StackOverflow.to_string(), "stack overflow");
     }
 }

@@ -27,7 +27,9 @@ fn from_sql(value: SqlValue) -> Value {
 
 fn from_query_error(error: QueryError) -> Error {
     match error {
-        QueryError::Timeout { what: "statement", .. } => Error::Timeout,
+        QueryError::Timeout {
+            what: "statement", ..
+        } => Error::Timeout,
         QueryError::TooManyRows(n) => Error::TooManyRows(n),
         QueryError::NotReadOnly(msg) => Error::NotReadOnly(msg),
         other => Error::Query(other.to_string()),
@@ -49,10 +51,14 @@ impl sql::Host for PluginState {
             )));
         }
         let Some(ds) = plugin.datasources.load().get(&datasource) else {
-            return Err(Error::Query(format!("datasource {datasource} is not configured")));
+            return Err(Error::Query(format!(
+                "datasource {datasource} is not configured"
+            )));
         };
         // Never wait on the database past the run's deadline.
-        let remaining = self.deadline.saturating_duration_since(std::time::Instant::now());
+        let remaining = self
+            .deadline
+            .saturating_duration_since(std::time::Instant::now());
         let limits = QueryLimits {
             statement_timeout: plugin.grants.statement_timeout().min(remaining),
             row_limit: plugin.grants.row_limit(),

@@ -1,0 +1,245 @@
+//! Capabilities are denied by default and work when granted: files, HTTP, env, SQL.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+#[path = "support/guests.rs"]
+mod guests;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use vitals::datasource::{DatasourceConfig, Datasources};
+use vitals::plugin::{
+    PluginCheck, PluginGrants, PluginRuntime, QuarantinePolicy, RunLimits, RuntimeConfig,
+};
+use vitals::{Check, Outcome, Status};
+
+fn config(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
+async fn run(rt: &PluginRuntime, guest: &str, grants: PluginGrants) -> Outcome {
+    let loaded = rt
+        .load(&guests::component(guest), grants)
+        .await
+        .expect("guest loads");
+    let check = PluginCheck::new(
+        rt,
+        guest,
+        loaded,
+        RunLimits::default(),
+        QuarantinePolicy::default(),
+    )
+    .unwrap();
+    check.run().await
+}
+
+fn runtime() -> PluginRuntime {
+    PluginRuntime::new(RuntimeConfig::default()).expect("plugin runtime")
+}
+
+#[tokio::test]
+async fn a_granted_directory_is_readable() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("cert.pem");
+    std::fs::write(&file, "granted-file-content").unwrap();
+    let grants = PluginGrants {
+        config: config(&[("path", file.to_str().unwrap())]),
+        read_dirs: vec![dir.path().to_owned()],
+        ..PluginGrants::default()
+    };
+    let outcome = run(&runtime(), "file-reader", grants).await;
+    assert_eq!(outcome.status, Status::Pass, "{outcome:?}");
+    assert!(
+        format!("{outcome:?}").contains("granted-file-content"),
+        "{outcome:?}"
+    );
+}
+
+#[tokio::test]
+async fn an_ungranted_directory_is_not_readable() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("secret.txt");
+    std::fs::write(&file, "ungranted-file-content").unwrap();
+    let grants = PluginGrants {
+        config: config(&[("path", file.to_str().unwrap())]),
+        ..PluginGrants::default()
+    };
+    let outcome = run(&runtime(), "file-reader", grants).await;
+    assert_ne!(outcome.status, Status::Pass, "{outcome:?}");
+    assert!(!format!("{outcome:?}").contains("ungranted-file-content"));
+}
+
+#[tokio::test]
+async fn a_granted_directory_is_read_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("new.txt");
+    let grants = PluginGrants {
+        config: config(&[("path", target.to_str().unwrap()), ("mode", "write")]),
+        read_dirs: vec![dir.path().to_owned()],
+        ..PluginGrants::default()
+    };
+    let outcome = run(&runtime(), "file-reader", grants).await;
+    assert_ne!(outcome.status, Status::Pass, "{outcome:?}");
+    assert!(
+        !target.exists(),
+        "a read-only preopen must not allow creating files"
+    );
+}
+
+/// A local HTTP server counting its requests.
+async fn http_server() -> (String, Arc<AtomicUsize>) {
+    let hits = Arc::new(AtomicUsize::new(0));
+    let counter = hits.clone();
+    let app = axum::Router::new().route(
+        "/",
+        axum::routing::get(move || {
+            counter.fetch_add(1, Ordering::SeqCst);
+            async { "hello from the test server" }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (format!("http://{addr}/"), hits)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_granted_host_is_reached() {
+    let (url, hits) = http_server().await;
+    let grants = PluginGrants {
+        config: config(&[("url", &url)]),
+        allow_http: vec!["http://127.0.0.1:*".to_owned()],
+        ..PluginGrants::default()
+    };
+    let outcome = run(&runtime(), "net-connect", grants).await;
+    assert_eq!(outcome.status, Status::Pass, "{outcome:?}");
+    assert_eq!(hits.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ungranted_host_is_refused_before_the_network() {
+    let (url, hits) = http_server().await;
+    let grants = PluginGrants {
+        config: config(&[("url", &url)]),
+        allow_http: vec!["https://api.example.com:443".to_owned()],
+        ..PluginGrants::default()
+    };
+    let outcome = run(&runtime(), "net-connect", grants).await;
+    assert_ne!(outcome.status, Status::Pass, "{outcome:?}");
+    assert!(outcome.output.contains("not granted"), "{}", outcome.output);
+    assert_eq!(
+        hits.load(Ordering::SeqCst),
+        0,
+        "the request must never reach the server"
+    );
+}
+
+#[tokio::test]
+async fn a_granted_env_var_is_visible() {
+    let value = std::env::var("PATH").expect("PATH is set");
+    let grants = PluginGrants {
+        config: config(&[("var", "PATH")]),
+        env: vec!["PATH".to_owned()],
+        ..PluginGrants::default()
+    };
+    let outcome = run(&runtime(), "env-reader", grants).await;
+    assert_eq!(outcome.status, Status::Pass, "{outcome:?}");
+    assert!(format!("{outcome:?}").contains(&value), "{outcome:?}");
+}
+
+#[tokio::test]
+async fn an_ungranted_env_var_is_invisible() {
+    let value = std::env::var("PATH").expect("PATH is set");
+    let grants = PluginGrants {
+        config: config(&[("var", "PATH")]),
+        ..PluginGrants::default()
+    };
+    let outcome = run(&runtime(), "env-reader", grants).await;
+    assert_ne!(outcome.status, Status::Pass, "{outcome:?}");
+    assert!(!format!("{outcome:?}").contains(&value));
+}
+
+/// A SQLite file with one table of three rows, and the runtime's datasources pointing at it.
+async fn sqlite_runtime(dir: &tempfile::TempDir) -> PluginRuntime {
+    let path = dir.path().join("plugin.db");
+    let url = format!("sqlite://{}?mode=rwc", path.display());
+    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    sqlx::query("CREATE TABLE jobs (id INTEGER)")
+        .execute(&pool)
+        .await
+        .unwrap();
+    sqlx::query("INSERT INTO jobs VALUES (1), (2), (3)")
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    let rt = runtime();
+    let sources = BTreeMap::from([(
+        "main".to_owned(),
+        DatasourceConfig::new(format!("sqlite://{}", path.display())),
+    )]);
+    rt.set_datasources(Datasources::new(&sources).unwrap());
+    rt
+}
+
+#[tokio::test]
+async fn a_granted_datasource_is_queried() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = sqlite_runtime(&dir).await;
+    let grants = PluginGrants {
+        config: config(&[
+            ("datasource", "main"),
+            ("query", "SELECT count(*) AS n FROM jobs"),
+        ]),
+        datasources: vec!["main".to_owned()],
+        ..PluginGrants::default()
+    };
+    let outcome = run(&rt, "sql-query", grants).await;
+    assert_eq!(outcome.status, Status::Pass, "{outcome:?}");
+    assert!(format!("{outcome:?}").contains('3'), "{outcome:?}");
+}
+
+#[tokio::test]
+async fn an_ungranted_datasource_is_refused_naming_it_and_the_plugin() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = sqlite_runtime(&dir).await;
+    let grants = PluginGrants {
+        config: config(&[
+            ("datasource", "main"),
+            ("query", "SELECT count(*) FROM jobs"),
+        ]),
+        ..PluginGrants::default()
+    };
+    let outcome = run(&rt, "sql-query", grants).await;
+    assert_ne!(outcome.status, Status::Pass, "{outcome:?}");
+    assert!(
+        outcome
+            .output
+            .contains("datasource main is not granted to plugin sql-query"),
+        "{}",
+        outcome.output
+    );
+}
+
+#[tokio::test]
+async fn a_write_through_a_granted_datasource_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = sqlite_runtime(&dir).await;
+    let grants = PluginGrants {
+        config: config(&[("datasource", "main"), ("query", "DELETE FROM jobs")]),
+        datasources: vec!["main".to_owned()],
+        ..PluginGrants::default()
+    };
+    let outcome = run(&rt, "sql-query", grants).await;
+    assert_ne!(outcome.status, Status::Pass, "{outcome:?}");
+    assert!(
+        outcome.output.to_lowercase().contains("read-only"),
+        "{}",
+        outcome.output
+    );
+}

@@ -1,0 +1,313 @@
+//! Sandbox limits with real guest components: each limit as an obeyed/violated pair.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+#[path = "support/guests.rs"]
+mod guests;
+
+use std::time::{Duration, Instant};
+
+use vitals::plugin::{
+    PluginCheck, PluginError, PluginGrants, PluginRuntime, QuarantinePolicy, RunLimits,
+    RuntimeConfig,
+};
+use vitals::{Check, Outcome, Status};
+
+fn runtime() -> PluginRuntime {
+    PluginRuntime::new(RuntimeConfig::default()).expect("plugin runtime")
+}
+
+fn grants(config: &[(&str, &str)]) -> PluginGrants {
+    PluginGrants {
+        config: config
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect(),
+        ..PluginGrants::default()
+    }
+}
+
+/// Load guest `name` with `config` and run it once under `limits`.
+async fn run(
+    rt: &PluginRuntime,
+    name: &str,
+    config: &[(&str, &str)],
+    limits: RunLimits,
+) -> Outcome {
+    let loaded = rt
+        .load(&guests::component(name), grants(config))
+        .await
+        .expect("guest loads");
+    let check =
+        PluginCheck::new(rt, name, loaded, limits, QuarantinePolicy::default()).expect("check");
+    check.run().await
+}
+
+fn deadline(ms: u64) -> RunLimits {
+    RunLimits {
+        deadline: Duration::from_millis(ms),
+        ..RunLimits::default()
+    }
+}
+
+#[tokio::test]
+async fn a_quick_plugin_passes_within_its_deadline() {
+    let rt = runtime();
+    let outcome = run(&rt, "noop", &[], deadline(500)).await;
+    assert_eq!(outcome.status, Status::Pass, "{outcome:?}");
+}
+
+#[tokio::test]
+async fn a_spinning_plugin_fails_at_its_deadline() {
+    let rt = runtime();
+    let loaded = rt
+        .load(&guests::component("spin-loop"), PluginGrants::default())
+        .await
+        .unwrap();
+    let check = PluginCheck::new(
+        &rt,
+        "spin",
+        loaded,
+        deadline(500),
+        QuarantinePolicy::default(),
+    )
+    .unwrap();
+    let started = Instant::now();
+    let outcome = check.run().await;
+    let took = started.elapsed();
+    assert_eq!(outcome.status, Status::Fail);
+    assert_eq!(outcome.output, "deadline 500ms exceeded");
+    assert!(
+        took >= Duration::from_millis(500) && took < Duration::from_millis(1500),
+        "{took:?}"
+    );
+}
+
+#[tokio::test]
+async fn memory_within_the_limit_is_allowed_and_its_peak_reported() {
+    let rt = runtime();
+    let outcome = run(&rt, "memory-hog", &[("mib", "8")], RunLimits::default()).await;
+    assert_eq!(outcome.status, Status::Pass, "{outcome:?}");
+    let peak = outcome.details["memory_peak_bytes"].as_u64().unwrap();
+    assert!(peak >= 8 << 20 && peak <= 64 << 20, "peak {peak}");
+}
+
+#[tokio::test]
+async fn memory_past_the_limit_fails_with_the_limit_named() {
+    let rt = runtime();
+    let outcome = run(&rt, "memory-hog", &[("mib", "200")], RunLimits::default()).await;
+    assert_eq!(outcome.status, Status::Fail);
+    assert_eq!(outcome.output, "memory limit 64 MiB exceeded");
+    let peak = outcome.details["memory_peak_bytes"].as_u64().unwrap();
+    assert!(peak <= 64 << 20, "peak {peak} must stay under the cap");
+}
+
+#[tokio::test]
+async fn shallow_recursion_passes() {
+    let rt = runtime();
+    let outcome = run(
+        &rt,
+        "deep-recursion",
+        &[("depth", "100")],
+        RunLimits::default(),
+    )
+    .await;
+    assert_eq!(outcome.status, Status::Pass, "{outcome:?}");
+}
+
+#[tokio::test]
+async fn unbounded_recursion_fails_with_stack_overflow() {
+    let rt = runtime();
+    let outcome = run(
+        &rt,
+        "deep-recursion",
+        &[("depth", "100000000")],
+        RunLimits::default(),
+    )
+    .await;
+    assert_eq!(outcome.status, Status::Fail);
+    assert_eq!(outcome.output, "stack overflow");
+}
+
+#[tokio::test]
+async fn small_output_is_kept_whole() {
+    let rt = runtime();
+    let outcome = run(&rt, "big-output", &[("bytes", "100")], RunLimits::default()).await;
+    assert_eq!(outcome.status, Status::Pass, "{outcome:?}");
+    assert!(
+        outcome.output.len() >= 100 && !outcome.output.contains("truncated"),
+        "{}",
+        outcome.output
+    );
+}
+
+#[tokio::test]
+async fn output_past_the_cap_is_truncated_and_says_how_much() {
+    let rt = runtime();
+    let outcome = run(
+        &rt,
+        "big-output",
+        &[("bytes", "100000")],
+        RunLimits::default(),
+    )
+    .await;
+    assert!(outcome.output.len() < 4096 + 64, "{}", outcome.output.len());
+    assert!(
+        outcome.output.contains("… (truncated "),
+        "{}",
+        &outcome.output[4000..]
+    );
+    for (k, v) in &outcome.details {
+        assert!(v.to_string().len() < 4096 + 64, "detail {k} not capped");
+    }
+}
+
+#[tokio::test]
+async fn a_few_log_lines_are_all_written() {
+    let rt = runtime();
+    let loaded = rt
+        .load(&guests::component("log-flood"), grants(&[("lines", "10")]))
+        .await
+        .unwrap();
+    let check = PluginCheck::new(
+        &rt,
+        "quiet",
+        loaded,
+        RunLimits::default(),
+        QuarantinePolicy::default(),
+    )
+    .unwrap();
+    let outcome = check.run().await;
+    assert_eq!(outcome.status, Status::Pass, "{outcome:?}");
+    assert_eq!(check.stats().logs_emitted(), 10);
+    assert_eq!(check.stats().logs_dropped(), 0);
+}
+
+#[tokio::test]
+async fn a_log_flood_is_rate_limited_and_the_drops_counted() {
+    let rt = runtime();
+    let loaded = rt
+        .load(
+            &guests::component("log-flood"),
+            grants(&[("lines", "1000")]),
+        )
+        .await
+        .unwrap();
+    let check = PluginCheck::new(
+        &rt,
+        "flood",
+        loaded,
+        RunLimits::default(),
+        QuarantinePolicy::default(),
+    )
+    .unwrap();
+    let outcome = check.run().await;
+    assert_eq!(outcome.status, Status::Pass, "{outcome:?}");
+    let (emitted, dropped) = (check.stats().logs_emitted(), check.stats().logs_dropped());
+    assert_eq!(emitted + dropped, 1000);
+    assert!(
+        (50..=70).contains(&emitted),
+        "burst of 50 plus refill, got {emitted}"
+    );
+}
+
+#[tokio::test]
+async fn a_panic_fails_the_run_with_the_trap_and_the_panic_message() {
+    let rt = runtime();
+    let outcome = run(&rt, "panicker", &[], RunLimits::default()).await;
+    assert_eq!(outcome.status, Status::Fail);
+    assert!(
+        outcome
+            .output
+            .starts_with("trap: wasm `unreachable` instruction executed"),
+        "{}",
+        outcome.output
+    );
+    assert!(outcome.output.contains("panicked at"), "{}", outcome.output);
+}
+
+#[tokio::test]
+async fn a_trapped_plugin_runs_cleanly_next_time_in_a_fresh_instance() {
+    let rt = runtime();
+    let loaded = rt
+        .load(&guests::component("memory-hog"), grants(&[("mib", "200")]))
+        .await
+        .unwrap();
+    let hog = PluginCheck::new(
+        &rt,
+        "hog",
+        loaded,
+        RunLimits::default(),
+        QuarantinePolicy::default(),
+    )
+    .unwrap();
+    assert_eq!(hog.run().await.status, Status::Fail);
+    // The same pre-instantiated component still runs other plugins and itself.
+    assert_eq!(hog.run().await.output, "memory limit 64 MiB exceeded");
+    assert_eq!(
+        run(&rt, "noop", &[], RunLimits::default()).await.status,
+        Status::Pass
+    );
+}
+
+#[tokio::test]
+async fn a_plugin_that_traps_in_describe_is_rejected_at_load_naming_the_file() {
+    let rt = runtime();
+    let file = guests::component("trap-describe");
+    let err = rt.load(&file, PluginGrants::default()).await.unwrap_err();
+    assert!(matches!(err, PluginError::Describe { .. }), "{err}");
+    let msg = err.to_string();
+    assert!(
+        msg.contains(&file.display().to_string()) && msg.contains("describe() failed: trap:"),
+        "{msg}"
+    );
+}
+
+#[tokio::test]
+async fn a_file_that_is_not_a_component_is_rejected_with_a_clear_error() {
+    let rt = runtime();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("junk.wasm");
+    std::fs::write(&file, b"\0asm not really").unwrap();
+    let err = rt.load(&file, PluginGrants::default()).await.unwrap_err();
+    assert!(matches!(err, PluginError::Compile { .. }), "{err}");
+    assert!(err.to_string().contains("junk.wasm"), "{err}");
+}
+
+#[tokio::test]
+async fn a_component_of_another_world_is_rejected_naming_the_world_and_file() {
+    let rt = runtime();
+    let dir = tempfile::tempdir().unwrap();
+    for (name, text) in [
+        ("empty.wasm", "(component)"),
+        (
+            "alien.wasm",
+            "(component (import \"evil:net/raw-socket\" (func)))",
+        ),
+    ] {
+        let file = dir.path().join(name);
+        std::fs::write(&file, text).unwrap();
+        let err = rt.load(&file, PluginGrants::default()).await.unwrap_err();
+        let msg = err.to_string();
+        assert!(matches!(err, PluginError::WrongWorld { .. }), "{msg}");
+        assert!(
+            msg.contains("does not implement vitals:check/plugin@0.1.0") && msg.contains(name),
+            "{msg}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_file_past_the_size_cap_is_rejected_before_compiling() {
+    let rt = PluginRuntime::new(RuntimeConfig {
+        max_file_size: vitals::plugin::ByteSize::kib(1),
+        ..RuntimeConfig::default()
+    })
+    .unwrap();
+    let err = rt
+        .load(&guests::component("noop"), PluginGrants::default())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, PluginError::TooLarge { .. }), "{err}");
+    assert_eq!(rt.cache().compiles(), 0);
+}
