@@ -5,6 +5,7 @@
 //! read-only transaction (SQLite: a `query_only` connection) under a server-side statement
 //! timeout and a client-side one.
 
+mod config;
 mod metrics;
 mod mysql;
 mod postgres;
@@ -16,14 +17,14 @@ use std::str::FromStr;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use serde::Deserialize;
 use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqlitePool, SqlitePoolOptions};
 
-use crate::circuit::{Admission, CircuitBreaker, CircuitConfig};
-use crate::secret::{Scrubber, Secret, redact_url};
+use crate::circuit::{Admission, CircuitBreaker};
+use crate::secret::{Scrubber, redact_url};
 
+pub use config::DatasourceConfig;
 pub use query::{QueryError, QueryLimits, Rows, SqlValue, ensure_read_only_statement};
 
 /// Slack on top of the server-side statement timeout before the client gives up itself.
@@ -31,56 +32,6 @@ const CLIENT_GRACE: Duration = Duration::from_millis(250);
 
 /// Rows returned by [`Datasource::default_limits`].
 pub const DEFAULT_ROW_LIMIT: u32 = 1000;
-
-/// One `[datasources.NAME]` table.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DatasourceConfig {
-    /// `postgres://`, `mysql://` (also MariaDB), `sqlite://path` or a plain SQLite file path.
-    /// May use `${ENV}`.
-    pub url: Secret,
-    /// Pool size limit.
-    #[serde(default = "default_max_connections")]
-    pub max_connections: u32,
-    /// Connections kept open (opened in the background, never at startup).
-    #[serde(default)]
-    pub min_connections: u32,
-    /// Limit for opening a new connection.
-    #[serde(default = "two_seconds", with = "humantime_serde")]
-    pub connect_timeout: Duration,
-    /// Default limit for one statement.
-    #[serde(default = "two_seconds", with = "humantime_serde")]
-    pub statement_timeout: Duration,
-    /// Limit for waiting on a pooled connection.
-    #[serde(default = "two_seconds", with = "humantime_serde")]
-    pub acquire_timeout: Duration,
-    /// Circuit breaker settings.
-    #[serde(default)]
-    pub circuit: CircuitConfig,
-}
-
-fn default_max_connections() -> u32 {
-    5
-}
-
-fn two_seconds() -> Duration {
-    Duration::from_secs(2)
-}
-
-impl DatasourceConfig {
-    /// A config with defaults for everything but the URL.
-    pub fn new(url: impl Into<String>) -> Self {
-        DatasourceConfig {
-            url: Secret::new(url),
-            max_connections: default_max_connections(),
-            min_connections: 0,
-            connect_timeout: two_seconds(),
-            statement_timeout: two_seconds(),
-            acquire_timeout: two_seconds(),
-            circuit: CircuitConfig::default(),
-        }
-    }
-}
 
 /// Why the datasources could not be built.
 #[derive(Debug, thiserror::Error)]

@@ -289,12 +289,6 @@ async fn redis_list_stream_and_zset_depths_are_measured() {
 
     // One connection is reused across runs.
     let check = redis_check(&url, &list, "list").await;
-    let _: () = redis::cmd("CLIENT")
-        .arg("SETNAME")
-        .arg("probe")
-        .query_async(&mut conn)
-        .await
-        .unwrap();
     check.run().await;
     let before: String = redis::cmd("CLIENT")
         .arg("LIST")
