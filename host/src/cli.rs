@@ -101,6 +101,11 @@ fn serve(file: Option<&Path>, listen: Option<SocketAddr>) -> anyhow::Result<()> 
         .enable_all()
         .build()?;
     rt.block_on(async {
+        if file.is_none() {
+            // The embedded default's SQLite datasource lives in the data directory.
+            let db = crate::checks::prepare_embedded_sqlite(&cfg.service.data_dir).await?;
+            tracing::info!(database = %db.url, "no --config: running the embedded default");
+        }
         let builder = builder_from_config(&cfg)?;
         let daemon = Daemon::start(&cfg, builder, listen).await?;
         daemon.run_until_signal().await?;

@@ -17,6 +17,11 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::backpressure::BackpressureConfig;
+use crate::checks::{
+    BuiltinCheckConfig, DatabaseCheckConfig, PgmqQueueCheckConfig, RedisQueueCheckConfig,
+    SqlCountQueueCheckConfig,
+};
+use crate::datasource::DatasourceConfig;
 use crate::evaluator::EvaluatorConfig;
 
 pub use check_entry::CommonSettings;
@@ -38,6 +43,9 @@ pub struct Config {
     /// `[backpressure]`: tiers, dwell and Retry-After.
     #[serde(default)]
     pub backpressure: BackpressureConfig,
+    /// `[datasources.NAME]`: database connections shared by checks and granted plugins.
+    #[serde(default)]
+    pub datasources: BTreeMap<String, DatasourceConfig>,
     /// `[checks.NAME]`: one table per check; `type` selects the kind.
     #[serde(default)]
     pub checks: BTreeMap<String, CheckConfig>,
@@ -101,6 +109,14 @@ crate::check_config! {
 pub enum CheckConfig {
     /// A worker heartbeat.
     Heartbeat(HeartbeatCheckConfig),
+    /// A query against a datasource (latency, pool state, circuit breaker).
+    Database(DatabaseCheckConfig),
+    /// PGMQ queue depth and oldest-message age.
+    Pgmq(PgmqQueueCheckConfig),
+    /// Depth of any table-based queue, by a SQL count query.
+    SqlQueue(SqlCountQueueCheckConfig),
+    /// Length of a Redis list, stream or sorted set.
+    RedisQueue(RedisQueueCheckConfig),
 }
 
 impl CheckConfig {
@@ -108,6 +124,21 @@ impl CheckConfig {
     pub fn common(&self) -> CommonSettings {
         match self {
             CheckConfig::Heartbeat(c) => c.common(),
+            CheckConfig::Database(c) => c.common(),
+            CheckConfig::Pgmq(c) => c.common(),
+            CheckConfig::SqlQueue(c) => c.common(),
+            CheckConfig::RedisQueue(c) => c.common(),
+        }
+    }
+
+    /// The built-in infrastructure check this table describes, if it is one.
+    pub fn builtin(&self) -> Option<BuiltinCheckConfig> {
+        match self {
+            CheckConfig::Heartbeat(_) => None,
+            CheckConfig::Database(c) => Some(BuiltinCheckConfig::Database(c.clone())),
+            CheckConfig::Pgmq(c) => Some(BuiltinCheckConfig::Pgmq(c.clone())),
+            CheckConfig::SqlQueue(c) => Some(BuiltinCheckConfig::SqlQueue(c.clone())),
+            CheckConfig::RedisQueue(c) => Some(BuiltinCheckConfig::RedisQueue(c.clone())),
         }
     }
 }
@@ -201,6 +232,17 @@ fn validate(cfg: &Config, file: &Path) -> Result<(), ConfigError> {
             return Err(invalid(
                 &format!("{key}.timeout"),
                 "must be greater than zero".to_owned(),
+            ));
+        }
+        if let Some(ds) = check
+            .builtin()
+            .as_ref()
+            .and_then(|b| b.datasource().map(str::to_owned))
+            && !cfg.datasources.contains_key(&ds)
+        {
+            return Err(invalid(
+                &format!("{key}.datasource"),
+                format!("datasource '{ds}' is not defined under [datasources]"),
             ));
         }
         if common.failures_before_fail == Some(0) || common.successes_before_pass == Some(0) {

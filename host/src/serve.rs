@@ -10,9 +10,13 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
+use std::sync::Arc;
+
 use crate::builder::{Vitals, VitalsBuilder, heartbeat_settings};
-use crate::check::CheckSpec;
+use crate::check::{CheckSettings, CheckSpec};
+use crate::checks::build_check;
 use crate::config::{CheckConfig, Config};
+use crate::datasource::Datasources;
 use crate::http::Token;
 
 /// Why the daemon could not start or stopped with an error.
@@ -37,12 +41,32 @@ pub enum ServeError {
         /// What is wrong.
         message: String,
     },
+    /// A datasource could not be set up.
+    #[error("datasource: {0}")]
+    Datasource(String),
     /// Installing a signal handler failed.
     #[error("cannot install signal handler: {0}")]
     Signal(std::io::Error),
 }
 
-/// Build the engine's pieces from a config.
+/// Settings a check type gets unless its table says otherwise. Queue checks measure load, which
+/// is shed through backpressure rather than failing readiness, so they are not critical.
+fn base_settings(check: &CheckConfig) -> CheckSettings {
+    match check {
+        CheckConfig::Heartbeat(_) => heartbeat_settings(),
+        CheckConfig::Database(_) => CheckSettings::default(),
+        CheckConfig::Pgmq(_) | CheckConfig::SqlQueue(_) | CheckConfig::RedisQueue(_) => {
+            CheckSettings {
+                interval: Duration::from_secs(5),
+                critical: false,
+                ..CheckSettings::default()
+            }
+        }
+    }
+}
+
+/// Build the engine's pieces from a config. Must run inside a tokio runtime (datasource pools
+/// are created there, lazily: nothing connects yet).
 pub fn builder_from_config(cfg: &Config) -> Result<VitalsBuilder, ServeError> {
     let mut b = Vitals::builder()
         .service_id(cfg.service.id.clone())
@@ -51,14 +75,38 @@ pub fn builder_from_config(cfg: &Config) -> Result<VitalsBuilder, ServeError> {
     if let Some(token) = &cfg.http.token {
         b = b.token(Token::new(token.expose()));
     }
+    let datasources =
+        Datasources::new(&cfg.datasources).map_err(|e| ServeError::Datasource(e.to_string()))?;
+    if !datasources.is_empty() {
+        b = b.metrics_source(Arc::new(datasources.clone()));
+    }
     for (name, check) in &cfg.checks {
-        match check {
-            CheckConfig::Heartbeat(hb) => {
+        let settings = check.common().apply(&base_settings(check));
+        let spec = match (check, check.builtin()) {
+            (CheckConfig::Heartbeat(hb), _) => {
                 let (_, check) = b.heartbeats().register(name, hb.ttl);
-                let settings = hb.common().apply(&heartbeat_settings());
-                b.add_check(CheckSpec::new(name, check).with_settings(settings));
+                CheckSpec::new(name, check)
             }
-        }
+            (_, Some(builtin)) => {
+                let check =
+                    build_check(name, &builtin, &datasources).map_err(|e| ServeError::Check {
+                        check: name.clone(),
+                        message: e.to_string(),
+                    })?;
+                CheckSpec {
+                    name: name.clone(),
+                    check,
+                    settings: CheckSettings::default(),
+                }
+            }
+            (_, None) => {
+                return Err(ServeError::Check {
+                    check: name.clone(),
+                    message: "unsupported check type".to_owned(),
+                });
+            }
+        };
+        b.add_check(spec.with_settings(settings));
     }
     Ok(b)
 }

@@ -217,3 +217,27 @@ fn validate_reports_file_line_and_key_of_a_bad_config() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn embedded_default_runs_on_a_fresh_directory_without_services() {
+    let dir = tempfile::tempdir().unwrap();
+    let addr = free_port();
+    let child = Command::new(env!("CARGO_BIN_EXE_vitals"))
+        .args(["serve", "--listen", &addr.to_string()])
+        .current_dir(dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _daemon = Daemon(child);
+    wait_for(addr, "/health/ready", 200, Duration::from_secs(20));
+    let (code, _, body) = request(addr, "GET", "/health/status", None).unwrap();
+    assert_eq!(code, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        v["checks"]["local-db:responseTime"][0]["status"], "pass",
+        "{body}"
+    );
+    assert_eq!(v["checks"]["jobs:depth"][0]["observedValue"], 0.0, "{body}");
+    assert!(dir.path().join("data/vitals.db").exists());
+}

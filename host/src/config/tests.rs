@@ -29,9 +29,36 @@ fn example_config_loads_with_documented_defaults() {
     );
 }
 
+#[tokio::test]
+async fn embedded_default_config_matches_the_embedded_database() {
+    let cfg = parse(crate::cli::DEFAULT_CONFIG, Path::new("<embedded default>")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let db = crate::checks::prepare_embedded_sqlite(dir.path())
+        .await
+        .unwrap();
+    let CheckConfig::SqlQueue(jobs) = &cfg.checks["jobs"] else {
+        panic!("jobs is a sql_queue")
+    };
+    assert_eq!(
+        jobs.query, db.queue_query,
+        "default.toml's queue query must count the table it creates"
+    );
+    assert_eq!(
+        cfg.datasources["local"].url.expose(),
+        "sqlite://data/vitals.db"
+    );
+    assert_eq!(cfg.service.data_dir, std::path::PathBuf::from("data"));
+}
+
 #[test]
-fn embedded_default_config_is_valid() {
-    parse(crate::cli::DEFAULT_CONFIG, Path::new("<embedded default>")).unwrap();
+fn check_naming_an_undefined_datasource_is_rejected() {
+    let e = parse_str("[checks.db]\ntype = \"database\"\ndatasource = \"nope\"\n")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("checks.db.datasource") && e.contains("'nope'"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -52,9 +79,13 @@ fn bad_duration_names_the_key() {
 
 #[test]
 fn durations_are_read_in_human_units() {
-    let cfg = parse_str("[evaluator]\nheartbeat = \"250ms\"\nstale_after = \"2m\"\n").unwrap();
+    let cfg = parse_str(
+        "[evaluator]\nheartbeat = \"250ms\"\nstale_after = \"20s\"\ndead_after = \"2m\"\n",
+    )
+    .unwrap();
     assert_eq!(cfg.evaluator.heartbeat, Duration::from_millis(250));
-    assert_eq!(cfg.evaluator.stale_after, Duration::from_secs(120));
+    assert_eq!(cfg.evaluator.stale_after, Duration::from_secs(20));
+    assert_eq!(cfg.evaluator.dead_after, Duration::from_secs(120));
 }
 
 #[test]
