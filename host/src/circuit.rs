@@ -30,9 +30,6 @@ pub struct CircuitConfig {
     /// Minimum time between two transitions, against flapping.
     #[serde(with = "humantime_serde")]
     pub min_transition_interval: Duration,
-    /// The Retry-After advertised while this circuit is open.
-    #[serde(with = "humantime_serde")]
-    pub retry_after: Duration,
 }
 
 impl Default for CircuitConfig {
@@ -42,7 +39,6 @@ impl Default for CircuitConfig {
             open_for: Duration::from_secs(30),
             success_threshold: 2,
             min_transition_interval: Duration::from_secs(1),
-            retry_after: Duration::from_secs(30),
         }
     }
 }

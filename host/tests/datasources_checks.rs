@@ -157,7 +157,6 @@ async fn breaker_opens_after_five_failures_stops_calling_and_closes_when_the_ser
         open_for: Duration::from_millis(300),
         success_threshold: 2,
         min_transition_interval: Duration::from_millis(50),
-        retry_after: Duration::from_secs(30),
     };
     let ds = Arc::new(Datasource::new("flaky", cfg).unwrap());
     let check = check(&ds);

@@ -96,10 +96,7 @@ impl Check for DatabaseCheck {
                 ds.breaker().consecutive_failures(),
                 secs_ceil(retry_in)
             ))
-            .detail(
-                "retry_after_secs",
-                ds.breaker().config().retry_after.as_secs(),
-            ),
+            .detail("next_probe_in_secs", secs_ceil(retry_in)),
             Err(e) => Outcome::fail(ds.scrub(&e.to_string())).observed(latency_ms, "ms"),
             Ok(_) if before.saturated() => Outcome::warn(format!(
                 "pool saturated: all {} connections were in use (query took {latency_ms:.1} ms)",

@@ -8,7 +8,6 @@ fn fast() -> CircuitConfig {
         open_for: Duration::from_secs(30),
         success_threshold: 2,
         min_transition_interval: Duration::from_secs(1),
-        retry_after: Duration::from_secs(30),
     }
 }
 
