@@ -1,0 +1,195 @@
+//! The plugins under plugins/ run in the real runtime and report what they measured.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+#[path = "support/guests.rs"]
+mod guests;
+
+use std::collections::BTreeMap;
+
+use vitals::datasource::{DatasourceConfig, Datasources};
+use vitals::plugin::{
+    PluginCheck, PluginGrants, PluginRuntime, QuarantinePolicy, RunLimits, RuntimeConfig,
+};
+use vitals::{Check, Outcome, Status};
+
+fn config(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
+async fn run(rt: &PluginRuntime, plugin: &str, grants: PluginGrants) -> Outcome {
+    let loaded = rt
+        .load(&guests::component(plugin), grants)
+        .await
+        .expect("plugin loads");
+    let check = PluginCheck::new(
+        rt,
+        plugin,
+        loaded,
+        RunLimits::default(),
+        QuarantinePolicy::default(),
+    )
+    .unwrap();
+    check.run().await
+}
+
+fn runtime() -> PluginRuntime {
+    PluginRuntime::new(RuntimeConfig::default()).expect("plugin runtime")
+}
+
+async fn http_server() -> String {
+    let app = axum::Router::new().route("/health", axum::routing::get(|| async { "all good" }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{addr}/health")
+}
+
+fn http_grants(pairs: &[(&str, &str)]) -> PluginGrants {
+    PluginGrants {
+        config: config(pairs),
+        allow_http: vec!["http://127.0.0.1:*".to_owned()],
+        ..PluginGrants::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_endpoint_passes_on_expected_status_and_body() {
+    let url = http_server().await;
+    let grants = http_grants(&[
+        ("url", &url),
+        ("expect_status", "200"),
+        ("body_contains", "good"),
+    ]);
+    let outcome = run(&runtime(), "http-endpoint", grants).await;
+    assert_eq!(outcome.status, Status::Pass, "{outcome:?}");
+    assert!(
+        outcome.output.starts_with("HTTP 200 in"),
+        "{}",
+        outcome.output
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_endpoint_fails_on_unexpected_status_or_missing_body_text() {
+    let url = http_server().await;
+    let rt = runtime();
+    let wrong_status = run(
+        &rt,
+        "http-endpoint",
+        http_grants(&[("url", &url), ("expect_status", "204")]),
+    )
+    .await;
+    assert_eq!(wrong_status.status, Status::Fail, "{wrong_status:?}");
+    assert!(
+        wrong_status.output.contains("expected 204"),
+        "{}",
+        wrong_status.output
+    );
+    let missing = run(
+        &rt,
+        "http-endpoint",
+        http_grants(&[("url", &url), ("body_contains", "bad")]),
+    )
+    .await;
+    assert_eq!(missing.status, Status::Fail, "{missing:?}");
+}
+
+fn write_cert(dir: &std::path::Path, not_after: Option<(i32, u8, u8)>) -> std::path::PathBuf {
+    let mut params = rcgen::CertificateParams::new(vec!["example.test".to_owned()]).unwrap();
+    if let Some((y, m, d)) = not_after {
+        params.not_before = rcgen::date_time_ymd(1999, 1, 1);
+        params.not_after = rcgen::date_time_ymd(y, m, d);
+    }
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = params.self_signed(&key).unwrap();
+    let path = dir.join("cert.pem");
+    std::fs::write(&path, cert.pem()).unwrap();
+    path
+}
+
+fn cert_grants(dir: &std::path::Path, path: &std::path::Path) -> PluginGrants {
+    PluginGrants {
+        config: config(&[("path", path.to_str().unwrap())]),
+        read_dirs: vec![dir.to_owned()],
+        ..PluginGrants::default()
+    }
+}
+
+#[tokio::test]
+async fn cert_expiry_passes_for_a_long_lived_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_cert(dir.path(), None);
+    let outcome = run(&runtime(), "cert-expiry", cert_grants(dir.path(), &path)).await;
+    assert_eq!(outcome.status, Status::Pass, "{outcome:?}");
+}
+
+#[tokio::test]
+async fn cert_expiry_fails_for_an_expired_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_cert(dir.path(), Some((2000, 1, 1)));
+    let outcome = run(&runtime(), "cert-expiry", cert_grants(dir.path(), &path)).await;
+    assert_eq!(outcome.status, Status::Fail, "{outcome:?}");
+    assert!(outcome.output.starts_with("expired"), "{}", outcome.output);
+}
+
+async fn sqlite_runtime(dir: &tempfile::TempDir) -> PluginRuntime {
+    let path = dir.path().join("tasks.db");
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}?mode=rwc", path.display()))
+        .await
+        .unwrap();
+    sqlx::query("CREATE TABLE tasks (state TEXT)")
+        .execute(&pool)
+        .await
+        .unwrap();
+    sqlx::query("INSERT INTO tasks VALUES ('failed'), ('failed'), ('done')")
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    let rt = runtime();
+    let sources = BTreeMap::from([(
+        "main".to_owned(),
+        DatasourceConfig::new(format!("sqlite://{}", path.display())),
+    )]);
+    rt.set_datasources(Datasources::new(&sources).unwrap());
+    rt
+}
+
+fn threshold_grants(pairs: &[(&str, &str)]) -> PluginGrants {
+    let mut all = vec![
+        ("datasource", "main"),
+        ("query", "SELECT count(*) FROM tasks WHERE state = 'failed'"),
+    ];
+    all.extend_from_slice(pairs);
+    PluginGrants {
+        config: config(&all),
+        datasources: vec!["main".to_owned()],
+        ..PluginGrants::default()
+    }
+}
+
+#[tokio::test]
+async fn sql_threshold_passes_below_and_fails_above_its_bound() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = sqlite_runtime(&dir).await;
+    let below = run(
+        &rt,
+        "sql-threshold",
+        threshold_grants(&[("fail_above", "2")]),
+    )
+    .await;
+    assert_eq!(below.status, Status::Pass, "{below:?}");
+    assert!(below.output.starts_with("2 rows"), "{}", below.output);
+    let above = run(
+        &rt,
+        "sql-threshold",
+        threshold_grants(&[("fail_above", "1")]),
+    )
+    .await;
+    assert_eq!(above.status, Status::Fail, "{above:?}");
+    assert!(above.output.contains("above 1"), "{}", above.output);
+}
