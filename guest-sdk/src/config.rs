@@ -90,10 +90,12 @@ where
     T: FromStr,
     T::Err: Display,
 {
-    raw.trim().parse().map_err(|error: T::Err| ConfigError::Invalid {
-        key: key.into(),
-        reason: error.to_string(),
-    })
+    raw.trim()
+        .parse()
+        .map_err(|error: T::Err| ConfigError::Invalid {
+            key: key.into(),
+            reason: error.to_string(),
+        })
 }
 
 #[cfg(test)]

@@ -136,7 +136,10 @@ impl Rows {
                 "expected one column, got {}",
                 row.len()
             ))),
-            rows => Err(SqlError::Shape(format!("expected one row, got {}", rows.len()))),
+            rows => Err(SqlError::Shape(format!(
+                "expected one row, got {}",
+                rows.len()
+            ))),
         }
     }
 
@@ -268,8 +271,13 @@ mod tests {
 
     #[test]
     fn single_rejects_null_with_a_clear_message() {
-        let error = one(Value::Null).single_i64().expect_err("null is not a number");
-        assert_eq!(error.to_string(), "unexpected result: expected an integer, got NULL");
+        let error = one(Value::Null)
+            .single_i64()
+            .expect_err("null is not a number");
+        assert_eq!(
+            error.to_string(),
+            "unexpected result: expected an integer, got NULL"
+        );
     }
 
     #[test]

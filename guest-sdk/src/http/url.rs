@@ -31,7 +31,9 @@ impl Target {
             return Err(HttpError::InvalidUrl("missing host"));
         }
         if authority.contains('@') {
-            return Err(HttpError::InvalidUrl("credentials in URLs are not supported"));
+            return Err(HttpError::InvalidUrl(
+                "credentials in URLs are not supported",
+            ));
         }
         if authority.contains(char::is_whitespace) || path.contains(char::is_whitespace) {
             return Err(HttpError::InvalidUrl("whitespace must be percent-encoded"));
