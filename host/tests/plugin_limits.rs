@@ -89,7 +89,7 @@ async fn memory_within_the_limit_is_allowed_and_its_peak_reported() {
     let outcome = run(&rt, "memory-hog", &[("mib", "8")], RunLimits::default()).await;
     assert_eq!(outcome.status, Status::Pass, "{outcome:?}");
     let peak = outcome.details["memory_peak_bytes"].as_u64().unwrap();
-    assert!(peak >= 8 << 20 && peak <= 64 << 20, "peak {peak}");
+    assert!(((8 << 20)..=(64 << 20)).contains(&peak), "peak {peak}");
 }
 
 #[tokio::test]
