@@ -43,4 +43,12 @@ for name in "${packages[@]}"; do
         cp "$built" "$copy.$$.tmp"
         mv "$copy.$$.tmp" "$copy" # atomic: a reader never sees half a file
     fi
+    # The shipped plugins also go to target/plugins, where the daemon's embedded default finds them.
+    if [[ -f "plugins/$name/Cargo.toml" ]]; then
+        mkdir -p "$root/target/plugins"
+        if ! cmp -s "$copy" "$root/target/plugins/$name.wasm"; then
+            cp "$copy" "$root/target/plugins/$name.wasm.$$.tmp"
+            mv "$root/target/plugins/$name.wasm.$$.tmp" "$root/target/plugins/$name.wasm"
+        fi
+    fi
 done

@@ -36,6 +36,7 @@ use crate::evaluator::{Evaluator, EvaluatorConfig, Registry, initial_snapshot};
 use crate::heartbeat::{HeartbeatHandle, Heartbeats};
 use crate::http::{HttpState, Token, router};
 use crate::metrics::MetricsSource;
+use crate::plugin::PluginRegistry;
 use crate::snapshot::{HealthSnapshot, RenderContext, Shared};
 
 /// Settings of a channel check unless given: sampled every second, not gating readiness
@@ -66,6 +67,7 @@ pub struct VitalsBuilder {
     ctx: RenderContext,
     checks: Vec<CheckSpec>,
     heartbeats: Heartbeats,
+    plugins: Option<Arc<PluginRegistry>>,
 }
 
 impl Default for VitalsBuilder {
@@ -81,6 +83,7 @@ impl Default for VitalsBuilder {
             },
             checks: Vec::new(),
             heartbeats: Heartbeats::new(),
+            plugins: None,
         }
     }
 }
@@ -142,6 +145,12 @@ impl VitalsBuilder {
         self
     }
 
+    /// Serve `GET /plugins` from this plugin registry.
+    pub fn plugins(mut self, registry: Arc<PluginRegistry>) -> Self {
+        self.plugins = Some(registry);
+        self
+    }
+
     /// Watch a tokio mpsc channel's saturation under `name` (with [`channel_settings`]). Keep the
     /// returned probe to count overflow events.
     pub fn channel<T: Send + 'static>(
@@ -190,7 +199,8 @@ impl VitalsBuilder {
             self.token,
             self.heartbeats.clone(),
             self.backpressure.clone(),
-        );
+        )
+        .with_plugins(self.plugins);
         let checker = BackpressureChecker::new(shared.clone(), self.backpressure);
         let vitals = Vitals {
             shared,

@@ -23,6 +23,7 @@ use crate::checks::{
 };
 use crate::datasource::DatasourceConfig;
 use crate::evaluator::EvaluatorConfig;
+use crate::plugin::{ByteSize, PluginCheckConfig, RuntimeConfig};
 
 pub use check_entry::CommonSettings;
 pub use error::ConfigError;
@@ -49,6 +50,57 @@ pub struct Config {
     /// `[checks.NAME]`: one table per check; `type` selects the kind.
     #[serde(default)]
     pub checks: BTreeMap<String, CheckConfig>,
+    /// `[plugins]`: the WebAssembly runtime shared by all plugin checks.
+    #[serde(default)]
+    pub plugins: PluginsConfig,
+}
+
+/// `[plugins]`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PluginsConfig {
+    /// Where compiled plugins are cached (default `<data_dir>/plugin-cache`).
+    pub cache_dir: Option<PathBuf>,
+    /// Largest memory limit a plugin may be given, e.g. "256MiB".
+    pub max_memory: ByteSize,
+    /// Plugin instances that may exist at once.
+    pub max_instances: u32,
+    /// Use wasmtime's pooling allocator.
+    pub pooling: bool,
+    /// Largest `.wasm` file accepted, e.g. "64MiB".
+    pub max_file_size: ByteSize,
+}
+
+impl Default for PluginsConfig {
+    fn default() -> Self {
+        let rt = RuntimeConfig::default();
+        PluginsConfig {
+            cache_dir: None,
+            max_memory: rt.max_memory,
+            max_instances: rt.max_instances,
+            pooling: rt.pooling,
+            max_file_size: rt.max_file_size,
+        }
+    }
+}
+
+impl Config {
+    /// The plugin runtime settings this config asks for.
+    pub fn runtime_config(&self) -> RuntimeConfig {
+        RuntimeConfig {
+            cache_dir: Some(
+                self.plugins
+                    .cache_dir
+                    .clone()
+                    .unwrap_or_else(|| self.service.data_dir.join("plugin-cache")),
+            ),
+            max_memory: self.plugins.max_memory,
+            max_instances: self.plugins.max_instances,
+            pooling: self.plugins.pooling,
+            max_file_size: self.plugins.max_file_size,
+            ..RuntimeConfig::default()
+        }
+    }
 }
 
 /// `[service]`.
@@ -117,6 +169,8 @@ pub enum CheckConfig {
     SqlQueue(SqlCountQueueCheckConfig),
     /// Length of a Redis list, stream or sorted set.
     RedisQueue(RedisQueueCheckConfig),
+    /// A WebAssembly component check.
+    Plugin(PluginCheckConfig),
 }
 
 impl CheckConfig {
@@ -128,13 +182,14 @@ impl CheckConfig {
             CheckConfig::Pgmq(c) => c.common(),
             CheckConfig::SqlQueue(c) => c.common(),
             CheckConfig::RedisQueue(c) => c.common(),
+            CheckConfig::Plugin(c) => c.common(),
         }
     }
 
     /// The built-in infrastructure check this table describes, if it is one.
     pub fn builtin(&self) -> Option<BuiltinCheckConfig> {
         match self {
-            CheckConfig::Heartbeat(_) => None,
+            CheckConfig::Heartbeat(_) | CheckConfig::Plugin(_) => None,
             CheckConfig::Database(c) => Some(BuiltinCheckConfig::Database(c.clone())),
             CheckConfig::Pgmq(c) => Some(BuiltinCheckConfig::Pgmq(c.clone())),
             CheckConfig::SqlQueue(c) => Some(BuiltinCheckConfig::SqlQueue(c.clone())),
@@ -156,12 +211,29 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
 pub fn parse(text: &str, file: &Path) -> Result<Config, ConfigError> {
     let de =
         toml::de::Deserializer::parse(text).map_err(|e| error::from_toml(e, "", text, file))?;
-    let cfg: Config = serde_path_to_error::deserialize(de).map_err(|e| {
+    let mut cfg: Config = serde_path_to_error::deserialize(de).map_err(|e| {
         let key = e.path().to_string();
         error::from_toml(e.into_inner(), &key, text, file)
     })?;
+    interpolate_plugin_values(&mut cfg, file)?;
     validate(&cfg, file)?;
     Ok(cfg)
+}
+
+/// Plugin config values may reference the environment (`${NAME}`), like secrets do.
+fn interpolate_plugin_values(cfg: &mut Config, file: &Path) -> Result<(), ConfigError> {
+    for (name, check) in &mut cfg.checks {
+        if let CheckConfig::Plugin(p) = check {
+            for (key, value) in &mut p.config {
+                *value = crate::secret::interpolate(value).map_err(|e| ConfigError::Invalid {
+                    file: file.to_owned(),
+                    key: format!("checks.{name}.config.{key}"),
+                    message: e.to_string(),
+                })?;
+            }
+        }
+    }
+    Ok(())
 }
 
 fn validate(cfg: &Config, file: &Path) -> Result<(), ConfigError> {
@@ -234,16 +306,28 @@ fn validate(cfg: &Config, file: &Path) -> Result<(), ConfigError> {
                 "must be greater than zero".to_owned(),
             ));
         }
+        let mut datasources: Vec<(String, String)> = Vec::new();
         if let Some(ds) = check
             .builtin()
             .as_ref()
             .and_then(|b| b.datasource().map(str::to_owned))
-            && !cfg.datasources.contains_key(&ds)
         {
-            return Err(invalid(
-                &format!("{key}.datasource"),
-                format!("datasource '{ds}' is not defined under [datasources]"),
-            ));
+            datasources.push((format!("{key}.datasource"), ds));
+        }
+        if let CheckConfig::Plugin(p) = check {
+            datasources.extend(
+                p.datasources
+                    .iter()
+                    .map(|d| (format!("{key}.datasources"), d.clone())),
+            );
+        }
+        for (field, ds) in datasources {
+            if !cfg.datasources.contains_key(&ds) {
+                return Err(invalid(
+                    &field,
+                    format!("datasource '{ds}' is not defined under [datasources]"),
+                ));
+            }
         }
         if common.failures_before_fail == Some(0) || common.successes_before_pass == Some(0) {
             return Err(invalid(

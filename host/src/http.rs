@@ -11,6 +11,7 @@
 //! | `GET /health/checks/{name}` | token | one check as health+json |
 //! | `GET /health/backpressure` | never | 200 admission open; 503 + `Retry-After` while shedding or stale |
 //! | `GET /metrics` | token | Prometheus text |
+//! | `GET /plugins` | token | loaded plugins: file, hash, version, loaded at, quarantine, last error |
 //! | `POST /health/heartbeat/{name}` | token (required) | 204; 404 unknown worker; 403 when no token is configured |
 //!
 //! "Token" means `Authorization: Bearer <token>` compared in constant time; when no token is
@@ -31,6 +32,7 @@ use http::{HeaderValue, StatusCode, header};
 use crate::backpressure::BackpressureConfig;
 use crate::check::Status;
 use crate::heartbeat::Heartbeats;
+use crate::plugin::PluginRegistry;
 use crate::snapshot::Shared;
 
 pub use auth::Token;
@@ -47,6 +49,7 @@ pub struct HttpState {
     pub(crate) token: Option<Arc<Token>>,
     pub(crate) heartbeats: Heartbeats,
     pub(crate) backpressure: Arc<BackpressureConfig>,
+    pub(crate) plugins: Option<Arc<PluginRegistry>>,
 }
 
 impl HttpState {
@@ -63,7 +66,14 @@ impl HttpState {
             token: token.map(Arc::new),
             heartbeats,
             backpressure: Arc::new(backpressure),
+            plugins: None,
         }
+    }
+
+    /// Serve `GET /plugins` from this registry.
+    pub fn with_plugins(mut self, plugins: Option<Arc<PluginRegistry>>) -> Self {
+        self.plugins = plugins;
+        self
     }
 }
 
@@ -86,6 +96,7 @@ pub fn router(state: HttpState) -> Router {
         .route("/health/checks/{name}", get(details::check))
         .route("/metrics", get(details::metrics))
         .route("/health/heartbeat/{name}", post(admin::heartbeat))
+        .route("/plugins", get(details::plugins))
         .with_state(state)
 }
 

@@ -18,6 +18,7 @@ use crate::checks::build_check;
 use crate::config::{CheckConfig, Config};
 use crate::datasource::Datasources;
 use crate::http::Token;
+use crate::plugin::{PluginCheck, PluginRuntime};
 
 /// Why the daemon could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -54,7 +55,7 @@ pub enum ServeError {
 fn base_settings(check: &CheckConfig) -> CheckSettings {
     match check {
         CheckConfig::Heartbeat(_) => heartbeat_settings(),
-        CheckConfig::Database(_) => CheckSettings::default(),
+        CheckConfig::Database(_) | CheckConfig::Plugin(_) => CheckSettings::default(),
         CheckConfig::Pgmq(_) | CheckConfig::SqlQueue(_) | CheckConfig::RedisQueue(_) => {
             CheckSettings {
                 interval: Duration::from_secs(5),
@@ -67,7 +68,7 @@ fn base_settings(check: &CheckConfig) -> CheckSettings {
 
 /// Build the engine's pieces from a config. Must run inside a tokio runtime (datasource pools
 /// are created there, lazily: nothing connects yet).
-pub fn builder_from_config(cfg: &Config) -> Result<VitalsBuilder, ServeError> {
+pub async fn builder_from_config(cfg: &Config) -> Result<VitalsBuilder, ServeError> {
     let mut b = Vitals::builder()
         .service_id(cfg.service.id.clone())
         .evaluator_config(cfg.evaluator.clone())
@@ -80,35 +81,56 @@ pub fn builder_from_config(cfg: &Config) -> Result<VitalsBuilder, ServeError> {
     if !datasources.is_empty() {
         b = b.metrics_source(Arc::new(datasources.clone()));
     }
+    let mut runtime: Option<PluginRuntime> = None;
     for (name, check) in &cfg.checks {
-        let settings = check.common().apply(&base_settings(check));
-        let spec = match (check, check.builtin()) {
-            (CheckConfig::Heartbeat(hb), _) => {
-                let (_, check) = b.heartbeats().register(name, hb.ttl);
-                CheckSpec::new(name, check)
+        let failed = |message: String| ServeError::Check {
+            check: name.clone(),
+            message,
+        };
+        let spec = match check {
+            CheckConfig::Heartbeat(hb) => {
+                let (_, beat) = b.heartbeats().register(name, hb.ttl);
+                CheckSpec::new(name, beat).with_settings(check_settings(check))
             }
-            (_, Some(builtin)) => {
+            CheckConfig::Plugin(p) => {
+                let rt = match &runtime {
+                    Some(rt) => rt.clone(),
+                    None => {
+                        // Created only when a plugin is configured: the pooling engine reserves
+                        // address space and starts the epoch ticker.
+                        let rt = PluginRuntime::new(cfg.runtime_config())
+                            .map_err(|e| failed(e.to_string()))?;
+                        rt.set_datasources(datasources.clone());
+                        b = b.metrics_source(rt.registry()).plugins(rt.registry());
+                        runtime = Some(rt.clone());
+                        rt
+                    }
+                };
+                // The plugin's own suggested defaults apply under the operator's settings.
+                PluginCheck::from_config(&rt, name, p)
+                    .await
+                    .map_err(|e| failed(e.to_string()))?
+            }
+            other => {
+                let builtin = other
+                    .builtin()
+                    .ok_or_else(|| failed("unsupported check type".to_owned()))?;
                 let check =
-                    build_check(name, &builtin, &datasources).map_err(|e| ServeError::Check {
-                        check: name.clone(),
-                        message: e.to_string(),
-                    })?;
+                    build_check(name, &builtin, &datasources).map_err(|e| failed(e.to_string()))?;
                 CheckSpec {
                     name: name.clone(),
                     check,
-                    settings: CheckSettings::default(),
+                    settings: check_settings(other),
                 }
             }
-            (_, None) => {
-                return Err(ServeError::Check {
-                    check: name.clone(),
-                    message: "unsupported check type".to_owned(),
-                });
-            }
         };
-        b.add_check(spec.with_settings(settings));
+        b.add_check(spec);
     }
     Ok(b)
+}
+
+fn check_settings(check: &CheckConfig) -> CheckSettings {
+    check.common().apply(&base_settings(check))
 }
 
 /// A running daemon.

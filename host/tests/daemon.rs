@@ -1,6 +1,9 @@
 //! End to end: the `vitals` binary on a free port, every endpoint probed, SIGTERM drains.
 #![allow(clippy::unwrap_used, missing_docs)]
 
+#[path = "support/guests.rs"]
+mod guests;
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
@@ -240,4 +243,56 @@ fn embedded_default_runs_on_a_fresh_directory_without_services() {
     );
     assert_eq!(v["checks"]["jobs:depth"][0]["observedValue"], 0.0, "{body}");
     assert!(dir.path().join("data/vitals.db").exists());
+}
+
+#[test]
+fn embedded_default_runs_the_shipped_plugins_when_built() {
+    let dir = tempfile::tempdir().unwrap();
+    let plugins = dir.path().join("target/plugins");
+    std::fs::create_dir_all(&plugins).unwrap();
+    for name in ["sql-threshold", "http-endpoint"] {
+        std::fs::copy(
+            guests::component(name),
+            plugins.join(format!("{name}.wasm")),
+        )
+        .unwrap();
+    }
+    let addr = free_port();
+    let child = Command::new(env!("CARGO_BIN_EXE_vitals"))
+        .args(["serve", "--listen", &addr.to_string()])
+        .current_dir(dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _daemon = Daemon(child);
+    wait_for(addr, "/health/ready", 200, Duration::from_secs(30));
+    let t0 = Instant::now();
+    for name in ["failed-jobs", "self-live"] {
+        loop {
+            let (code, _, body) =
+                request(addr, "GET", &format!("/health/checks/{name}"), None).unwrap();
+            let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+            if v["rawStatus"].is_string() {
+                assert_eq!(
+                    (code, &v["status"]),
+                    (200, &serde_json::json!("pass")),
+                    "{body}"
+                );
+                break;
+            }
+            assert!(
+                t0.elapsed() < Duration::from_secs(20),
+                "{name} did not run: {body}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    let (code, _, list) = request(addr, "GET", "/plugins", None).unwrap();
+    assert_eq!(code, 200);
+    assert!(
+        list.contains("\"plugin\":\"sql-threshold\"")
+            && list.contains("\"plugin\":\"http-endpoint\""),
+        "{list}"
+    );
 }

@@ -22,6 +22,10 @@ fn example_config_loads_with_documented_defaults() {
         cfg.backpressure, defaults.backpressure,
         "example must show the backpressure defaults"
     );
+    assert_eq!(
+        cfg.plugins, defaults.plugins,
+        "example must show the plugin runtime defaults"
+    );
     assert_eq!(cfg.http.listen, defaults.http.listen);
     assert_eq!(cfg.http.drain, defaults.http.drain);
     assert!(
