@@ -69,8 +69,8 @@ fn main() {
             let p = load::drive(probe, "/health/ready", conns, dur).await;
             for (name, r) in [("bare static 200", b), ("GET /health/ready", p)] {
                 println!(
-                    "  round {round} {name:<18} {:>9.0} req/s  p50 {:>7.1?}  p99 {:>7.1?}  errors {}",
-                    r.req_per_sec, r.p50, r.p99, r.errors
+                    "  round {round} {name:<18} {:>9.0} req/s  p50 {:>7.1?}  p99 {:>7.1?}  requests {} errors {}",
+                    r.req_per_sec, r.p50, r.p99, r.requests, r.errors
                 );
                 assert_eq!(r.errors, 0, "{name} had errors");
             }

@@ -74,6 +74,7 @@ pub fn aggregate<'a>(verdicts: impl IntoIterator<Item = Verdict<'a>>, phase: Pha
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
     use Status::*;
 

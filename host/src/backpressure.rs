@@ -255,6 +255,7 @@ pub fn retry_after_secs(base: Duration, jitter: f64, unit: f64) -> u64 {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     fn cfg() -> BackpressureConfig {

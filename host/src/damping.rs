@@ -72,6 +72,7 @@ pub fn damp(prev: Damped, raw: Status, policy: FlapPolicy) -> Damped {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
     use Status::*;
 

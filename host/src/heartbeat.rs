@@ -141,6 +141,7 @@ impl Check for HeartbeatCheck {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
     use crate::Status;
 

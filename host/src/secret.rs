@@ -245,6 +245,7 @@ impl fmt::Debug for Scrubber {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     fn env(name: &str) -> Option<String> {

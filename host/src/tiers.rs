@@ -166,6 +166,7 @@ pub fn next_tier(
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     const DWELL: Duration = Duration::from_secs(10);

@@ -107,6 +107,7 @@ pub(crate) fn jittered(interval: Duration, jitter: f64, unit: f64) -> Duration {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     #[test]

@@ -47,6 +47,7 @@ pub(crate) fn may_see_details(token: Option<&Token>, headers: &HeaderMap) -> boo
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     #[test]
