@@ -56,6 +56,47 @@ impl Default for RetryAfter {
     }
 }
 
+/// Tier thresholds for the age of a queue's oldest message, e.g. `warning = "5m"`.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AgeThresholds {
+    /// Warning tier entry.
+    #[serde(with = "humantime_serde")]
+    pub warning: Duration,
+    /// Critical tier entry: admission closes.
+    #[serde(with = "humantime_serde")]
+    pub critical: Duration,
+    /// Overflow tier entry.
+    #[serde(with = "humantime_serde")]
+    pub overflow: Duration,
+    /// A tier is left only below `threshold × exit_ratio`.
+    pub exit_ratio: f64,
+}
+
+impl Default for AgeThresholds {
+    /// 5 minutes / 15 minutes / 1 hour: a message that old means the consumers are not keeping up.
+    fn default() -> Self {
+        AgeThresholds {
+            warning: Duration::from_secs(300),
+            critical: Duration::from_secs(900),
+            overflow: Duration::from_secs(3600),
+            exit_ratio: 0.9,
+        }
+    }
+}
+
+impl AgeThresholds {
+    /// The same thresholds in seconds, for [`crate::tiers::next_tier`].
+    pub fn seconds(&self) -> Thresholds {
+        Thresholds {
+            warning: self.warning.as_secs_f64(),
+            critical: self.critical.as_secs_f64(),
+            overflow: self.overflow.as_secs_f64(),
+            exit_ratio: self.exit_ratio,
+        }
+    }
+}
+
 /// Backpressure settings (`[backpressure]` in config).
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -64,6 +105,9 @@ pub struct BackpressureConfig {
     pub channel: Thresholds,
     /// Queue depth tiers, in messages.
     pub queue: Thresholds,
+    /// Queue tiers by the age of the oldest waiting message (for queues that report it). A
+    /// queue's tier is the higher of its depth tier and its age tier.
+    pub queue_age: AgeThresholds,
     /// Minimum time a tier is held before it may be left.
     #[serde(with = "humantime_serde")]
     pub min_dwell: Duration,
@@ -79,6 +123,7 @@ impl Default for BackpressureConfig {
         BackpressureConfig {
             channel: Thresholds::CHANNEL,
             queue: Thresholds::QUEUE,
+            queue_age: AgeThresholds::default(),
             min_dwell: Duration::from_secs(10),
             retry_after: RetryAfter::default(),
             retry_jitter: 0.1,
@@ -100,10 +145,12 @@ pub enum Signal {
     },
     /// A queue in a tier, at a depth.
     Queue {
-        /// Current tier (with hysteresis).
+        /// Current tier (with hysteresis): the higher of the depth and the age tier.
         tier: Tier,
         /// Messages waiting.
         depth: u64,
+        /// Age of the oldest waiting message in whole seconds, if the queue reports it.
+        oldest_age_secs: Option<u64>,
     },
     /// A check marked as a backpressure source, with its damped state.
     Source {
@@ -177,7 +224,9 @@ fn rank(signal: &Signal) -> Option<(u8, u8, f64)> {
     match *signal {
         Signal::CircuitOpen => Some((3, 0, 0.0)),
         Signal::Channel { tier, percent } if tier.sheds_load() => Some((2, tier.level(), percent)),
-        Signal::Queue { tier, depth } if tier.sheds_load() => Some((1, tier.level(), depth as f64)),
+        Signal::Queue { tier, depth, .. } if tier.sheds_load() => {
+            Some((1, tier.level(), depth as f64))
+        }
         Signal::Source { status } if !status.is_serving() => Some((0, 0, 0.0)),
         _ => None,
     }
@@ -220,12 +269,22 @@ pub fn decide<'a>(
                 ra.channel_critical
             },
         ),
-        Signal::Queue { tier, depth } => (
+        Signal::Queue {
+            tier,
+            depth,
+            oldest_age_secs,
+        } => (
             ShedSource::QueueDepth,
-            format!(
-                "queue '{name}' holds {depth} messages ({} tier)",
-                tier.as_str()
-            ),
+            match oldest_age_secs {
+                Some(age) => format!(
+                    "queue '{name}' holds {depth} messages, the oldest {age}s old ({} tier)",
+                    tier.as_str()
+                ),
+                None => format!(
+                    "queue '{name}' holds {depth} messages ({} tier)",
+                    tier.as_str()
+                ),
+            },
             if tier == Tier::Overflow {
                 ra.queue_overflow
             } else {
@@ -284,6 +343,7 @@ mod tests {
                 Signal::Queue {
                     tier: Tier::Warning,
                     depth: 2_000,
+                    oldest_age_secs: None,
                 },
             ),
             (
@@ -304,6 +364,7 @@ mod tests {
                 Signal::Queue {
                     tier: Tier::Overflow,
                     depth: 20_000,
+                    oldest_age_secs: None,
                 },
             ),
             (
@@ -329,6 +390,7 @@ mod tests {
                 Signal::Queue {
                     tier: Tier::Overflow,
                     depth: 20_000,
+                    oldest_age_secs: None,
                 },
             ),
             (
@@ -359,6 +421,7 @@ mod tests {
                 Signal::Queue {
                     tier: Tier::Critical,
                     depth: 6_000,
+                    oldest_age_secs: None,
                 },
             ),
         ];
@@ -374,6 +437,7 @@ mod tests {
             Signal::Queue {
                 tier: Tier::Overflow,
                 depth: 12_000,
+                oldest_age_secs: None,
             },
         )];
         assert_eq!(
@@ -390,6 +454,7 @@ mod tests {
                 Signal::Queue {
                     tier: Tier::Critical,
                     depth: 9_000,
+                    oldest_age_secs: None,
                 },
             ),
             (
@@ -397,6 +462,7 @@ mod tests {
                 Signal::Queue {
                     tier: Tier::Overflow,
                     depth: 10_500,
+                    oldest_age_secs: None,
                 },
             ),
         ];

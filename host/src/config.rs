@@ -213,22 +213,66 @@ pub fn parse(text: &str, file: &Path) -> Result<Config, ConfigError> {
         toml::de::Deserializer::parse(text).map_err(|e| error::from_toml(e, "", text, file))?;
     let mut cfg: Config = serde_path_to_error::deserialize(de).map_err(|e| {
         let key = e.path().to_string();
+        // `[checks.NAME]` is an internally tagged enum: serde buffers the table and the error
+        // loses its key and position. Deserializing that one table by its type finds them.
+        if let Some(name) = key.strip_prefix("checks.")
+            && let Some(precise) = check_table_error(text, file, name)
+        {
+            return precise;
+        }
         error::from_toml(e.into_inner(), &key, text, file)
     })?;
-    interpolate_plugin_values(&mut cfg, file)?;
-    validate(&cfg, file)?;
+    interpolate_plugin_values(&mut cfg, text, file)?;
+    validate(&cfg, text, file)?;
     Ok(cfg)
 }
 
+/// The precise error inside `[checks.NAME]`, found by deserializing the table as its `type`.
+fn check_table_error(text: &str, file: &Path, name: &str) -> Option<ConfigError> {
+    fn precise<T: serde::de::DeserializeOwned>(
+        table: toml::Table,
+    ) -> Option<(String, toml::de::Error)> {
+        serde_path_to_error::deserialize::<_, T>(table)
+            .err()
+            .map(|e| (e.path().to_string(), e.into_inner()))
+    }
+    let mut table = text.parse::<toml::Table>().ok()?;
+    let checks = table.remove("checks")?;
+    let mut check = checks.as_table()?.get(name)?.as_table()?.clone();
+    let kind = check.remove("type")?;
+    let (key, error) = match kind.as_str()? {
+        "heartbeat" => precise::<HeartbeatCheckConfig>(check),
+        "database" => precise::<DatabaseCheckConfig>(check),
+        "pgmq" => precise::<PgmqQueueCheckConfig>(check),
+        "sql_queue" => precise::<SqlCountQueueCheckConfig>(check),
+        "redis_queue" => precise::<RedisQueueCheckConfig>(check),
+        "plugin" => precise::<PluginCheckConfig>(check),
+        _ => None,
+    }?;
+    let key = match key.as_str() {
+        "" | "." => format!("checks.{name}"),
+        inner => format!("checks.{name}.{inner}"),
+    };
+    Some(error::invalid(
+        text,
+        file,
+        &key,
+        error.message().trim().to_owned(),
+    ))
+}
+
 /// Plugin config values may reference the environment (`${NAME}`), like secrets do.
-fn interpolate_plugin_values(cfg: &mut Config, file: &Path) -> Result<(), ConfigError> {
+fn interpolate_plugin_values(cfg: &mut Config, text: &str, file: &Path) -> Result<(), ConfigError> {
     for (name, check) in &mut cfg.checks {
         if let CheckConfig::Plugin(p) = check {
             for (key, value) in &mut p.config {
-                *value = crate::secret::interpolate(value).map_err(|e| ConfigError::Invalid {
-                    file: file.to_owned(),
-                    key: format!("checks.{name}.config.{key}"),
-                    message: e.to_string(),
+                *value = crate::secret::interpolate(value).map_err(|e| {
+                    error::invalid(
+                        text,
+                        file,
+                        &format!("checks.{name}.config.{key}"),
+                        e.to_string(),
+                    )
                 })?;
             }
         }
@@ -236,12 +280,8 @@ fn interpolate_plugin_values(cfg: &mut Config, file: &Path) -> Result<(), Config
     Ok(())
 }
 
-fn validate(cfg: &Config, file: &Path) -> Result<(), ConfigError> {
-    let invalid = |key: &str, message: String| ConfigError::Invalid {
-        file: file.to_owned(),
-        key: key.to_owned(),
-        message,
-    };
+fn validate(cfg: &Config, text: &str, file: &Path) -> Result<(), ConfigError> {
+    let invalid = |key: &str, message: String| error::invalid(text, file, key, message);
     let bp = &cfg.backpressure;
     bp.channel
         .validate()
@@ -249,6 +289,10 @@ fn validate(cfg: &Config, file: &Path) -> Result<(), ConfigError> {
     bp.queue
         .validate()
         .map_err(|m| invalid("backpressure.queue", m))?;
+    bp.queue_age
+        .seconds()
+        .validate()
+        .map_err(|m| invalid("backpressure.queue_age", m))?;
     if !(0.0..=1.0).contains(&bp.retry_jitter) {
         return Err(invalid(
             "backpressure.retry_jitter",
@@ -266,6 +310,12 @@ fn validate(cfg: &Config, file: &Path) -> Result<(), ConfigError> {
         return Err(invalid(
             "evaluator.max_concurrency",
             "must be at least 1".to_owned(),
+        ));
+    }
+    if ev.heartbeat.is_zero() {
+        return Err(invalid(
+            "evaluator.heartbeat",
+            "must be greater than zero".to_owned(),
         ));
     }
     if ev.heartbeat >= ev.stale_after {

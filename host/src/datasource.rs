@@ -72,15 +72,20 @@ impl DatasourceKind {
         }
     }
 
-    fn from_url(url: &str) -> Self {
-        let scheme = url
-            .split_once("://")
-            .map_or("", |(s, _)| s)
-            .to_ascii_lowercase();
-        match scheme.as_str() {
-            "postgres" | "postgresql" => DatasourceKind::Postgres,
-            "mysql" | "mariadb" => DatasourceKind::MySql,
-            _ => DatasourceKind::Sqlite,
+    /// The kind a URL names; a plain path (no `scheme://`) is a SQLite file. An unknown scheme
+    /// is an error rather than a SQLite file of that name: `postgress://` is a typo.
+    fn from_url(url: &str) -> Result<Self, String> {
+        let Some((scheme, _)) = url.split_once("://") else {
+            return Ok(DatasourceKind::Sqlite);
+        };
+        match scheme.to_ascii_lowercase().as_str() {
+            "postgres" | "postgresql" => Ok(DatasourceKind::Postgres),
+            "mysql" | "mariadb" => Ok(DatasourceKind::MySql),
+            "sqlite" => Ok(DatasourceKind::Sqlite),
+            other => Err(format!(
+                "unknown scheme '{other}': use postgres://, mysql://, mariadb://, sqlite:// or a \
+                 file path"
+            )),
         }
     }
 }
@@ -140,8 +145,12 @@ impl Datasource {
             return Err(DatasourceError::NoRuntime);
         }
         let url = config.url.expose();
-        let kind = DatasourceKind::from_url(url);
         let scrubber = Scrubber::for_dsn(url);
+        let kind = DatasourceKind::from_url(url).map_err(|reason| DatasourceError::InvalidUrl {
+            datasource: name.to_owned(),
+            url: redact_url(url),
+            reason,
+        })?;
         let invalid = |e: sqlx::Error| DatasourceError::InvalidUrl {
             datasource: name.to_owned(),
             url: redact_url(url),
@@ -255,6 +264,30 @@ impl Datasource {
         params: &[SqlValue],
         limits: QueryLimits,
     ) -> Result<Rows, QueryError> {
+        self.query_with_policy(sql, params, limits, BreakerPolicy::Record)
+            .await
+    }
+
+    /// Like [`Datasource::query_read_only`], but the outcome never moves the breaker (an open
+    /// breaker still rejects the query). For plugin queries: a plugin's slow or failing statement
+    /// must not open the circuit that guards the whole service's database.
+    pub async fn query_read_only_unrecorded(
+        &self,
+        sql: &str,
+        params: &[SqlValue],
+        limits: QueryLimits,
+    ) -> Result<Rows, QueryError> {
+        self.query_with_policy(sql, params, limits, BreakerPolicy::Observe)
+            .await
+    }
+
+    async fn query_with_policy(
+        &self,
+        sql: &str,
+        params: &[SqlValue],
+        limits: QueryLimits,
+        policy: BreakerPolicy,
+    ) -> Result<Rows, QueryError> {
         ensure_read_only_statement(sql)?;
         if let Admission::Reject { retry_in } = self.breaker.allow() {
             return Err(QueryError::CircuitOpen { retry_in });
@@ -268,24 +301,53 @@ impl Datasource {
         } else {
             ("waiting for a connection", self.config.acquire_timeout)
         };
+        // If the caller gives up first (a check's own timeout), the query still counts against
+        // the breaker: a hung server must be able to open it.
+        let mut abandoned = AbandonedQuery {
+            breaker: (policy == BreakerPolicy::Record).then_some(&self.breaker),
+        };
         let result = match &self.pool {
             Pool::Postgres(p) => postgres::run(p, sql, params, limits, bound).await,
             Pool::MySql(p, flavor) => mysql::run(p, flavor, sql, params, limits, bound).await,
             Pool::Sqlite(p) => sqlite::run(p, sql, params, limits, bound).await,
         };
+        abandoned.breaker = None;
+        let record = policy == BreakerPolicy::Record;
         match result {
             Ok(rows) => {
-                self.breaker.record_success();
+                if record {
+                    self.breaker.record_success();
+                }
                 Ok(rows)
             }
             Err(e) => {
-                if e.counts_against_breaker() {
+                if record && e.counts_against_breaker() {
                     self.breaker.record_failure();
                 }
                 let error = e.into_query_error(|t| self.scrubber.scrub(t));
                 tracing::debug!(datasource = %self.name, %error, "read-only query failed");
                 Err(error)
             }
+        }
+    }
+}
+
+/// Whether a query's outcome feeds the breaker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BreakerPolicy {
+    Record,
+    Observe,
+}
+
+/// Records a failure on the breaker when a query future is dropped before it finished.
+struct AbandonedQuery<'a> {
+    breaker: Option<&'a Arc<CircuitBreaker>>,
+}
+
+impl Drop for AbandonedQuery<'_> {
+    fn drop(&mut self) {
+        if let Some(breaker) = self.breaker {
+            breaker.record_failure();
         }
     }
 }
@@ -319,5 +381,26 @@ impl Datasources {
     /// Whether none is configured.
     pub fn is_empty(&self) -> bool {
         self.by_name.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_misspelt_scheme_is_rejected_with_the_password_masked() {
+        let config = DatasourceConfig::new("postgress://app:hunter2@db:5432/orders");
+        let err = Datasource::new("orders", config)
+            .map(|_| ())
+            .expect_err("unknown scheme")
+            .to_string();
+        assert!(err.contains("unknown scheme 'postgress'"), "{err}");
+        assert!(!err.contains("hunter2"), "{err}");
+        let plain = DatasourceConfig::new("data/local.db");
+        assert_eq!(
+            Datasource::new("local", plain).map(|d| d.kind()).ok(),
+            Some(DatasourceKind::Sqlite)
+        );
     }
 }

@@ -285,6 +285,7 @@ impl Evaluator {
             tracing::debug!(check = %report.name, "result of a replaced version ignored");
             return;
         }
+        entry.state.kind = report.kind;
         apply_result(
             &mut entry.state,
             report.result,

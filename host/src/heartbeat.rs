@@ -20,7 +20,8 @@ struct Beat {
     base: Instant,
     /// Milliseconds after `base` of the latest beat.
     last_ms: AtomicU64,
-    ttl: Duration,
+    /// The TTL in milliseconds; replaced in place when the worker is registered again.
+    ttl_ms: AtomicU64,
 }
 
 impl Beat {
@@ -29,6 +30,10 @@ impl Beat {
             .saturating_duration_since(self.base)
             .as_millis() as u64;
         self.last_ms.store(ms, Ordering::Release);
+    }
+
+    fn ttl(&self) -> Duration {
+        Duration::from_millis(self.ttl_ms.load(Ordering::Acquire))
     }
 
     fn age(&self) -> Duration {
@@ -69,30 +74,37 @@ impl Heartbeats {
 
     /// Register a worker with its TTL, returning its handle and its check. The registration
     /// itself counts as the first beat, so a worker has one TTL to start beating. Registering a
-    /// name again replaces the TTL and keeps the last beat.
+    /// name again replaces the TTL and keeps the last beat; handles already given out keep
+    /// working.
     pub fn register(&self, name: &str, ttl: Duration) -> (HeartbeatHandle, HeartbeatCheck) {
+        let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX);
         let mut workers = self.workers.write().unwrap_or_else(|e| e.into_inner());
         let beat = match workers.get(name) {
-            Some(old) => Arc::new(Beat {
-                base: old.base,
-                last_ms: AtomicU64::new(old.last_ms.load(Ordering::Acquire)),
-                ttl,
-            }),
+            Some(old) => {
+                old.ttl_ms.store(ttl_ms, Ordering::Release);
+                old.clone()
+            }
             None => {
                 let b = Arc::new(Beat {
                     base: Instant::now(),
                     last_ms: AtomicU64::new(0),
-                    ttl,
+                    ttl_ms: AtomicU64::new(ttl_ms),
                 });
                 b.beat();
+                workers.insert(name.to_owned(), b.clone());
                 b
             }
         };
-        workers.insert(name.to_owned(), beat.clone());
         (
             HeartbeatHandle { beat: beat.clone() },
             HeartbeatCheck { beat },
         )
+    }
+
+    /// Forget a worker (its check was removed); `POST /health/heartbeat/{name}` answers 404 again.
+    pub fn unregister(&self, name: &str) {
+        let mut workers = self.workers.write().unwrap_or_else(|e| e.into_inner());
+        workers.remove(name);
     }
 
     /// Record a beat for a registered worker; `false` if no worker has that name.
@@ -125,7 +137,7 @@ impl Check for HeartbeatCheck {
 
     async fn run(&self) -> Outcome {
         let age = self.beat.age();
-        let ttl = self.beat.ttl;
+        let ttl = self.beat.ttl();
         let shown = humantime::format_duration(Duration::from_millis(age.as_millis() as u64));
         let ttl_shown = humantime::format_duration(ttl);
         let outcome = if age > ttl {
@@ -159,6 +171,20 @@ mod tests {
         assert!(hb.beat("mailer"));
         assert_eq!(check.run().await.status, Status::Pass);
         assert!(handle.age() < Duration::from_secs(1));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn registering_again_changes_the_ttl_and_old_handles_keep_beating() {
+        let hb = Heartbeats::new();
+        let (old_handle, _) = hb.register("mailer", Duration::from_secs(30));
+        let (_, check) = hb.register("mailer", Duration::from_secs(5));
+        tokio::time::advance(Duration::from_secs(6)).await;
+        let o = check.run().await;
+        assert_eq!(o.status, Status::Fail, "the new 5s TTL applies");
+        old_handle.beat();
+        assert_eq!(check.run().await.status, Status::Pass);
+        hb.unregister("mailer");
+        assert!(!hb.beat("mailer"));
     }
 
     #[test]

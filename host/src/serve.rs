@@ -90,7 +90,7 @@ pub async fn builder_from_config(cfg: &Config) -> Result<VitalsBuilder, ServeErr
         let spec = match check {
             CheckConfig::Heartbeat(hb) => {
                 let (_, beat) = b.heartbeats().register(name, hb.ttl);
-                CheckSpec::new(name, beat).with_settings(check_settings(check))
+                CheckSpec::new(name, beat).with_settings(check_settings(check, cfg))
             }
             CheckConfig::Plugin(p) => {
                 let rt = match &runtime {
@@ -120,7 +120,7 @@ pub async fn builder_from_config(cfg: &Config) -> Result<VitalsBuilder, ServeErr
                 CheckSpec {
                     name: name.clone(),
                     check,
-                    settings: check_settings(other),
+                    settings: check_settings(other, cfg),
                 }
             }
         };
@@ -129,8 +129,22 @@ pub async fn builder_from_config(cfg: &Config) -> Result<VitalsBuilder, ServeErr
     Ok(b)
 }
 
-fn check_settings(check: &CheckConfig) -> CheckSettings {
-    check.common().apply(&base_settings(check))
+/// A check's settings: its table over the defaults of its type. A check on a datasource gets a
+/// default timeout longer than the datasource's own connect and statement limits, so that its
+/// own, more precise reason ("statement timeout after 2s") is the one reported.
+fn check_settings(check: &CheckConfig, cfg: &Config) -> CheckSettings {
+    let mut base = base_settings(check);
+    if let Some(ds) = check
+        .builtin()
+        .and_then(|b| b.datasource().and_then(|d| cfg.datasources.get(d)).cloned())
+    {
+        let own = ds
+            .connect_timeout
+            .max(ds.acquire_timeout)
+            .max(ds.statement_timeout);
+        base.timeout = base.timeout.max(own + Duration::from_secs(1));
+    }
+    check.common().apply(&base)
 }
 
 /// A running daemon.

@@ -59,6 +59,8 @@ pub struct CheckState {
     pub damped: Damped,
     /// The load tier, for checks that report channel saturation or queue depth.
     pub tier: Option<TierState>,
+    /// The tier of the oldest message's age, for queues that report it.
+    pub age_tier: Option<TierState>,
     /// When it last passed (or warned).
     pub last_success: Option<SystemTime>,
     /// Runs so far.
@@ -86,6 +88,7 @@ impl CheckState {
             last: None,
             damped: Damped::INITIAL,
             tier: None,
+            age_tier: None,
             last_success: None,
             runs: 0,
             timeouts: 0,
@@ -96,9 +99,18 @@ impl CheckState {
     /// The state shown to the world: the damped state, raised to at least `warn` while the check's
     /// load tier is above normal.
     pub fn status(&self) -> Status {
-        match self.tier {
-            Some(t) if t.tier > Tier::Normal => self.damped.status.max(Status::Warn),
+        match self.load_tier() {
+            Some(t) if t > Tier::Normal => self.damped.status.max(Status::Warn),
             _ => self.damped.status,
+        }
+    }
+
+    /// The load tier shown and acted on: the higher of the depth (or saturation) tier and the
+    /// age tier.
+    pub fn load_tier(&self) -> Option<Tier> {
+        match (self.tier, self.age_tier) {
+            (Some(a), Some(b)) => Some(a.tier.max(b.tier)),
+            (a, b) => a.or(b).map(|t| t.tier),
         }
     }
 
@@ -115,8 +127,10 @@ impl CheckState {
 /// Pre-rendered response bodies, built once per snapshot.
 #[derive(Debug, Clone, Default)]
 pub struct Bodies {
-    /// `/health/ready` (plain).
+    /// `/health/ready` (plain), naming the checks that are not passing.
     pub ready: Bytes,
+    /// `/health/ready` for callers without the token: the verdict, no check names.
+    pub ready_public: Bytes,
     /// `/health/ready?verbose` with per-check lines.
     pub ready_verbose: Bytes,
     /// `/health` and the unauthenticated `/health/status`: the overall status only.
@@ -125,8 +139,10 @@ pub struct Bodies {
     pub status: Bytes,
     /// `/health/checks/{name}`.
     pub checks: HashMap<Arc<str>, Bytes>,
-    /// `/health/backpressure`.
+    /// `/health/backpressure`, with the source, check and reason.
     pub backpressure: Bytes,
+    /// `/health/backpressure` for callers without the token: the decision and Retry-After only.
+    pub backpressure_public: Bytes,
     /// `/metrics`, without the per-request age lines.
     pub metrics: Bytes,
 }

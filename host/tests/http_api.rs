@@ -105,6 +105,8 @@ async fn non_critical_failure_degrades_but_stays_ready() {
     let app = App::start(healthy_and_degraded(), 2).await;
     let (code, body) = app.get("/health/ready").await;
     assert_eq!(code, 200);
+    assert_eq!(body, "ok (degraded)\n", "no check names without the token");
+    let (_, _, body) = app.call(Method::GET, "/health/ready", Some("t0ken")).await;
     assert_eq!(body, "ok (degraded: cache)\n");
     let (code, body) = app.get("/health").await;
     assert_eq!((code, body.as_str()), (200, r#"{"status":"warn"}"#));
@@ -131,7 +133,14 @@ async fn critical_failure_fails_readiness_and_exclude_recomputes_it() {
 async fn verbose_readiness_shows_checks_only_to_token_holders() {
     let app = App::start(healthy_and_degraded(), 2).await;
     let (_, _, anon) = app.call(Method::GET, "/health/ready?verbose", None).await;
-    assert_eq!(anon, "ok (degraded: cache)\n");
+    assert_eq!(anon, "ok (degraded)\n");
+    let (_, _, anon) = app
+        .call(Method::GET, "/health/ready?verbose&exclude=db", None)
+        .await;
+    assert_eq!(
+        anon, "ok (degraded)\n",
+        "exclude does not reveal names either"
+    );
     let (code, _, body) = app
         .call(Method::GET, "/health/ready?verbose", Some("t0ken"))
         .await;
@@ -232,6 +241,34 @@ async fn backpressure_endpoint_answers_503_with_retry_after_while_a_source_fails
     let secs: u64 = headers["retry-after"].to_str().unwrap().parse().unwrap();
     assert!((10..=11).contains(&secs), "{secs}");
     assert!(body.contains("\"source\":\"check\""), "{body}");
+
+    // With a token configured, only token holders learn which check closed admission.
+    let source = spec("upstream", Outcome::fail("503s"), false);
+    let source = CheckSpec {
+        settings: CheckSettings {
+            backpressure_source: true,
+            ..source.settings.clone()
+        },
+        ..source
+    };
+    let guarded = App::start(
+        Vitals::builder().token(Token::new("t0ken")).check(source),
+        1,
+    )
+    .await;
+    let (code, headers, anon) = guarded
+        .call(Method::GET, "/health/backpressure", None)
+        .await;
+    assert_eq!(code, 503);
+    assert!(headers.contains_key("retry-after"));
+    assert!(
+        !anon.contains("upstream") && !anon.contains("503s"),
+        "{anon}"
+    );
+    let (_, _, full) = guarded
+        .call(Method::GET, "/health/backpressure", Some("t0ken"))
+        .await;
+    assert!(full.contains("upstream"), "{full}");
 
     let open = App::start(
         Vitals::builder().check(spec("db", Outcome::pass("ok"), true)),

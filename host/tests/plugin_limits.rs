@@ -142,7 +142,7 @@ async fn small_output_is_kept_whole() {
 }
 
 #[tokio::test]
-async fn output_past_the_cap_is_truncated_and_says_how_much() {
+async fn output_past_the_cap_fails_the_run_and_says_how_much() {
     let rt = runtime();
     let outcome = run(
         &rt,
@@ -151,15 +151,26 @@ async fn output_past_the_cap_is_truncated_and_says_how_much() {
         RunLimits::default(),
     )
     .await;
-    assert!(outcome.output.len() < 4096 + 64, "{}", outcome.output.len());
-    assert!(
-        outcome.output.contains("… (truncated "),
-        "{}",
-        &outcome.output[4000..]
+    assert_eq!(outcome.status, Status::Fail);
+    assert_eq!(
+        outcome.output,
+        "output limit 4 KiB exceeded: output text is 100000 bytes"
     );
     for (k, v) in &outcome.details {
         assert!(v.to_string().len() < 4096 + 64, "detail {k} not capped");
     }
+    let too_many = run(
+        &rt,
+        "big-output",
+        &[("bytes", "10"), ("details", "100")],
+        RunLimits::default(),
+    )
+    .await;
+    assert_eq!(too_many.status, Status::Fail);
+    assert_eq!(
+        too_many.output,
+        "output limit 4 KiB exceeded: 100 details, at most 32 allowed"
+    );
 }
 
 #[tokio::test]
@@ -184,7 +195,7 @@ async fn a_few_log_lines_are_all_written() {
 }
 
 #[tokio::test]
-async fn a_log_flood_is_rate_limited_and_the_drops_counted() {
+async fn a_log_flood_is_rate_limited_and_fails_the_run_with_the_drops_counted() {
     let rt = runtime();
     let loaded = rt
         .load(
@@ -202,7 +213,15 @@ async fn a_log_flood_is_rate_limited_and_the_drops_counted() {
     )
     .unwrap();
     let outcome = check.run().await;
-    assert_eq!(outcome.status, Status::Pass, "{outcome:?}");
+    assert_eq!(outcome.status, Status::Fail, "{outcome:?}");
+    assert!(
+        outcome.output.starts_with("log limit exceeded: ")
+            && outcome
+                .output
+                .ends_with("lines dropped (at most 20/s, bursts of 50)"),
+        "{}",
+        outcome.output
+    );
     let (emitted, dropped) = (check.stats().logs_emitted(), check.stats().logs_dropped());
     assert_eq!(emitted + dropped, 1000);
     assert!(

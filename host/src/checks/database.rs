@@ -54,7 +54,8 @@ impl DatabaseCheck {
             .detail("pool_idle", stats.idle)
             .detail("pool_in_use", stats.in_use)
             .detail("pool_max", stats.max)
-            .detail("circuit", ds.breaker().state().name());
+            .detail("circuit", ds.breaker().state().name())
+            .detail("circuit_transitions", circuit_transitions(ds));
         // Open or probing: the dependency is not trusted yet, so tell the backpressure engine.
         if ds.breaker().state() == CircuitState::Closed {
             outcome
@@ -62,6 +63,24 @@ impl DatabaseCheck {
             outcome.pressure(Pressure::CircuitOpen)
         }
     }
+}
+
+/// The breaker's latest transitions (newest last), for the detailed status.
+fn circuit_transitions(ds: &Datasource) -> serde_json::Value {
+    const SHOWN: usize = 10;
+    let all = ds.breaker().transitions();
+    let recent = &all[all.len().saturating_sub(SHOWN)..];
+    recent
+        .iter()
+        .map(|t| {
+            serde_json::json!({
+                "from": t.from,
+                "to": t.to,
+                "time": humantime::format_rfc3339_millis(t.at_wall).to_string(),
+                "reason": ds.scrub(&t.reason),
+            })
+        })
+        .collect()
 }
 
 /// Whole seconds, rounded up, for "next probe in Xs".

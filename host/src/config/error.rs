@@ -28,10 +28,14 @@ pub enum ConfigError {
         message: String,
     },
     /// The file parses but a value is not allowed.
-    #[error("{}: {key}: {message}", file.display())]
+    #[error("{}:{line}:{column}: {key}: {message}", file.display())]
     Invalid {
         /// The file.
         file: PathBuf,
+        /// 1-based line of the key (0 when it is not written in the file, e.g. a default).
+        line: usize,
+        /// 1-based column of the key (0 when unknown).
+        column: usize,
         /// Dotted path of the key.
         key: String,
         /// What is wrong.
@@ -54,6 +58,50 @@ pub(crate) fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let line = before.matches('\n').count() + 1;
     let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
     (line, column)
+}
+
+/// Where the dotted `key` (e.g. `checks.db.interval`) is written in `text`: the position of its
+/// last segment that is present (so a missing key points at its table). Table names may contain
+/// dots (check names do), so each level tries the longest matching run of segments first.
+pub(crate) fn locate(text: &str, key: &str) -> (usize, usize) {
+    let Ok(root) = toml::de::DeTable::parse(text) else {
+        return (0, 0);
+    };
+    let segments: Vec<&str> = key.split('.').filter(|s| !s.is_empty()).collect();
+    let mut table = root.get_ref();
+    let mut rest = segments.as_slice();
+    let mut found: Option<usize> = None;
+    'levels: while !rest.is_empty() {
+        for take in (1..=rest.len()).rev() {
+            let name = rest[..take].join(".");
+            let entry = table.iter().find(|(k, _)| k.get_ref().as_ref() == name);
+            if let Some((k, v)) = entry {
+                found = Some(k.span().start);
+                rest = &rest[take..];
+                match v.get_ref() {
+                    toml::de::DeValue::Table(t) => {
+                        table = t;
+                        continue 'levels;
+                    }
+                    _ => break 'levels,
+                }
+            }
+        }
+        break;
+    }
+    found.map_or((0, 0), |offset| line_col(text, offset))
+}
+
+/// A [`ConfigError::Invalid`] for `key`, located in `text`.
+pub(crate) fn invalid(text: &str, file: &Path, key: &str, message: String) -> ConfigError {
+    let (line, column) = locate(text, key);
+    ConfigError::Invalid {
+        file: file.to_owned(),
+        line,
+        column,
+        key: key.to_owned(),
+        message,
+    }
 }
 
 pub(crate) fn from_toml(e: toml::de::Error, key: &str, text: &str, file: &Path) -> ConfigError {

@@ -26,6 +26,13 @@ fn example_config_loads_with_documented_defaults() {
         cfg.plugins, defaults.plugins,
         "example must show the plugin runtime defaults"
     );
+    let orders = &cfg.datasources["orders"];
+    let mut expected = crate::datasource::DatasourceConfig::new(orders.url.expose());
+    expected.url = orders.url.clone();
+    assert_eq!(
+        orders, &expected,
+        "example must show the datasource and circuit breaker defaults"
+    );
     assert_eq!(cfg.http.listen, defaults.http.listen);
     assert_eq!(cfg.http.drain, defaults.http.drain);
     assert!(
@@ -77,8 +84,25 @@ fn unknown_key_is_rejected_with_file_line_column_and_key() {
 fn bad_duration_names_the_key() {
     let text = "[checks.w]\ntype = \"heartbeat\"\nttl = \"soon\"\n";
     let e = parse_str(text).unwrap_err().to_string();
-    assert!(e.contains("test.toml:"), "{e}");
+    assert!(e.starts_with("test.toml:3:"), "{e}");
     assert!(e.contains("checks.w"), "{e}");
+    assert!(e.contains("soon"), "{e}");
+}
+
+#[test]
+fn invalid_values_point_at_their_line_and_column() {
+    let text = "[evaluator]\njitter = 0.1\nheartbeat = \"0s\"\n";
+    let e = parse_str(text).unwrap_err().to_string();
+    assert!(
+        e.starts_with("test.toml:3:1: evaluator.heartbeat: must be greater than zero"),
+        "{e}"
+    );
+    let text = "[checks.\"a.b\"]\ntype = \"heartbeat\"\nttl = \"1s\"\ninterval = \"0s\"\n";
+    let e = parse_str(text).unwrap_err().to_string();
+    assert!(
+        e.starts_with("test.toml:4:1: checks.a.b.interval: must be greater than zero"),
+        "{e}"
+    );
 }
 
 #[test]

@@ -31,6 +31,9 @@ pub fn apply_result(
     if result.outcome.status.is_serving() {
         state.last_success = Some(result.time);
     }
+    // A failed measurement (unknown, or a run cut off at its timeout) keeps the last known load:
+    // unknown never reads as "empty", and a hung dependency must not reopen admission.
+    let measured = !(timed_out || result.outcome.status == Status::Unknown);
     state.tier = match &result.outcome.pressure {
         Some(Pressure::ChannelSaturation { percent }) => {
             Some(step_tier(state.tier, *percent, &bp.channel, bp, now))
@@ -38,17 +41,30 @@ pub fn apply_result(
         Some(Pressure::QueueDepth { depth, .. }) => {
             Some(step_tier(state.tier, *depth as f64, &bp.queue, bp, now))
         }
-        // A failed measurement keeps the last known tier: unknown never reads as "empty".
-        None if result.outcome.status == Status::Unknown => state.tier,
+        None if !measured => state.tier,
         _ => None,
     };
+    state.age_tier = match &result.outcome.pressure {
+        Some(Pressure::QueueDepth {
+            oldest_age: Some(age),
+            ..
+        }) => Some(step_tier(
+            state.age_tier,
+            age.as_secs_f64(),
+            &bp.queue_age.seconds(),
+            bp,
+            now,
+        )),
+        None if !measured => state.age_tier,
+        _ => None,
+    };
+    let previous = state.last.as_ref().and_then(|l| l.outcome.pressure.clone());
     let pressure = match &result.outcome.pressure {
         Some(p) => Some(p.clone()),
-        None if result.outcome.status == Status::Unknown => state
-            .last
-            .as_ref()
-            .and_then(|l| l.outcome.pressure.clone())
-            .filter(|p| !matches!(p, Pressure::CircuitOpen)),
+        // A timed-out run says nothing about the breaker: an open circuit stays open.
+        None if timed_out => previous,
+        // An unknown result of a check that reports its breaker's live state replaces it.
+        None if !measured => previous.filter(|p| !matches!(p, Pressure::CircuitOpen)),
         None => None,
     };
     let time = result.time;
@@ -84,15 +100,16 @@ fn step_tier(
 /// The backpressure signal a check contributes, if any.
 pub fn signal(c: &CheckState) -> Option<Signal> {
     let pressure = c.last.as_ref().and_then(|r| r.outcome.pressure.as_ref());
-    match (pressure, c.tier) {
+    match (pressure, c.load_tier()) {
         (Some(Pressure::CircuitOpen), _) => Some(Signal::CircuitOpen),
-        (Some(Pressure::ChannelSaturation { percent }), Some(t)) => Some(Signal::Channel {
-            tier: t.tier,
+        (Some(Pressure::ChannelSaturation { percent }), Some(tier)) => Some(Signal::Channel {
+            tier,
             percent: *percent,
         }),
-        (Some(Pressure::QueueDepth { depth, .. }), Some(t)) => Some(Signal::Queue {
-            tier: t.tier,
+        (Some(Pressure::QueueDepth { depth, oldest_age }), Some(tier)) => Some(Signal::Queue {
+            tier,
             depth: *depth,
+            oldest_age_secs: oldest_age.map(|a| a.as_secs()),
         }),
         _ if c.settings.backpressure_source => Some(Signal::Source { status: c.status() }),
         _ => None,
@@ -187,6 +204,57 @@ mod tests {
         );
         assert_eq!(s.status(), Status::Unknown);
         assert!(!admission(std::slice::from_ref(&s), &bp).is_open());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_old_message_in_a_short_queue_sheds_by_age_with_hysteresis() {
+        let bp = BackpressureConfig::default();
+        let mut s = state(CheckSettings::default());
+        let aged = |secs: u64| {
+            Outcome::pass("ok").pressure(Pressure::QueueDepth {
+                depth: 3,
+                oldest_age: Some(Duration::from_secs(secs)),
+            })
+        };
+        let t0 = Instant::now();
+        apply_result(&mut s, result(aged(60)), false, &bp, t0);
+        assert!(admission(std::slice::from_ref(&s), &bp).is_open());
+        let critical = bp.queue_age.critical.as_secs();
+        apply_result(&mut s, result(aged(critical)), false, &bp, t0);
+        let Admission::Shedding(shed) = admission(std::slice::from_ref(&s), &bp) else {
+            panic!("an old message past the critical age must close admission");
+        };
+        assert!(shed.reason.contains("oldest 900s old"), "{}", shed.reason);
+        // Drained below the exit threshold, but within the dwell: still shedding.
+        let soon = t0 + Duration::from_secs(1);
+        apply_result(&mut s, result(aged(5)), false, &bp, soon);
+        assert!(!admission(std::slice::from_ref(&s), &bp).is_open());
+        apply_result(&mut s, result(aged(5)), false, &bp, t0 + bp.min_dwell);
+        assert!(admission(std::slice::from_ref(&s), &bp).is_open());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_timed_out_run_keeps_the_queue_tier_and_the_open_circuit() {
+        let bp = BackpressureConfig::default();
+        let mut s = state(CheckSettings::default());
+        let t0 = Instant::now();
+        apply_result(&mut s, result(depth(6_000)), false, &bp, t0);
+        let late = t0 + bp.min_dwell * 2;
+        apply_result(&mut s, result(Outcome::fail("timed out")), true, &bp, late);
+        assert_eq!(s.status(), Status::Fail);
+        assert!(
+            !admission(std::slice::from_ref(&s), &bp).is_open(),
+            "a hung queue check must not reopen admission"
+        );
+
+        let mut db = state(CheckSettings::default());
+        let open = Outcome::fail("circuit open").pressure(Pressure::CircuitOpen);
+        apply_result(&mut db, result(open), false, &bp, t0);
+        apply_result(&mut db, result(Outcome::fail("timed out")), true, &bp, t0);
+        assert!(!admission(std::slice::from_ref(&db), &bp).is_open());
+        // A real answer without pressure (the breaker closed again) does reopen it.
+        apply_result(&mut db, result(Outcome::pass("ok")), false, &bp, t0);
+        assert!(admission(std::slice::from_ref(&db), &bp).is_open());
     }
 
     #[tokio::test(start_paused = true)]

@@ -21,6 +21,8 @@ pub(crate) struct RunReport {
     pub generation: u64,
     pub result: CheckResult,
     pub timed_out: bool,
+    /// The check's labels after this run (a plugin's measurement follows its observed unit).
+    pub kind: crate::check::CheckKind,
 }
 
 pub(crate) struct Worker {
@@ -57,6 +59,7 @@ impl Worker {
                     duration,
                 },
                 timed_out,
+                kind: self.check.kind(),
             };
             if self.reports.send(report).await.is_err() {
                 return;

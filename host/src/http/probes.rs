@@ -8,7 +8,8 @@ use http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use super::{HEALTH_JSON, HttpState, TEXT, auth, respond, status_code};
 use crate::backpressure::{Admission, retry_after_secs};
 use crate::evaluator::overall;
-use crate::snapshot::{Freshness, Lifecycle, render::ready_line};
+use crate::snapshot::render::{public_ready_line, ready_line};
+use crate::snapshot::{Freshness, Lifecycle};
 
 fn age_secs(state: &HttpState) -> f64 {
     (state.shared.cycle_age().as_secs_f64() * 10.0).round() / 10.0
@@ -72,12 +73,15 @@ pub(super) async fn ready(
     }
     let q = parse_ready_query(&uri);
     let snap = state.shared.load();
-    let details = q.verbose && auth::may_see_details(state.token.as_deref(), &headers);
+    let trusted = auth::may_see_details(state.token.as_deref(), &headers);
+    let details = q.verbose && trusted;
     if q.exclude.is_empty() {
         let body = if details {
             &snap.bodies.ready_verbose
-        } else {
+        } else if trusted {
             &snap.bodies.ready
+        } else {
+            &snap.bodies.ready_public
         };
         return respond(status_code(snap.overall.status), TEXT, body.clone());
     }
@@ -100,7 +104,11 @@ pub(super) async fn ready(
             body.push_str(&format!("[~]{e} excluded\n"));
         }
     }
-    body.push_str(&ready_line(&o, snap.phase));
+    if trusted {
+        body.push_str(&ready_line(&o, snap.phase));
+    } else {
+        body.push_str(&public_ready_line(&o, snap.phase));
+    }
     respond(status_code(o.status), TEXT, Bytes::from(body))
 }
 
@@ -137,7 +145,7 @@ pub(super) fn fail_json(output: &str) -> Bytes {
 }
 
 /// `GET /health/backpressure`: 200 while work is admitted, 503 + Retry-After while shedding.
-pub(super) async fn backpressure(State(state): State<HttpState>) -> Response {
+pub(super) async fn backpressure(State(state): State<HttpState>, headers: HeaderMap) -> Response {
     let bp = &state.backpressure;
     if let Some(reason) = stale_reason(&state) {
         let body = serde_json::json!({
@@ -156,18 +164,15 @@ pub(super) async fn backpressure(State(state): State<HttpState>) -> Response {
         return res;
     }
     let snap = state.shared.load();
+    let body = if auth::may_see_details(state.token.as_deref(), &headers) {
+        &snap.bodies.backpressure
+    } else {
+        &snap.bodies.backpressure_public
+    };
     match &snap.admission {
-        Admission::Open => respond(
-            StatusCode::OK,
-            HEALTH_JSON,
-            snap.bodies.backpressure.clone(),
-        ),
+        Admission::Open => respond(StatusCode::OK, HEALTH_JSON, body.clone()),
         Admission::Shedding(s) => {
-            let mut res = respond(
-                StatusCode::SERVICE_UNAVAILABLE,
-                HEALTH_JSON,
-                snap.bodies.backpressure.clone(),
-            );
+            let mut res = respond(StatusCode::SERVICE_UNAVAILABLE, HEALTH_JSON, body.clone());
             set_retry_after(
                 &mut res,
                 retry_after_secs(s.retry_after, bp.retry_jitter, fastrand::f64()),

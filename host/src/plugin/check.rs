@@ -12,7 +12,7 @@ use super::PluginError;
 use super::bindings::vitals::check::types as wit;
 use super::engine::PluginRuntime;
 use super::grants::PluginGrants;
-use super::host_api::PluginContext;
+use super::host_api::{LOG_BURST, LOG_RATE, PluginContext};
 use super::limits::{ByteSize, RunLimits};
 use super::loader::LoadedPlugin;
 use super::output::{cap_details, truncate_text};
@@ -197,6 +197,30 @@ impl std::fmt::Debug for PluginCheck {
     }
 }
 
+/// What in a result is over the output cap, if anything.
+fn output_violation(result: &wit::CheckResult, limit: usize, max_details: usize) -> Option<String> {
+    if result.output.len() > limit {
+        return Some(format!("output text is {} bytes", result.output.len()));
+    }
+    if result.details.len() > max_details {
+        return Some(format!(
+            "{} details, at most {max_details} allowed",
+            result.details.len()
+        ));
+    }
+    result
+        .details
+        .iter()
+        .find(|(k, v)| k.len() > 128 || v.len() > limit)
+        .map(|(k, v)| {
+            format!(
+                "detail {:?} is {} bytes",
+                truncate_text(k, 64),
+                k.len() + v.len()
+            )
+        })
+}
+
 /// The health+json measurement name for an observed unit.
 fn measurement_for(unit: &str) -> &'static str {
     match unit {
@@ -216,12 +240,18 @@ impl PluginCheck {
         limits: RunLimits,
         policy: QuarantinePolicy,
     ) -> Result<Self, PluginError> {
-        let stats = runtime.registry().stats(name);
         let max = runtime.config().max_memory;
-        let limits = RunLimits {
-            memory: limits.memory.min(max),
-            ..limits
-        };
+        if limits.memory > max {
+            return Err(PluginError::InvalidGrant {
+                plugin: name.to_owned(),
+                field: "memory_limit",
+                message: format!(
+                    "{} is above the runtime's maximum plugins.max_memory = {max}",
+                    limits.memory
+                ),
+            });
+        }
+        let stats = runtime.registry().stats(name);
         let active = Self::activate(runtime, name, &stats, loaded)?;
         Ok(PluginCheck {
             name: name.to_owned(),
@@ -344,6 +374,15 @@ impl PluginCheck {
 
     fn outcome_of(&self, result: wit::CheckResult) -> Outcome {
         let limit = usize::try_from(self.limits.output.bytes()).unwrap_or(usize::MAX);
+        if let Some(violation) = output_violation(&result, limit, self.limits.max_details) {
+            // Over the cap is a limit hit like any other: the run fails and says which, and the
+            // start of what it returned is kept for the operator.
+            return Outcome::fail(format!(
+                "output limit {} exceeded: {violation}",
+                self.limits.output
+            ))
+            .detail("output_truncated", truncate_text(&result.output, 256));
+        }
         let status = match result.status {
             wit::Status::Pass => Status::Pass,
             wit::Status::Warn => Status::Warn,
@@ -399,6 +438,7 @@ impl Check for PluginCheck {
             return Outcome::fail(message).detail("quarantine", self.quarantine_detail(now));
         }
         let inner = &self.runtime.inner;
+        let dropped_before = self.stats.logs_dropped();
         let report = run_call(
             &inner.engine,
             &active.loaded.inner.pre,
@@ -422,6 +462,7 @@ impl Check for PluginCheck {
             }
         }
         let limit = usize::try_from(self.limits.output.bytes()).unwrap_or(usize::MAX);
+        let completed = report.result.is_ok();
         let outcome = match report.result {
             Ok(Returned::Checked(Ok(result))) => self.outcome_of(result),
             Ok(Returned::Checked(Err(message))) => Outcome::unknown(truncate_text(&message, limit)),
@@ -429,6 +470,17 @@ impl Check for PluginCheck {
                 Outcome::unknown("plugin returned a description to check()")
             }
             Err(failure) => Outcome::fail(truncate_text(&failure.to_string(), limit)),
+        };
+        let dropped = self.stats.logs_dropped().saturating_sub(dropped_before);
+        let outcome = if dropped > 0 && completed {
+            Outcome::fail(format!(
+                "log limit exceeded: {dropped} lines dropped (at most {LOG_RATE}/s, bursts of \
+                 {LOG_BURST})"
+            ))
+            .detail("result_output", outcome.output)
+            .detail("result_status", outcome.status.as_str())
+        } else {
+            outcome
         };
         let d = active.loaded.description();
         outcome

@@ -17,9 +17,9 @@ use crate::datasource::Datasources;
 /// Longest log message kept, in bytes.
 const LOG_MESSAGE_BYTES: usize = 1024;
 /// Sustained log lines per second per plugin.
-const LOG_RATE: f64 = 20.0;
+pub(crate) const LOG_RATE: f64 = 20.0;
 /// Log lines a plugin may write in a burst.
-const LOG_BURST: f64 = 50.0;
+pub(crate) const LOG_BURST: f64 = 50.0;
 
 /// What every run of one plugin shares: its identity, grants and log budget.
 pub(crate) struct PluginContext {

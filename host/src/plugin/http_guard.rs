@@ -57,9 +57,11 @@ impl WasiHttpHooks for HttpGuard {
     ) -> SendFuture {
         drop(fut);
         if let Err(message) = self.check(request.uri()) {
-            tracing::warn!(
-                plugin = self.plugin.name.as_str(),
-                "denied outgoing HTTP: {message}"
+            // Through the plugin's own rate-limited log: a plugin retrying in a loop must not be
+            // able to flood the host's log with denials.
+            self.plugin.log(
+                super::bindings::vitals::check::host::Level::Warn,
+                &format!("host denied outgoing HTTP: {message}"),
             );
             return Box::new(async move { Err(HttpError::InternalError(Some(message))) });
         }

@@ -64,7 +64,10 @@ impl sql::Host for PluginState {
             row_limit: plugin.grants.row_limit(),
         };
         let params: Vec<SqlValue> = params.into_iter().map(to_sql).collect();
-        match ds.query_read_only(&statement, &params, limits).await {
+        match ds
+            .query_read_only_unrecorded(&statement, &params, limits)
+            .await
+        {
             Ok(rows) => Ok(Rows {
                 columns: rows.columns,
                 rows: rows

@@ -153,11 +153,11 @@ pub(super) fn render(snap: &HealthSnapshot, sources: &[Arc<dyn MetricsSource>]) 
         "Load tier: 0 normal, 1 warning, 2 critical, 3 overflow.",
     );
     for c in &snap.checks {
-        if let Some(t) = c.tier {
+        if let Some(t) = c.load_tier() {
             w.sample(
                 "vitals_check_tier",
                 &[("check", &c.name)],
-                f64::from(t.tier.level()),
+                f64::from(t.level()),
             );
         }
     }

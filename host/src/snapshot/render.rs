@@ -105,11 +105,13 @@ fn render_bodies(snap: &HealthSnapshot, ctx: &RenderContext) -> Bodies {
     }
     Bodies {
         ready: Bytes::from(ready_line(&snap.overall, snap.phase)),
+        ready_public: Bytes::from(public_ready_line(&snap.overall, snap.phase)),
         ready_verbose: Bytes::from(ready_verbose(snap)),
         summary: to_bytes(&json!({ "status": draft_status(snap.overall.status) })),
         status: to_bytes(&status),
         checks: per_check,
         backpressure: to_bytes(&backpressure_json(&snap.admission)),
+        backpressure_public: to_bytes(&public_backpressure_json(&snap.admission)),
         metrics: Bytes::from(prometheus::render(snap, &ctx.metrics_sources)),
     }
 }
@@ -136,6 +138,19 @@ pub(crate) fn ready_line(o: &Overall, phase: Phase) -> String {
         Status::Pass => "ok\n".to_owned(),
         Status::Warn => format!("ok (degraded: {})\n", o.culprits.join(", ")),
         _ => format!("{}\n", overall_output(o, phase).unwrap_or_default()),
+    }
+}
+
+/// The readiness body for callers who may not see details: the verdict without check names.
+pub(crate) fn public_ready_line(o: &Overall, phase: Phase) -> String {
+    match o.status {
+        Status::Pass => "ok\n".to_owned(),
+        Status::Warn => "ok (degraded)\n".to_owned(),
+        Status::Unknown if phase == Phase::Starting => "starting\n".to_owned(),
+        _ => format!(
+            "not ready: {} critical check(s) not passing\n",
+            o.culprits.len()
+        ),
     }
 }
 
@@ -199,13 +214,24 @@ fn check_json(c: &CheckState) -> Value {
     } else {
         v["output"] = Value::String("no result yet".to_owned());
     }
-    if let Some(t) = c.tier {
-        v["tier"] = Value::String(t.tier.as_str().to_owned());
+    if let Some(t) = c.load_tier() {
+        v["tier"] = Value::String(t.as_str().to_owned());
     }
     if let Some(t) = c.last_success {
         v["lastSuccess"] = Value::String(rfc3339(t));
     }
     v
+}
+
+fn public_backpressure_json(a: &Admission) -> Value {
+    match a {
+        Admission::Open => json!({ "status": "pass", "admission": "open" }),
+        Admission::Shedding(s) => json!({
+            "status": "fail",
+            "admission": "shedding",
+            "retryAfterSeconds": s.retry_after.as_secs(),
+        }),
+    }
 }
 
 fn backpressure_json(a: &Admission) -> Value {
