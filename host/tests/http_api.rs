@@ -225,16 +225,20 @@ async fn metrics_need_the_token_and_expose_every_family() {
     }
 }
 
-#[tokio::test]
-async fn backpressure_endpoint_answers_503_with_retry_after_while_a_source_fails() {
+fn failing_source() -> CheckSpec {
     let source = spec("upstream", Outcome::fail("503s"), false);
-    let source = CheckSpec {
+    CheckSpec {
         settings: CheckSettings {
             backpressure_source: true,
             ..source.settings.clone()
         },
         ..source
-    };
+    }
+}
+
+#[tokio::test]
+async fn backpressure_endpoint_answers_503_with_retry_after_while_a_source_fails() {
+    let source = failing_source();
     let app = App::start(Vitals::builder().check(source), 1).await;
     let (code, headers, body) = app.call(Method::GET, "/health/backpressure", None).await;
     assert_eq!(code, 503);
@@ -243,14 +247,7 @@ async fn backpressure_endpoint_answers_503_with_retry_after_while_a_source_fails
     assert!(body.contains("\"source\":\"check\""), "{body}");
 
     // With a token configured, only token holders learn which check closed admission.
-    let source = spec("upstream", Outcome::fail("503s"), false);
-    let source = CheckSpec {
-        settings: CheckSettings {
-            backpressure_source: true,
-            ..source.settings.clone()
-        },
-        ..source
-    };
+    let source = failing_source();
     let guarded = App::start(
         Vitals::builder().token(Token::new("t0ken")).check(source),
         1,
