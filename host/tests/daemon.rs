@@ -3,6 +3,8 @@
 
 #[path = "support/guests.rs"]
 mod guests;
+#[path = "support/servers.rs"]
+mod servers;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -295,4 +297,141 @@ fn embedded_default_runs_the_shipped_plugins_when_built() {
             && list.contains("\"plugin\":\"http-endpoint\""),
         "{list}"
     );
+}
+
+/// Every response body of a daemon whose DSNs carry passwords, and its whole trace-level log:
+/// no password anywhere. Datasources reach a real server (trust auth ignores the password), a
+/// server that rejects the password, and a black hole.
+#[test]
+fn no_password_appears_in_any_response_or_log_line() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (pg, mysql, redis) = rt.block_on(async {
+        (
+            servers::require_pg().await,
+            servers::require_mysql().await,
+            servers::require_redis().await,
+        )
+    });
+    let hole = rt.block_on(servers::FaultServer::black_hole());
+    let with_password = |url: &str, user: &str, password: &str| {
+        let mut u = url::Url::parse(url).unwrap();
+        u.set_username(user).unwrap();
+        u.set_password(Some(password)).unwrap();
+        u.to_string()
+    };
+    let secrets = ["pg-Secr3t-1", "my-Secr3t-2", "hole-Secr3t-3", "rd-Secr3t-4"];
+    let hole_url = format!("postgres://app:{}@{}/db", secrets[2], hole.addr);
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("vitals.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[service]
+data_dir = "{data}"
+[http]
+token = "t0ken"
+[evaluator]
+heartbeat = "200ms"
+[datasources.pg]
+url = "{pg}"
+[datasources.my]
+url = "{my}"
+[datasources.hole]
+url = "{hole}"
+connect_timeout = "300ms"
+[checks.pg-db]
+type = "database"
+datasource = "pg"
+interval = "200ms"
+[checks.pg-queue]
+type = "sql_queue"
+datasource = "pg"
+query = "SELECT 3"
+interval = "200ms"
+[checks.my-db]
+type = "database"
+datasource = "my"
+interval = "200ms"
+[checks.hole-db]
+type = "database"
+datasource = "hole"
+interval = "200ms"
+[checks.emails]
+type = "redis_queue"
+url = "{rd}"
+key = "emails"
+interval = "200ms"
+"#,
+            data = dir.path().join("data").display(),
+            pg = with_password(&pg, "postgres", secrets[0]),
+            my = with_password(&mysql, "root", secrets[1]),
+            hole = hole_url,
+            rd = with_password(&redis, "", secrets[3]),
+        ),
+    )
+    .unwrap();
+    let addr = free_port();
+    let child = Command::new(env!("CARGO_BIN_EXE_vitals"))
+        .args(["serve", "--config"])
+        .arg(&config)
+        .args(["--listen", &addr.to_string()])
+        .env("RUST_LOG", "trace")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut daemon = Daemon(child);
+    wait_for(addr, "/health/live", 200, Duration::from_secs(20));
+    // Let every check fail or pass a few times (the black hole times out at 300 ms).
+    std::thread::sleep(Duration::from_millis(1500));
+
+    let tok = Some("t0ken");
+    let mut bodies = String::new();
+    let paths = [
+        "/health/live",
+        "/health/ready",
+        "/health/ready?verbose",
+        "/health",
+        "/health/status",
+        "/health/backpressure",
+        "/metrics",
+        "/plugins",
+        "/health/checks/pg-db",
+        "/health/checks/pg-queue",
+        "/health/checks/my-db",
+        "/health/checks/hole-db",
+        "/health/checks/emails",
+    ];
+    for path in paths {
+        let (_, head, body) = request(addr, "GET", path, tok).unwrap();
+        bodies.push_str(&head);
+        bodies.push_str(&body);
+    }
+    assert!(
+        bodies.contains("***"),
+        "redacted URLs are shown in the details: {bodies}"
+    );
+    assert!(bodies.contains("hole-db"), "{bodies}");
+    let _ = Command::new("kill")
+        .args(["-KILL", &daemon.0.id().to_string()])
+        .status();
+    let _ = daemon.0.wait();
+    let mut log = String::new();
+    daemon
+        .0
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut log)
+        .unwrap();
+    assert!(
+        log.len() > 10_000,
+        "trace log captured: {} bytes",
+        log.len()
+    );
+    for secret in secrets {
+        assert!(!bodies.contains(secret), "{secret} leaked into a response");
+        assert!(!log.contains(secret), "{secret} leaked into the log");
+    }
 }

@@ -2,48 +2,19 @@
 
 #![allow(clippy::unwrap_used)]
 
+#[path = "support/logs.rs"]
+mod logs;
 #[path = "support/servers.rs"]
 mod servers;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use logs::capture_logs;
 use servers::{closed_port, require_mysql, require_pg, require_redis, unique};
 use sqlx::{Connection, Executor};
 use vitals::Outcome;
 use vitals::checks::{BuiltinCheckConfig, build_check};
 use vitals::datasource::{DatasourceConfig, Datasources};
-
-/// Collects everything the tracing subscriber writes, at TRACE level.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Captured {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
-}
-
-fn capture_logs() -> (Captured, tracing::subscriber::DefaultGuard) {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(move || writer.clone())
-        .finish();
-    (captured, tracing::subscriber::set_default(subscriber))
-}
 
 fn everything(o: &Outcome) -> String {
     format!(

@@ -4,6 +4,10 @@
 
 #[path = "support/guests.rs"]
 mod guests;
+#[path = "support/logs.rs"]
+mod logs;
+#[path = "support/servers.rs"]
+mod servers;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -70,7 +74,9 @@ async fn an_ungranted_directory_is_not_readable() {
         ..PluginGrants::default()
     };
     let outcome = run(&runtime(), "file-reader", grants).await;
-    assert_ne!(outcome.status, Status::Pass, "{outcome:?}");
+    assert_eq!(outcome.status, Status::Fail, "{outcome:?}");
+    let expected = format!("reading {} failed: ", file.display());
+    assert!(outcome.output.starts_with(&expected), "{}", outcome.output);
     assert!(!format!("{outcome:?}").contains("ungranted-file-content"));
 }
 
@@ -160,7 +166,8 @@ async fn an_ungranted_env_var_is_invisible() {
         ..PluginGrants::default()
     };
     let outcome = run(&runtime(), "env-reader", grants).await;
-    assert_ne!(outcome.status, Status::Pass, "{outcome:?}");
+    assert_eq!(outcome.status, Status::Fail, "{outcome:?}");
+    assert_eq!(outcome.output, "PATH: environment variable not found");
     assert!(!format!("{outcome:?}").contains(&value));
 }
 
@@ -242,4 +249,94 @@ async fn a_write_through_a_granted_datasource_is_refused() {
         "{}",
         outcome.output
     );
+}
+
+#[tokio::test]
+async fn a_raw_socket_is_refused_without_reaching_the_listener() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let grants = PluginGrants {
+        config: config(&[("tcp", &addr.to_string())]),
+        // Even a host granted for HTTP gives no raw sockets.
+        allow_http: vec![format!("http://{addr}")],
+        ..PluginGrants::default()
+    };
+    let outcome = run(&runtime(), "net-connect", grants).await;
+    assert_eq!(outcome.status, Status::Fail, "{outcome:?}");
+    assert!(outcome.output.starts_with("tcp: "), "{}", outcome.output);
+    let accepted = tokio::time::timeout(std::time::Duration::from_millis(100), listener.accept());
+    assert!(accepted.await.is_err(), "the guest reached the listener");
+}
+
+/// A runtime whose datasource `pg` is the real PostgreSQL.
+async fn postgres_runtime() -> PluginRuntime {
+    let url = servers::require_pg().await;
+    let rt = runtime();
+    let sources = BTreeMap::from([("pg".to_owned(), DatasourceConfig::new(url))]);
+    rt.set_datasources(Datasources::new(&sources).unwrap());
+    rt
+}
+
+fn sql_grants(query: &str, limits: (Option<u32>, Option<std::time::Duration>)) -> PluginGrants {
+    PluginGrants {
+        config: config(&[("datasource", "pg"), ("query", query)]),
+        datasources: vec!["pg".to_owned()],
+        sql_row_limit: limits.0,
+        sql_statement_timeout: limits.1,
+        ..PluginGrants::default()
+    }
+}
+
+#[tokio::test]
+async fn a_plugin_query_within_its_row_limit_runs_and_one_past_it_is_refused() {
+    let rt = postgres_runtime().await;
+    let within = sql_grants("SELECT generate_series(1, 5)", (Some(5), None));
+    let outcome = run(&rt, "sql-query", within).await;
+    assert_eq!(outcome.status, Status::Pass, "{outcome:?}");
+    assert_eq!(outcome.output, "5 rows");
+    let past = sql_grants("SELECT generate_series(1, 6)", (Some(5), None));
+    let outcome = run(&rt, "sql-query", past).await;
+    assert_eq!(outcome.status, Status::Fail, "{outcome:?}");
+    assert_eq!(
+        outcome.details["error_kind"], "too-many-rows",
+        "{outcome:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_plugin_query_past_its_statement_timeout_is_cut_off() {
+    let rt = postgres_runtime().await;
+    let quick = sql_grants(
+        "SELECT pg_sleep(0.05)",
+        (None, Some(std::time::Duration::from_millis(500))),
+    );
+    assert_eq!(run(&rt, "sql-query", quick).await.status, Status::Pass);
+    let slow = sql_grants(
+        "SELECT pg_sleep(5)",
+        (None, Some(std::time::Duration::from_millis(200))),
+    );
+    let started = std::time::Instant::now();
+    let outcome = run(&rt, "sql-query", slow).await;
+    let took = started.elapsed();
+    assert_eq!(outcome.status, Status::Fail, "{outcome:?}");
+    assert_eq!(outcome.details["error_kind"], "timeout", "{outcome:?}");
+    assert!(took < std::time::Duration::from_secs(2), "took {took:?}");
+}
+
+#[tokio::test]
+async fn plugin_log_lines_are_tagged_with_the_plugin_and_its_version() {
+    let (captured, _guard) = logs::capture_logs();
+    let grants = PluginGrants {
+        config: config(&[("lines", "2")]),
+        ..PluginGrants::default()
+    };
+    let outcome = run(&runtime(), "log-flood", grants).await;
+    assert_eq!(outcome.status, Status::Pass, "{outcome:?}");
+    let log = captured.text();
+    let line = log
+        .lines()
+        .find(|l| l.contains("log-flood line 1"))
+        .unwrap_or_else(|| panic!("no plugin line in {log}"));
+    assert!(line.contains("plugin=\"log-flood\""), "{line}");
+    assert!(line.contains("version=\"0.1.0\""), "{line}");
 }

@@ -4,6 +4,8 @@
 
 #[path = "support/guests.rs"]
 mod guests;
+#[path = "support/probe.rs"]
+mod probe;
 
 use std::time::{Duration, Instant};
 
@@ -329,4 +331,114 @@ async fn a_file_past_the_size_cap_is_rejected_before_compiling() {
         .unwrap_err();
     assert!(matches!(err, PluginError::TooLarge { .. }), "{err}");
     assert_eq!(rt.cache().compiles(), 0);
+}
+
+/// Every hostile guest at once inside a running daemon, each misbehaving on every run, while
+/// probes hit the server over real sockets: no probe fails or is slow, and each check fails with
+/// its own reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn probes_stay_fast_while_every_hostile_plugin_misbehaves() {
+    let rt = runtime();
+    /// Guest, its config, and the start of the reason its run must fail with.
+    type Hostile = (
+        &'static str,
+        &'static [(&'static str, &'static str)],
+        &'static str,
+    );
+    let hostile: [Hostile; 6] = [
+        ("spin-loop", &[], "deadline 300ms exceeded"),
+        (
+            "memory-hog",
+            &[("mib", "200")],
+            "memory limit 64 MiB exceeded",
+        ),
+        (
+            "deep-recursion",
+            &[("depth", "100000000")],
+            "stack overflow",
+        ),
+        (
+            "panicker",
+            &[],
+            "trap: wasm `unreachable` instruction executed",
+        ),
+        (
+            "big-output",
+            &[("bytes", "100000")],
+            "output limit 4 KiB exceeded",
+        ),
+        ("log-flood", &[("lines", "100000")], "log limit exceeded"),
+    ];
+    let mut builder = vitals::Vitals::builder().evaluator_config(vitals::EvaluatorConfig {
+        heartbeat: Duration::from_millis(100),
+        ..vitals::EvaluatorConfig::default()
+    });
+    for (guest, config, _) in hostile {
+        let loaded = rt
+            .load(&guests::component(guest), grants(config))
+            .await
+            .unwrap();
+        let check = PluginCheck::new(
+            &rt,
+            guest,
+            loaded,
+            deadline(300),
+            // Keep them running: quarantine would hide the misbehaviour this test wants.
+            QuarantinePolicy {
+                threshold: u32::MAX,
+                ..QuarantinePolicy::default()
+            },
+        )
+        .unwrap();
+        builder.add_check(vitals::CheckSpec::new(guest, check).with_settings(
+            vitals::CheckSettings {
+                interval: Duration::from_millis(100),
+                timeout: Duration::from_secs(1),
+                critical: false,
+                ..vitals::CheckSettings::default()
+            },
+        ));
+    }
+    let daemon = vitals::serve::Daemon::start(
+        &vitals::config::Config::default(),
+        builder,
+        Some("127.0.0.1:0".parse().unwrap()),
+    )
+    .await
+    .unwrap();
+    let live = probe::ProbeLoop::start(
+        daemon.local_addr(),
+        "/health/live",
+        200,
+        Duration::from_millis(5),
+    );
+    let ready = probe::ProbeLoop::start(
+        daemon.local_addr(),
+        "/health/ready",
+        200,
+        Duration::from_millis(5),
+    );
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let (live, ready) = (live.stop(), ready.stop());
+    for stats in [&live, &ready] {
+        assert!(stats.sent > 100, "{stats:?}");
+        assert_eq!(stats.failed, 0, "{stats:?}");
+        assert!(
+            stats.max < Duration::from_millis(100),
+            "slowest probe: {stats:?}"
+        );
+    }
+    let snap = daemon.vitals().snapshot();
+    for (guest, _, reason) in hostile {
+        let c = snap.check(guest).unwrap();
+        let last = c.last.as_ref().unwrap();
+        assert_eq!(last.outcome.status, Status::Fail, "{guest}");
+        assert!(
+            last.outcome.output.starts_with(reason),
+            "{guest}: {}",
+            last.outcome.output
+        );
+        assert!(c.runs >= 2, "{guest} ran {} times", c.runs);
+    }
+    daemon.stop().await.unwrap();
 }

@@ -4,6 +4,8 @@
 
 #[path = "support/guests.rs"]
 mod guests;
+#[path = "support/servers.rs"]
+mod servers;
 
 use std::collections::BTreeMap;
 
@@ -41,7 +43,15 @@ fn runtime() -> PluginRuntime {
 }
 
 async fn http_server() -> String {
-    let app = axum::Router::new().route("/health", axum::routing::get(|| async { "all good" }));
+    let app = axum::Router::new()
+        .route("/health", axum::routing::get(|| async { "all good" }))
+        .route(
+            "/slow",
+            axum::routing::get(|| async {
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                "late"
+            }),
+        );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await });
@@ -98,12 +108,57 @@ async fn http_endpoint_fails_on_unexpected_status_or_missing_body_text() {
     assert_eq!(missing.status, Status::Fail, "{missing:?}");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_endpoint_warns_when_slower_than_its_latency_bound() {
+    let url = http_server().await.replace("/health", "/slow");
+    let rt = runtime();
+    let fast_enough = run(
+        &rt,
+        "http-endpoint",
+        http_grants(&[("url", &url), ("max_latency_ms", "2000")]),
+    )
+    .await;
+    assert_eq!(fast_enough.status, Status::Pass, "{fast_enough:?}");
+    let slow = run(
+        &rt,
+        "http-endpoint",
+        http_grants(&[("url", &url), ("max_latency_ms", "50")]),
+    )
+    .await;
+    assert_eq!(slow.status, Status::Warn, "{slow:?}");
+    assert!(
+        slow.output.ends_with("slower than 50 ms"),
+        "{}",
+        slow.output
+    );
+    let latency = slow.observed.as_ref().unwrap();
+    assert_eq!(latency.unit, "ms");
+    assert!(latency.value >= 200.0, "{latency:?}");
+}
+
 fn write_cert(dir: &std::path::Path, not_after: Option<(i32, u8, u8)>) -> std::path::PathBuf {
     let mut params = rcgen::CertificateParams::new(vec!["example.test".to_owned()]).unwrap();
     if let Some((y, m, d)) = not_after {
         params.not_before = rcgen::date_time_ymd(1999, 1, 1);
         params.not_after = rcgen::date_time_ymd(y, m, d);
     }
+    write_params(dir, params)
+}
+
+/// A certificate expiring `days` from now.
+fn write_cert_expiring_in(dir: &std::path::Path, days: u64) -> std::path::PathBuf {
+    let mut params = rcgen::CertificateParams::new(vec!["example.test".to_owned()]).unwrap();
+    let since_epoch = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    params.not_before = rcgen::date_time_ymd(1999, 1, 1);
+    params.not_after = rcgen::date_time_ymd(1970, 1, 1)
+        + since_epoch
+        + std::time::Duration::from_secs(days * 86_400);
+    write_params(dir, params)
+}
+
+fn write_params(dir: &std::path::Path, params: rcgen::CertificateParams) -> std::path::PathBuf {
     let key = rcgen::KeyPair::generate().unwrap();
     let cert = params.self_signed(&key).unwrap();
     let path = dir.join("cert.pem");
@@ -124,6 +179,28 @@ async fn cert_expiry_passes_for_a_long_lived_certificate() {
     let dir = tempfile::tempdir().unwrap();
     let path = write_cert(dir.path(), None);
     let outcome = run(&runtime(), "cert-expiry", cert_grants(dir.path(), &path)).await;
+    assert_eq!(outcome.status, Status::Pass, "{outcome:?}");
+}
+
+#[tokio::test]
+async fn cert_expiry_warns_inside_its_window_and_passes_outside_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_cert_expiring_in(dir.path(), 5);
+    let rt = runtime();
+    let outcome = run(&rt, "cert-expiry", cert_grants(dir.path(), &path)).await;
+    assert_eq!(outcome.status, Status::Warn, "{outcome:?}");
+    assert!(
+        outcome.output.starts_with("expires in "),
+        "{}",
+        outcome.output
+    );
+    let days = outcome.observed.as_ref().unwrap();
+    assert_eq!(days.unit, "days");
+    assert!((4.0..=5.0).contains(&days.value), "{days:?}");
+    // With a 3-day window the same certificate is fine.
+    let mut grants = cert_grants(dir.path(), &path);
+    grants.config.insert("warn_days".to_owned(), "3".to_owned());
+    let outcome = run(&rt, "cert-expiry", grants).await;
     assert_eq!(outcome.status, Status::Pass, "{outcome:?}");
 }
 
@@ -192,4 +269,67 @@ async fn sql_threshold_passes_below_and_fails_above_its_bound() {
     .await;
     assert_eq!(above.status, Status::Fail, "{above:?}");
     assert!(above.output.contains("above 1"), "{}", above.output);
+}
+
+#[tokio::test]
+async fn sql_threshold_on_postgres_warns_and_fails_at_its_thresholds() {
+    use sqlx::Connection;
+    let url = servers::require_pg().await;
+    let table = servers::unique("tasks");
+    let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+    sqlx::query(&format!(
+        "CREATE TABLE {table} (state text, failed_at timestamptz DEFAULT now())"
+    ))
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    sqlx::query(&format!(
+        "INSERT INTO {table} (state) VALUES ('failed'), ('failed'), ('failed'), ('done')"
+    ))
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    let rt = runtime();
+    let sources = BTreeMap::from([("tasks".to_owned(), DatasourceConfig::new(url))]);
+    rt.set_datasources(Datasources::new(&sources).unwrap());
+    let query = format!(
+        "SELECT count(*) FROM {table} WHERE state = 'failed' \
+         AND failed_at > now() - interval '5 minutes'"
+    );
+    let grants = |pairs: &[(&str, &str)]| {
+        let mut all = vec![("datasource", "tasks"), ("query", query.as_str())];
+        all.extend_from_slice(pairs);
+        PluginGrants {
+            config: config(&all),
+            datasources: vec!["tasks".to_owned()],
+            ..PluginGrants::default()
+        }
+    };
+    let ok = run(
+        &rt,
+        "sql-threshold",
+        grants(&[("warn_above", "5"), ("fail_above", "10")]),
+    )
+    .await;
+    assert_eq!(ok.status, Status::Pass, "{ok:?}");
+    assert_eq!(ok.observed.as_ref().unwrap().value, 3.0);
+    let warn = run(
+        &rt,
+        "sql-threshold",
+        grants(&[("warn_above", "2"), ("fail_above", "10")]),
+    )
+    .await;
+    assert_eq!(warn.status, Status::Warn, "{warn:?}");
+    assert!(warn.output.contains("above 2"), "{}", warn.output);
+    let fail = run(
+        &rt,
+        "sql-threshold",
+        grants(&[("warn_above", "1"), ("fail_above", "2")]),
+    )
+    .await;
+    assert_eq!(fail.status, Status::Fail, "{fail:?}");
+    sqlx::query(&format!("DROP TABLE {table}"))
+        .execute(&mut conn)
+        .await
+        .unwrap();
 }

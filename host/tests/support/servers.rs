@@ -87,12 +87,37 @@ pub fn closed_port() -> u16 {
 
 /// A TCP server that accepts connections and, while `forward_to` is unset, never answers
 /// (a "black hole"); once set, it relays new connections to that address. Counts accepts.
+/// [`freeze`](Self::freeze) stops relaying bytes on every connection, established ones
+/// included: a server that hangs in the middle of a session.
 pub struct FaultServer {
     /// Where it listens.
     pub addr: SocketAddr,
     accepted: Arc<AtomicUsize>,
     forwarding: Arc<AtomicBool>,
+    frozen: Arc<AtomicBool>,
     task: JoinHandle<()>,
+}
+
+/// Copy `from` to `to` until either closes; while `frozen` is set, hold the bytes.
+async fn relay(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    frozen: Arc<AtomicBool>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        let n = match from.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        while frozen.load(Ordering::SeqCst) {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        if to.write_all(&buf[..n]).await.is_err() {
+            return;
+        }
+    }
 }
 
 impl FaultServer {
@@ -102,18 +127,23 @@ impl FaultServer {
         let addr = listener.local_addr().unwrap();
         let accepted = Arc::new(AtomicUsize::new(0));
         let forwarding = Arc::new(AtomicBool::new(false));
-        let (count, fwd) = (accepted.clone(), forwarding.clone());
+        let frozen = Arc::new(AtomicBool::new(false));
+        let (count, fwd, frz) = (accepted.clone(), forwarding.clone(), frozen.clone());
         let task = tokio::spawn(async move {
             let mut held = Vec::new();
-            while let Ok((mut socket, _)) = listener.accept().await {
+            while let Ok((socket, _)) = listener.accept().await {
                 count.fetch_add(1, Ordering::SeqCst);
                 match (&upstream, fwd.load(Ordering::SeqCst)) {
                     (Some(up), true) => {
-                        let up = up.clone();
+                        let (up, frz) = (up.clone(), frz.clone());
                         tokio::spawn(async move {
-                            if let Ok(mut server) = TcpStream::connect(up).await {
-                                let _ =
-                                    tokio::io::copy_bidirectional(&mut socket, &mut server).await;
+                            if let Ok(server) = TcpStream::connect(up).await {
+                                let (client_r, client_w) = socket.into_split();
+                                let (server_r, server_w) = server.into_split();
+                                tokio::join!(
+                                    relay(client_r, server_w, frz.clone()),
+                                    relay(server_r, client_w, frz),
+                                );
                             }
                         });
                     }
@@ -126,6 +156,7 @@ impl FaultServer {
             addr,
             accepted,
             forwarding,
+            frozen,
             task,
         }
     }
@@ -143,6 +174,18 @@ impl FaultServer {
     /// Relay new connections to the upstream ("the server is back").
     pub fn forward(&self) {
         self.forwarding.store(true, Ordering::SeqCst);
+    }
+
+    /// A relaying server that forwards from the start.
+    pub async fn relay_to(upstream: String) -> Self {
+        let server = Self::start(Some(upstream)).await;
+        server.forward();
+        server
+    }
+
+    /// Stop relaying bytes, on established connections too: the server hangs mid-session.
+    pub fn freeze(&self) {
+        self.frozen.store(true, Ordering::SeqCst);
     }
 }
 
