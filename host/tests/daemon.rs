@@ -48,6 +48,20 @@ impl Drop for Daemon {
     }
 }
 
+/// `vitals serve --config FILE --listen ADDR` with one extra environment variable; stderr piped.
+fn serve_config(config: &std::path::Path, addr: SocketAddr, env: (&str, &str)) -> Daemon {
+    let child = Command::new(env!("CARGO_BIN_EXE_vitals"))
+        .args(["serve", "--config"])
+        .arg(config)
+        .args(["--listen", &addr.to_string()])
+        .env(env.0, env.1)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    Daemon(child)
+}
+
 fn wait_for(addr: SocketAddr, path: &str, code: u16, within: Duration) {
     let t0 = Instant::now();
     while t0.elapsed() < within {
@@ -89,16 +103,7 @@ interval = "200ms"
     )
     .unwrap();
     let addr = free_port();
-    let child = Command::new(env!("CARGO_BIN_EXE_vitals"))
-        .args(["serve", "--config"])
-        .arg(&config)
-        .args(["--listen", &addr.to_string()])
-        .env("E2E_TOKEN", "e2e-secret")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut daemon = Daemon(child);
+    let mut daemon = serve_config(&config, addr, ("E2E_TOKEN", "e2e-secret"));
     wait_for(addr, "/health/ready", 200, Duration::from_secs(20));
 
     let tok = Some("e2e-secret");
@@ -372,16 +377,7 @@ interval = "200ms"
     )
     .unwrap();
     let addr = free_port();
-    let child = Command::new(env!("CARGO_BIN_EXE_vitals"))
-        .args(["serve", "--config"])
-        .arg(&config)
-        .args(["--listen", &addr.to_string()])
-        .env("RUST_LOG", "trace")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut daemon = Daemon(child);
+    let mut daemon = serve_config(&config, addr, ("RUST_LOG", "trace"));
     wait_for(addr, "/health/live", 200, Duration::from_secs(20));
     // Let every check fail or pass a few times (the black hole times out at 300 ms).
     std::thread::sleep(Duration::from_millis(1500));
