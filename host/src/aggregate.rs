@@ -6,6 +6,9 @@
 //!   pending critical check keeps the overall status `unknown` (readiness reports "starting") and
 //!   a pending non-critical check is ignored; after the grace period, and for any check whose
 //!   evaluation itself failed, unknown counts as failing.
+//! - A check added while the service runs (a plugin dropped into the directory, a config reload)
+//!   is "joining" until its first result, for at most its first run's timeout: readiness does not
+//!   wait for it, so adding a check never blips readiness. Past that bound it counts as failing.
 
 use crate::check::Status;
 
@@ -18,8 +21,19 @@ pub struct Verdict<'a> {
     pub critical: bool,
     /// Its damped state.
     pub status: Status,
-    /// Whether it has not produced a first result yet.
-    pub pending: bool,
+    /// Whether it has produced a result yet.
+    pub progress: Progress,
+}
+
+/// Where a check is on its way to a first result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Progress {
+    /// It has a result.
+    Evaluated,
+    /// No result yet: counted by the service's phase (starting, or failing after the grace).
+    Pending,
+    /// Added while running, no result yet, still within its first run's timeout: not counted.
+    Joining,
 }
 
 /// Whether the service is still inside its startup grace period.
@@ -42,7 +56,11 @@ pub struct Overall {
 
 /// What one check contributes to the overall status.
 pub fn contribution(v: Verdict<'_>, phase: Phase) -> Status {
-    let phase = if v.pending { phase } else { Phase::Running };
+    let phase = match v.progress {
+        Progress::Joining => return Status::Pass,
+        Progress::Pending => phase,
+        Progress::Evaluated => Phase::Running,
+    };
     match (v.critical, v.status, phase) {
         (_, Status::Pass, _) => Status::Pass,
         (_, Status::Warn, _) => Status::Warn,
@@ -79,12 +97,16 @@ mod tests {
     use Status::*;
 
     fn v(name: &str, critical: bool, status: Status) -> Verdict<'_> {
-        let pending = status == Unknown;
+        let progress = if status == Unknown {
+            Progress::Pending
+        } else {
+            Progress::Evaluated
+        };
         Verdict {
             name,
             critical,
             status,
-            pending,
+            progress,
         }
     }
 
@@ -158,9 +180,27 @@ mod tests {
             name: "db",
             critical: true,
             status: Unknown,
-            pending: false,
+            progress: Progress::Evaluated,
         };
         assert_eq!(aggregate([failed], Phase::Starting).status, Fail);
+    }
+
+    #[test]
+    fn a_check_joining_a_running_service_does_not_count_until_its_first_result() {
+        let joining = Verdict {
+            name: "new-plugin",
+            critical: true,
+            status: Unknown,
+            progress: Progress::Joining,
+        };
+        let o = aggregate([v("db", true, Pass), joining], Phase::Running);
+        assert_eq!(o.status, Pass);
+        assert!(o.culprits.is_empty());
+        let overdue = Verdict {
+            progress: Progress::Pending,
+            ..joining
+        };
+        assert_eq!(aggregate([overdue], Phase::Running).status, Fail);
     }
 
     #[test]

@@ -37,7 +37,7 @@ use crate::heartbeat::{HeartbeatHandle, Heartbeats};
 use crate::http::{HttpState, Token, router};
 use crate::metrics::MetricsSource;
 use crate::plugin::PluginRegistry;
-use crate::snapshot::{HealthSnapshot, RenderContext, Shared};
+use crate::snapshot::{HealthSnapshot, NotesSource, RenderContext, Shared};
 
 /// Settings of a channel check unless given: sampled every second, not gating readiness
 /// (a full channel is load to shed, not a broken service).
@@ -67,7 +67,6 @@ pub struct VitalsBuilder {
     ctx: RenderContext,
     checks: Vec<CheckSpec>,
     heartbeats: Heartbeats,
-    plugins: Option<Arc<PluginRegistry>>,
 }
 
 impl Default for VitalsBuilder {
@@ -80,10 +79,11 @@ impl Default for VitalsBuilder {
                 service_id: "vitals".to_owned(),
                 release_id: env!("CARGO_PKG_VERSION").to_owned(),
                 metrics_sources: Vec::new(),
+                notes_sources: Vec::new(),
+                plugins: None,
             },
             checks: Vec::new(),
             heartbeats: Heartbeats::new(),
-            plugins: None,
         }
     }
 }
@@ -145,9 +145,15 @@ impl VitalsBuilder {
         self
     }
 
-    /// Serve `GET /plugins` from this plugin registry.
+    /// Serve `GET /plugins` from this plugin registry (rendered with every snapshot).
     pub fn plugins(mut self, registry: Arc<PluginRegistry>) -> Self {
-        self.plugins = Some(registry);
+        self.ctx.plugins = Some(registry);
+        self
+    }
+
+    /// Add a source of `notes` for `/health/status`.
+    pub fn notes_source(mut self, source: Arc<dyn NotesSource>) -> Self {
+        self.ctx.notes_sources.push(source);
         self
     }
 
@@ -199,8 +205,7 @@ impl VitalsBuilder {
             self.token,
             self.heartbeats.clone(),
             self.backpressure.clone(),
-        )
-        .with_plugins(self.plugins);
+        );
         let checker = BackpressureChecker::new(shared.clone(), self.backpressure);
         let vitals = Vitals {
             shared,

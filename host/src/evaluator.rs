@@ -9,7 +9,7 @@
 mod apply;
 mod worker;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -20,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::aggregate::Phase;
 use crate::backpressure::BackpressureConfig;
-use crate::check::CheckSpec;
+use crate::check::{CheckSpec, Status};
 use crate::snapshot::{self, CheckState, RenderContext, Shared, Transition};
 
 pub use apply::{admission, apply_result, overall, signal};
@@ -61,9 +61,20 @@ impl Default for EvaluatorConfig {
 }
 
 enum Command {
-    Upsert(CheckSpec),
-    Remove(String),
+    Upsert {
+        spec: CheckSpec,
+        note: Option<String>,
+    },
+    Remove {
+        name: String,
+        note: String,
+    },
+    Refresh,
 }
+
+/// How many removed checks keep their history (shown in `/health/status` under `removed`, and
+/// continued if a check of the same name comes back).
+pub const RETIRED_CHECKS: usize = 32;
 
 /// Adds, replaces and removes checks while the evaluator runs. Cheap to clone.
 #[derive(Clone)]
@@ -75,13 +86,37 @@ impl Registry {
     /// Add a check, or replace the check of the same name. A run of the old version in flight
     /// finishes; the next run uses the new one.
     pub fn upsert(&self, spec: CheckSpec) {
+        let _ = self.tx.send(Command::Upsert { spec, note: None });
+    }
+
+    /// Like [`Registry::upsert`], recording `note` (e.g. "loaded version 1.2.0") in the check's
+    /// history instead of "registered" or "replaced".
+    pub fn upsert_noted(&self, spec: CheckSpec, note: impl Into<String>) {
         // A send error means the evaluator has stopped; there is nothing left to update.
-        let _ = self.tx.send(Command::Upsert(spec));
+        let _ = self.tx.send(Command::Upsert {
+            spec,
+            note: Some(note.into()),
+        });
     }
 
     /// Remove a check by name.
     pub fn remove(&self, name: &str) {
-        let _ = self.tx.send(Command::Remove(name.to_owned()));
+        self.remove_noted(name, "removed");
+    }
+
+    /// Remove a check by name, recording `note` (e.g. "removed: file deleted") as the last
+    /// transition of its history, which stays visible in `/health/status` under `removed`.
+    pub fn remove_noted(&self, name: &str, note: impl Into<String>) {
+        let _ = self.tx.send(Command::Remove {
+            name: name.to_owned(),
+            note: note.into(),
+        });
+    }
+
+    /// Publish a new snapshot now (after something the snapshot renders changed outside the
+    /// checks, such as a plugin file being rejected).
+    pub fn refresh(&self) {
+        let _ = self.tx.send(Command::Refresh);
     }
 }
 
@@ -95,6 +130,18 @@ struct Entry {
     state: CheckState,
     generation: u64,
     cancel: CancellationToken,
+}
+
+/// What the running evaluator keeps between commands.
+struct Live {
+    entries: BTreeMap<Arc<str>, Entry>,
+    /// Removed checks, oldest first, with their history.
+    retired: VecDeque<CheckState>,
+    generation: u64,
+    phase: Phase,
+    permits: Arc<Semaphore>,
+    reports: mpsc::Sender<worker::RunReport>,
+    shutdown: CancellationToken,
 }
 
 /// The background task that runs checks and publishes snapshots. Build it with
@@ -126,7 +173,15 @@ pub fn initial_snapshot(ctx: &RenderContext, bp: &BackpressureConfig) -> snapsho
         status: crate::check::Status::Unknown,
         culprits: vec!["the evaluator".to_owned()],
     };
-    snapshot::build(0, Phase::Starting, checks, overall, admission, ctx)
+    snapshot::build(
+        0,
+        Phase::Starting,
+        checks,
+        Vec::new(),
+        overall,
+        admission,
+        ctx,
+    )
 }
 
 impl Evaluator {
@@ -153,12 +208,17 @@ impl Evaluator {
     /// Run until `shutdown` is cancelled. Spawn this on the runtime.
     pub async fn run(mut self, shutdown: CancellationToken) {
         let started = Instant::now();
-        let permits = Arc::new(Semaphore::new(self.cfg.max_concurrency.max(1)));
         let (report_tx, mut reports) = mpsc::channel(1024);
-        let mut entries: BTreeMap<Arc<str>, Entry> = BTreeMap::new();
-        let mut generation = 0u64;
+        let mut live = Live {
+            entries: BTreeMap::new(),
+            retired: VecDeque::new(),
+            generation: 0,
+            phase: Phase::Starting,
+            permits: Arc::new(Semaphore::new(self.cfg.max_concurrency.max(1))),
+            reports: report_tx,
+            shutdown: shutdown.clone(),
+        };
         let mut seq = self.shared.load().seq;
-        let mut phase = Phase::Starting;
         let mut heartbeat = tokio::time::interval(self.cfg.heartbeat);
         heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         tracing::info!(checks = 0, "evaluator started");
@@ -168,62 +228,72 @@ impl Evaluator {
             tokio::select! {
                 _ = shutdown.cancelled() => break,
                 Some(cmd) = self.commands.recv() => {
-                    generation += 1;
-                    self.apply_command(cmd, &mut entries, generation, &permits, &report_tx, &shutdown);
+                    self.apply_command(cmd, &mut live);
                     dirty = true;
                 }
                 Some(report) = reports.recv() => {
-                    self.apply_report(report, &mut entries);
+                    self.apply_report(report, &mut live.entries);
                     // Fold everything already waiting into the same snapshot.
                     while let Ok(more) = reports.try_recv() {
-                        self.apply_report(more, &mut entries);
+                        self.apply_report(more, &mut live.entries);
                     }
                     dirty = true;
                 }
                 _ = heartbeat.tick() => {}
             }
-            let now_phase = if started.elapsed() < self.cfg.startup_grace {
+            let now = Instant::now();
+            let now_phase = if now.duration_since(started) < self.cfg.startup_grace {
                 Phase::Starting
             } else {
                 Phase::Running
             };
-            if now_phase != phase {
-                phase = now_phase;
+            if now_phase != live.phase {
+                live.phase = now_phase;
                 dirty = true;
+            }
+            // A joining check that is overdue now counts: publish the change.
+            for e in live.entries.values_mut() {
+                if e.state.joining_until.is_some_and(|until| now >= until) {
+                    e.state.joining_until = None;
+                    dirty = true;
+                }
             }
             if dirty {
                 seq += 1;
-                let checks: Vec<CheckState> = entries.values().map(|e| e.state.clone()).collect();
-                let overall = overall(&checks, phase);
+                let checks: Vec<CheckState> =
+                    live.entries.values().map(|e| e.state.clone()).collect();
+                let overall = overall(&checks, live.phase, now);
                 let admission = admission(&checks, &self.bp);
-                let snap = snapshot::build(seq, phase, checks, overall, admission, &self.ctx);
+                let removed: Vec<CheckState> = live.retired.iter().cloned().collect();
+                let snap = snapshot::build(
+                    seq, live.phase, checks, removed, overall, admission, &self.ctx,
+                );
                 self.shared.publish(snap);
             } else {
                 self.shared.mark_cycle();
             }
         }
-        for e in entries.values() {
+        for e in live.entries.values() {
             e.cancel.cancel();
         }
-        permits.close();
+        live.permits.close();
         tracing::info!("evaluator stopped");
     }
 
-    fn apply_command(
-        &self,
-        cmd: Command,
-        entries: &mut BTreeMap<Arc<str>, Entry>,
-        generation: u64,
-        permits: &Arc<Semaphore>,
-        reports: &mpsc::Sender<worker::RunReport>,
-        shutdown: &CancellationToken,
-    ) {
+    fn apply_command(&self, cmd: Command, live: &mut Live) {
         match cmd {
-            Command::Upsert(spec) => {
+            Command::Upsert { spec, note } => {
+                live.generation += 1;
+                let generation = live.generation;
                 let name: Arc<str> = spec.name.as_str().into();
-                let cancel = shutdown.child_token();
-                let state = match entries.remove(&name) {
-                    Some(old) => {
+                let cancel = live.shutdown.child_token();
+                let revived = live
+                    .retired
+                    .iter()
+                    .position(|s| s.name == name)
+                    .and_then(|i| live.retired.remove(i));
+                let state = match (live.entries.remove(&name), revived) {
+                    (Some(old), _) => {
                         old.cancel.cancel();
                         let mut state = old.state;
                         state.settings = spec.settings.clone();
@@ -232,16 +302,36 @@ impl Evaluator {
                             time: SystemTime::now(),
                             from: Some(state.status()),
                             to: state.status(),
-                            output: "replaced".to_owned(),
+                            output: note.unwrap_or_else(|| "replaced".to_owned()),
                         });
                         state
                     }
-                    None => CheckState::new(
-                        &name,
-                        spec.check.kind(),
-                        spec.settings.clone(),
-                        SystemTime::now(),
-                    ),
+                    (None, revived) => {
+                        let mut state = CheckState::new(
+                            &name,
+                            spec.check.kind(),
+                            spec.settings.clone(),
+                            SystemTime::now(),
+                        );
+                        if let Some(note) = note {
+                            for t in Arc::make_mut(&mut state.history) {
+                                t.output.clone_from(&note);
+                            }
+                        }
+                        if let Some(old) = revived {
+                            // Back under the same name: its history continues.
+                            let mut history = (*old.history).clone();
+                            history.extend(state.history.iter().cloned());
+                            while history.len() > snapshot::HISTORY_LEN {
+                                history.pop_front();
+                            }
+                            state.history = Arc::new(history);
+                        }
+                        if live.phase == Phase::Running {
+                            state.joining_until = Some(Instant::now() + spec.settings.timeout);
+                        }
+                        state
+                    }
                 };
                 tokio::spawn(
                     worker::Worker {
@@ -250,14 +340,14 @@ impl Evaluator {
                         check: spec.check,
                         settings: spec.settings,
                         jitter: self.cfg.jitter,
-                        permits: permits.clone(),
-                        reports: reports.clone(),
+                        permits: live.permits.clone(),
+                        reports: live.reports.clone(),
                         cancel: cancel.clone(),
                     }
                     .run(),
                 );
                 tracing::debug!(check = %name, "check registered");
-                entries.insert(
+                live.entries.insert(
                     name,
                     Entry {
                         state,
@@ -266,12 +356,24 @@ impl Evaluator {
                     },
                 );
             }
-            Command::Remove(name) => {
-                if let Some(old) = entries.remove(name.as_str()) {
+            Command::Remove { name, note } => {
+                if let Some(old) = live.entries.remove(name.as_str()) {
                     old.cancel.cancel();
+                    let mut state = old.state;
+                    state.push_transition(Transition {
+                        time: SystemTime::now(),
+                        from: Some(state.status()),
+                        to: Status::Unknown,
+                        output: note,
+                    });
+                    if live.retired.len() == RETIRED_CHECKS {
+                        live.retired.pop_front();
+                    }
+                    live.retired.push_back(state);
                     tracing::info!(check = %name, "check removed");
                 }
             }
+            Command::Refresh => {}
         }
     }
 

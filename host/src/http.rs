@@ -32,7 +32,6 @@ use http::{HeaderValue, StatusCode, header};
 use crate::backpressure::BackpressureConfig;
 use crate::check::Status;
 use crate::heartbeat::Heartbeats;
-use crate::plugin::PluginRegistry;
 use crate::snapshot::Shared;
 
 pub use auth::Token;
@@ -49,7 +48,6 @@ pub struct HttpState {
     pub(crate) token: Option<Arc<Token>>,
     pub(crate) heartbeats: Heartbeats,
     pub(crate) backpressure: Arc<BackpressureConfig>,
-    pub(crate) plugins: Option<Arc<PluginRegistry>>,
 }
 
 impl HttpState {
@@ -66,14 +64,7 @@ impl HttpState {
             token: token.map(Arc::new),
             heartbeats,
             backpressure: Arc::new(backpressure),
-            plugins: None,
         }
-    }
-
-    /// Serve `GET /plugins` from this registry.
-    pub fn with_plugins(mut self, plugins: Option<Arc<PluginRegistry>>) -> Self {
-        self.plugins = plugins;
-        self
     }
 }
 

@@ -13,6 +13,7 @@ mod cache;
 mod capture;
 mod check;
 pub mod cli;
+mod directory;
 mod engine;
 mod grants;
 mod host_api;
@@ -24,6 +25,8 @@ mod quarantine;
 mod registry;
 mod sandbox;
 mod sql;
+mod supervisor;
+mod watcher;
 
 use std::path::PathBuf;
 
@@ -34,8 +37,10 @@ pub use grants::{HttpRule, PluginGrants};
 pub use limits::{ByteSize, RunLimits};
 pub use loader::{Description, LoadedPlugin, SuggestedDefaults};
 pub use quarantine::{QuarantinePolicy, QuarantineState};
-pub use registry::{PluginRegistry, PluginStats, PluginView};
+pub use registry::{PluginRegistry, PluginState, PluginStats, PluginView, Rejection};
 pub use sandbox::{RunFailure, RunReport};
+pub use supervisor::{PluginSupervisor, ReconcileReport, SupervisorConfig};
+pub use watcher::{PluginWatcher, WatchConfig};
 
 /// The WIT world every plugin implements, as named in messages.
 pub const WORLD: &str = "vitals:check/plugin@0.1.0";

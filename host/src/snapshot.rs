@@ -25,7 +25,7 @@ use crate::check::{CheckKind, CheckResult, CheckSettings, Status};
 use crate::damping::Damped;
 use crate::tiers::{Tier, TierState};
 
-pub use render::{RenderContext, build};
+pub use render::{NotesSource, RenderContext, build};
 
 /// How many transitions each check keeps.
 pub const HISTORY_LEN: usize = 50;
@@ -69,6 +69,9 @@ pub struct CheckState {
     pub timeouts: u64,
     /// The last [`HISTORY_LEN`] transitions, oldest first.
     pub history: Arc<VecDeque<Transition>>,
+    /// For a check added while the service runs: until when readiness does not wait for its
+    /// first result (see [`crate::aggregate::Progress::Joining`]).
+    pub joining_until: Option<Instant>,
 }
 
 impl CheckState {
@@ -93,6 +96,7 @@ impl CheckState {
             runs: 0,
             timeouts: 0,
             history: Arc::new(history),
+            joining_until: None,
         }
     }
 
@@ -145,6 +149,8 @@ pub struct Bodies {
     pub backpressure_public: Bytes,
     /// `/metrics`, without the per-request age lines.
     pub metrics: Bytes,
+    /// `GET /plugins`, when a plugin runtime is in use.
+    pub plugins: Option<Bytes>,
 }
 
 /// The immutable health state at one point in time.
@@ -158,6 +164,8 @@ pub struct HealthSnapshot {
     pub phase: Phase,
     /// Every check, sorted by name.
     pub checks: Vec<CheckState>,
+    /// Recently removed checks with their history, oldest removal first.
+    pub removed: Vec<CheckState>,
     /// The aggregate.
     pub overall: Overall,
     /// The admission decision.

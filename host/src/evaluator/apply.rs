@@ -3,7 +3,7 @@
 
 use tokio::time::Instant;
 
-use crate::aggregate::{Overall, Phase, Verdict, aggregate};
+use crate::aggregate::{Overall, Phase, Progress, Verdict, aggregate};
 use crate::backpressure::{Admission, BackpressureConfig, Signal, decide};
 use crate::check::{CheckResult, Pressure, Status};
 use crate::damping::{FlapPolicy, damp};
@@ -116,14 +116,18 @@ pub fn signal(c: &CheckState) -> Option<Signal> {
     }
 }
 
-/// The overall status of a set of check states.
-pub fn overall(checks: &[CheckState], phase: Phase) -> Overall {
+/// The overall status of a set of check states at `now`.
+pub fn overall(checks: &[CheckState], phase: Phase, now: Instant) -> Overall {
     aggregate(
         checks.iter().map(|c| Verdict {
             name: &c.name,
             critical: c.settings.critical,
             status: c.status(),
-            pending: c.last.is_none(),
+            progress: match (&c.last, c.joining_until) {
+                (Some(_), _) => Progress::Evaluated,
+                (None, Some(until)) if now < until => Progress::Joining,
+                (None, _) => Progress::Pending,
+            },
         }),
         phase,
     )

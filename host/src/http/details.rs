@@ -104,19 +104,16 @@ pub(super) async fn metrics(State(state): State<HttpState>, headers: HeaderMap) 
     )
 }
 
-/// `GET /plugins`: the loaded WebAssembly plugins. Built per request from the registry (a short
-/// list that changes on load and reload, not with every check run).
+/// `GET /plugins`: the WebAssembly plugins, as rendered with the latest snapshot.
 pub(super) async fn plugins(State(state): State<HttpState>, headers: HeaderMap) -> Response {
     if !auth::may_see_details(state.token.as_deref(), &headers) {
         return unauthorized();
     }
-    let list = state
+    let snap = state.shared.load();
+    let body = snap
+        .bodies
         .plugins
-        .as_ref()
-        .map_or_else(|| serde_json::json!([]), |r| r.to_json());
-    respond(
-        StatusCode::OK,
-        "application/json",
-        bytes::Bytes::from(list.to_string()),
-    )
+        .clone()
+        .unwrap_or_else(|| bytes::Bytes::from_static(b"[]"));
+    respond(StatusCode::OK, "application/json", body)
 }

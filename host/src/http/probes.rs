@@ -93,7 +93,7 @@ pub(super) async fn ready(
         .filter(|c| !q.exclude.iter().any(|e| e == c.name.as_ref()))
         .cloned()
         .collect();
-    let o = overall(&kept, snap.phase);
+    let o = overall(&kept, snap.phase, tokio::time::Instant::now());
     let mut body = String::new();
     if details {
         for c in &kept {

@@ -104,6 +104,32 @@ crate::check_config! {
     }
 }
 
+impl Default for PluginCheckConfig {
+    /// Nothing set: no file, no grants, every setting from the manifest, the plugin's
+    /// suggestions or the defaults.
+    fn default() -> Self {
+        PluginCheckConfig {
+            file: None,
+            memory_limit: None,
+            output_limit: None,
+            quarantine_after: None,
+            config: BTreeMap::new(),
+            allow_http: Vec::new(),
+            read_dirs: Vec::new(),
+            env: Vec::new(),
+            datasources: Vec::new(),
+            sql_statement_timeout: None,
+            sql_row_limit: None,
+            interval: None,
+            timeout: None,
+            critical: None,
+            failures_before_fail: None,
+            successes_before_pass: None,
+            backpressure_source: None,
+        }
+    }
+}
+
 impl PluginManifest {
     /// Read `NAME.toml` next to `wasm`, if it exists.
     pub fn for_wasm(wasm: &Path) -> Result<Option<Self>, PluginError> {
@@ -299,6 +325,17 @@ impl PluginCheck {
         name: &str,
         config: &PluginCheckConfig,
     ) -> Result<CheckSpec, PluginError> {
+        Self::build(runtime, name, config)
+            .await
+            .map(|(spec, _)| spec)
+    }
+
+    /// Like [`PluginCheck::from_config`], also returning the loaded version.
+    pub async fn build(
+        runtime: &PluginRuntime,
+        name: &str,
+        config: &PluginCheckConfig,
+    ) -> Result<(CheckSpec, LoadedPlugin), PluginError> {
         let file = config
             .file
             .clone()
@@ -332,12 +369,13 @@ impl PluginCheck {
                 .unwrap_or(QuarantinePolicy::default().threshold),
             ..QuarantinePolicy::default()
         };
-        let check = PluginCheck::new(runtime, name, loaded, limits, policy)?;
-        Ok(CheckSpec {
+        let check = PluginCheck::new(runtime, name, loaded.clone(), limits, policy)?;
+        let spec = CheckSpec {
             name: name.to_owned(),
             check: Arc::new(check),
             settings,
-        })
+        };
+        Ok((spec, loaded))
     }
 
     /// Swap in a new version (hot reload); runs in flight finish on the old one.

@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -97,7 +98,25 @@ pub(crate) struct RuntimeInner {
     pub(crate) datasources: Arc<ArcSwap<Datasources>>,
     pub(crate) registry: Arc<PluginRegistry>,
     pub(crate) pooling: bool,
+    /// Plugin versions alive now (compiled components held by checks or in-flight runs).
+    pub(crate) versions: Arc<AtomicUsize>,
     _ticker: EpochTicker,
+}
+
+/// Counts one live plugin version for as long as it exists.
+pub(crate) struct VersionCount(Arc<AtomicUsize>);
+
+impl VersionCount {
+    pub(crate) fn new(versions: &Arc<AtomicUsize>) -> Self {
+        versions.fetch_add(1, Ordering::Relaxed);
+        VersionCount(versions.clone())
+    }
+}
+
+impl Drop for VersionCount {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// The plugin runtime: engine, linker, compile cache and statistics. Cheap to clone.
@@ -185,6 +204,7 @@ impl PluginRuntime {
                 datasources: Arc::new(ArcSwap::from_pointee(Datasources::default())),
                 registry: Arc::new(PluginRegistry::default()),
                 pooling,
+                versions: Arc::new(AtomicUsize::new(0)),
                 _ticker: ticker,
             }),
         })
@@ -215,8 +235,42 @@ impl PluginRuntime {
         self.inner.registry.clone()
     }
 
+    /// Plugin versions alive now: held by a check, or by a run still in flight on a replaced
+    /// version. After reloads settle this equals the number of loaded plugins.
+    pub fn loaded_versions(&self) -> usize {
+        self.inner.versions.load(Ordering::Relaxed)
+    }
+
     /// The wasmtime engine (for inspection tools).
     pub fn engine(&self) -> &Engine {
         &self.inner.engine
+    }
+}
+
+impl crate::metrics::MetricsSource for PluginRuntime {
+    fn render(&self, out: &mut crate::metrics::MetricsWriter) {
+        self.inner.registry.render(out);
+        let cache = &self.inner.cache;
+        let name = "vitals_plugin_cache_compiles_total";
+        out.family(
+            name,
+            "counter",
+            "Plugin components compiled (compile cache misses).",
+        );
+        out.sample(name, &[], cache.compiles() as f64);
+        let name = "vitals_plugin_cache_hits_total";
+        out.family(
+            name,
+            "counter",
+            "Plugin components loaded from the compile cache.",
+        );
+        out.sample(name, &[], cache.hits() as f64);
+        let name = "vitals_plugin_versions_loaded";
+        out.family(
+            name,
+            "gauge",
+            "Plugin versions in memory (replaced versions are released when their last run ends).",
+        );
+        out.sample(name, &[], self.loaded_versions() as f64);
     }
 }

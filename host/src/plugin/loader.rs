@@ -11,7 +11,7 @@ use wasmtime::component::Component;
 use super::bindings::PluginPre;
 use super::bindings::vitals::check::types as wit;
 use super::cache::sha256_hex;
-use super::engine::PluginRuntime;
+use super::engine::{PluginRuntime, VersionCount};
 use super::grants::PluginGrants;
 use super::host_api::PluginContext;
 use super::output::truncate_text;
@@ -68,6 +68,7 @@ pub(crate) struct LoadedInner {
     pub(crate) file: PathBuf,
     pub(crate) loaded_at: SystemTime,
     pub(crate) grants: PluginGrants,
+    _alive: VersionCount,
 }
 
 /// A compiled, validated and described plugin, ready to run. Cheap to clone.
@@ -209,6 +210,7 @@ impl PluginRuntime {
                 file,
                 loaded_at: SystemTime::now(),
                 grants,
+                _alive: VersionCount::new(&self.inner.versions),
             }),
         })
     }

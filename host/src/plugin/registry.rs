@@ -37,6 +37,22 @@ pub struct PluginStats {
     last_error: Mutex<Option<String>>,
     pub(crate) logs_emitted: AtomicU64,
     pub(crate) logs_dropped: AtomicU64,
+    rejection: Mutex<Option<Rejection>>,
+    loads: AtomicU64,
+    rejections: AtomicU64,
+}
+
+/// A plugin file that was not loaded, and why. The previous version, if any, keeps running.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Rejection {
+    /// The rejected file.
+    pub file: PathBuf,
+    /// sha256 of the rejected file, when it could be read.
+    pub sha256: Option<String>,
+    /// Why, e.g. "not a valid WebAssembly component: ...".
+    pub reason: String,
+    /// When (RFC 3339).
+    pub at: String,
 }
 
 impl Default for PluginStats {
@@ -56,6 +72,9 @@ impl Default for PluginStats {
             last_error: Mutex::new(None),
             logs_emitted: AtomicU64::new(0),
             logs_dropped: AtomicU64::new(0),
+            rejection: Mutex::new(None),
+            loads: AtomicU64::new(0),
+            rejections: AtomicU64::new(0),
         }
     }
 }
@@ -112,6 +131,33 @@ impl PluginStats {
         *lock(&self.last_error) = Some(message.into());
     }
 
+    /// A version was loaded: count it and clear any earlier rejection.
+    pub(crate) fn record_load(&self) {
+        self.loads.fetch_add(1, Ordering::Relaxed);
+        *lock(&self.rejection) = None;
+    }
+
+    /// A file was rejected; the previous version (if any) keeps running.
+    pub(crate) fn record_rejection(&self, file: PathBuf, sha256: Option<String>, reason: String) {
+        self.rejections.fetch_add(1, Ordering::Relaxed);
+        *lock(&self.rejection) = Some(Rejection {
+            file,
+            sha256,
+            reason,
+            at: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
+        });
+    }
+
+    /// The latest rejected file, until a good one is loaded.
+    pub fn rejection(&self) -> Option<Rejection> {
+        lock(&self.rejection).clone()
+    }
+
+    /// Whether any version of this plugin is loaded.
+    pub fn is_loaded(&self) -> bool {
+        lock(&self.identity).loaded_at.is_some()
+    }
+
     pub(crate) fn set_quarantine(&self, state: QuarantineState) {
         self.quarantined.store(
             matches!(state, QuarantineState::Quarantined { .. }),
@@ -136,11 +182,25 @@ impl PluginStats {
     }
 }
 
+/// Whether a plugin check runs, and what it runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PluginState {
+    /// A version is loaded and runs.
+    Running,
+    /// A version is loaded but skipped after repeated traps.
+    Quarantined,
+    /// No version could be loaded yet (see `rejected`).
+    NotLoaded,
+}
+
 /// One plugin check as shown by `GET /plugins`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PluginView {
     /// The check name.
     pub name: String,
+    /// Running, quarantined or not loaded.
+    pub state: PluginState,
     /// The plugin's own name (from `describe()`).
     pub plugin: String,
     /// The plugin's own version.
@@ -155,6 +215,12 @@ pub struct PluginView {
     pub quarantine: QuarantineState,
     /// The last trap or load error.
     pub last_error: Option<String>,
+    /// The latest file that was rejected, until a good one replaces it.
+    pub rejected: Option<Rejection>,
+    /// Versions loaded so far (the first load and every reload).
+    pub loads: u64,
+    /// Files rejected so far.
+    pub rejections: u64,
     /// Runs so far.
     pub runs: u64,
     /// Runs that trapped (any reason).
@@ -198,8 +264,15 @@ impl PluginRegistry {
         all.into_iter()
             .map(|(name, s)| {
                 let id = lock(&s.identity).clone();
+                let quarantine = lock(&s.quarantine).clone();
+                let state = match (&id.loaded_at, &quarantine) {
+                    (None, _) => PluginState::NotLoaded,
+                    (Some(_), QuarantineState::Quarantined { .. }) => PluginState::Quarantined,
+                    (Some(_), QuarantineState::Active { .. }) => PluginState::Running,
+                };
                 PluginView {
                     name,
+                    state,
                     plugin: id.plugin,
                     version: id.version,
                     file: id.file,
@@ -207,8 +280,11 @@ impl PluginRegistry {
                     loaded_at: id
                         .loaded_at
                         .map(|t| humantime::format_rfc3339_seconds(t).to_string()),
-                    quarantine: lock(&s.quarantine).clone(),
+                    quarantine,
                     last_error: lock(&s.last_error).clone(),
+                    rejected: s.rejection(),
+                    loads: s.loads.load(Ordering::Relaxed),
+                    rejections: s.rejections.load(Ordering::Relaxed),
                     runs: s.runs(),
                     traps: s.traps.load(Ordering::Relaxed),
                     timeouts: s.timeouts.load(Ordering::Relaxed),
@@ -266,6 +342,18 @@ impl MetricsSource for PluginRegistry {
         );
         counter(
             out,
+            "vitals_plugin_loads_total",
+            "Plugin versions loaded (first load and every reload).",
+            &|s| load(&s.loads),
+        );
+        counter(
+            out,
+            "vitals_plugin_rejections_total",
+            "Plugin files rejected at load or reload (the last good version kept running).",
+            &|s| load(&s.rejections),
+        );
+        counter(
+            out,
             "vitals_plugin_log_lines_dropped_total",
             "Plugin log lines dropped by the rate limit.",
             &|s| load(&s.logs_dropped),
@@ -290,6 +378,20 @@ impl MetricsSource for PluginRegistry {
         for (plugin, s) in &all {
             out.sample(name, &[("plugin", plugin)], load(&s.memory_peak));
         }
+        let name = "vitals_plugin_rejected";
+        out.family(
+            name,
+            "gauge",
+            "1 while the plugin's latest file is rejected (a good one clears it).",
+        );
+        for (plugin, s) in &all {
+            let rejected = if lock(&s.rejection).is_some() {
+                1.0
+            } else {
+                0.0
+            };
+            out.sample(name, &[("plugin", plugin)], rejected);
+        }
         let name = "vitals_plugin_quarantined";
         out.family(
             name,
@@ -303,6 +405,25 @@ impl MetricsSource for PluginRegistry {
                 0.0
             };
             out.sample(name, &[("plugin", plugin)], q);
+        }
+    }
+}
+
+impl crate::snapshot::NotesSource for PluginRegistry {
+    fn notes(&self, out: &mut Vec<String>) {
+        for view in self.views() {
+            let Some(r) = &view.rejected else { continue };
+            let running = match view.state {
+                PluginState::NotLoaded => "no version is loaded".to_owned(),
+                _ => format!("version {} keeps running", view.version),
+            };
+            out.push(format!(
+                "plugin '{}': {} rejected at {}: {}; {running}",
+                view.name,
+                r.file.display(),
+                r.at,
+                r.reason
+            ));
         }
     }
 }

@@ -18,6 +18,14 @@ use crate::aggregate::{Overall, Phase};
 use crate::backpressure::Admission;
 use crate::check::Status;
 use crate::metrics::MetricsSource;
+use crate::plugin::PluginRegistry;
+
+/// Something with notes for `/health/status` (the draft's `notes`), such as a rejected plugin
+/// file or a rejected config reload. Read once per snapshot.
+pub trait NotesSource: Send + Sync {
+    /// Append this source's notes, one line each.
+    fn notes(&self, out: &mut Vec<String>);
+}
 
 /// What rendering needs beyond the check states.
 #[derive(Clone, Default)]
@@ -28,6 +36,10 @@ pub struct RenderContext {
     pub release_id: String,
     /// Extra metric families (plugin runtime, datasources, ...).
     pub metrics_sources: Vec<Arc<dyn MetricsSource>>,
+    /// Sources of the status document's `notes`.
+    pub notes_sources: Vec<Arc<dyn NotesSource>>,
+    /// The plugin registry whose view `GET /plugins` serves, rendered with each snapshot.
+    pub plugins: Option<Arc<PluginRegistry>>,
 }
 
 impl std::fmt::Debug for RenderContext {
@@ -36,6 +48,8 @@ impl std::fmt::Debug for RenderContext {
             .field("service_id", &self.service_id)
             .field("release_id", &self.release_id)
             .field("metrics_sources", &self.metrics_sources.len())
+            .field("notes_sources", &self.notes_sources.len())
+            .field("plugins", &self.plugins.is_some())
             .finish()
     }
 }
@@ -58,6 +72,7 @@ pub fn build(
     seq: u64,
     phase: Phase,
     checks: Vec<CheckState>,
+    removed: Vec<CheckState>,
     overall: Overall,
     admission: Admission,
     ctx: &RenderContext,
@@ -68,6 +83,7 @@ pub fn build(
         built_at,
         phase,
         checks,
+        removed,
         overall,
         admission,
         bodies: Bodies::default(),
@@ -103,6 +119,21 @@ fn render_bodies(snap: &HealthSnapshot, ctx: &RenderContext) -> Bodies {
     if let Some(output) = overall_output(&snap.overall, snap.phase) {
         status["output"] = Value::String(output);
     }
+    let mut notes = Vec::new();
+    for source in &ctx.notes_sources {
+        source.notes(&mut notes);
+    }
+    if !notes.is_empty() {
+        status["notes"] = json!(notes);
+    }
+    if !snap.removed.is_empty() {
+        let removed: Map<String, Value> = snap
+            .removed
+            .iter()
+            .map(|c| (c.name.to_string(), json!({ "history": c.history.as_ref() })))
+            .collect();
+        status["vitals"]["removed"] = Value::Object(removed);
+    }
     Bodies {
         ready: Bytes::from(ready_line(&snap.overall, snap.phase)),
         ready_public: Bytes::from(public_ready_line(&snap.overall, snap.phase)),
@@ -113,6 +144,7 @@ fn render_bodies(snap: &HealthSnapshot, ctx: &RenderContext) -> Bodies {
         backpressure: to_bytes(&backpressure_json(&snap.admission)),
         backpressure_public: to_bytes(&public_backpressure_json(&snap.admission)),
         metrics: Bytes::from(prometheus::render(snap, &ctx.metrics_sources)),
+        plugins: ctx.plugins.as_ref().map(|p| to_bytes(&p.to_json())),
     }
 }
 

@@ -57,3 +57,40 @@ fn build_all() -> Result<(), String> {
         ))
     }
 }
+
+/// The bytes of guest component `name` with a custom section appended: `nonce` makes the file's
+/// hash unique (a new "version" of the same code, so a compile cache cannot serve it), and
+/// `padding` bytes make it as large as needed. The result is still a valid component.
+pub fn variant(name: &str, nonce: &str, padding: usize) -> Vec<u8> {
+    let mut bytes = std::fs::read(component(name)).unwrap();
+    let section_name = b"vitals-test";
+    let mut payload = Vec::new();
+    leb128(&mut payload, section_name.len());
+    payload.extend_from_slice(section_name);
+    payload.extend_from_slice(nonce.as_bytes());
+    payload.resize(payload.len() + padding, 0);
+    bytes.push(0); // custom section id
+    leb128(&mut bytes, payload.len());
+    bytes.extend_from_slice(&payload);
+    bytes
+}
+
+fn leb128(out: &mut Vec<u8>, mut value: usize) {
+    loop {
+        let byte = (value & 0x7f) as u8;
+        value >>= 7;
+        if value == 0 {
+            out.push(byte);
+            return;
+        }
+        out.push(byte | 0x80);
+    }
+}
+
+/// Write `bytes` to `dir/name` the recommended way: into a hidden temporary file in the same
+/// directory, then an atomic rename.
+pub fn install(dir: &std::path::Path, name: &str, bytes: &[u8]) {
+    let tmp = dir.join(format!(".{name}.tmp"));
+    std::fs::write(&tmp, bytes).unwrap();
+    std::fs::rename(&tmp, dir.join(name)).unwrap();
+}

@@ -1,0 +1,483 @@
+//! Keeping the running plugin checks in line with the files: the plugin directory, the plugin
+//! checks in the config, and each plugin's manifest.
+//!
+//! [`PluginSupervisor::reconcile`] is level-triggered: it looks at every plugin file and compares
+//! it with what is loaded, so a missed or coalesced file event costs nothing but a later rescan.
+//! A changed file is compiled (through the compile cache), checked against the world and
+//! described off the hot path, then swapped in through the evaluator's [`Registry`]: runs in
+//! flight finish on the old version, the next run uses the new one. A file that fails to load
+//! never replaces a good version; its rejection is recorded in the plugin registry (`GET
+//! /plugins`, `/metrics`, the status `notes`) and in the log. A file modified less than
+//! `settle` ago that fails to load is taken to be still being written and is retried instead.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tokio::sync::Mutex;
+use tokio::time::Instant;
+
+use super::check::{PluginCheck, PluginCheckConfig};
+use super::directory::{self, FileStamp};
+use super::engine::PluginRuntime;
+use super::loader::LoadedPlugin;
+use crate::check::{Check, CheckKind, CheckSettings, CheckSpec, Outcome};
+use crate::evaluator::Registry;
+
+/// How the supervisor treats files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SupervisorConfig {
+    /// The plugin directory: every `NAME.wasm` in it is check `NAME` (with `NAME.toml` as its
+    /// manifest). `None`: only the plugin checks in the config.
+    pub dir: Option<PathBuf>,
+    /// A file modified less than this long ago that fails to load is assumed to be still being
+    /// written: it is retried, and rejected only once it has been unchanged this long.
+    pub settle: Duration,
+    /// Remove compiled artifacts of files that are gone from the compile cache after each pass.
+    pub prune_cache: bool,
+}
+
+impl Default for SupervisorConfig {
+    fn default() -> Self {
+        SupervisorConfig {
+            dir: None,
+            settle: Duration::from_secs(2),
+            prune_cache: true,
+        }
+    }
+}
+
+/// What one plugin check depends on: its files and the operator's table. Equal fingerprints mean
+/// nothing to reload.
+#[derive(Debug, Clone, PartialEq)]
+struct Fingerprint {
+    wasm: FileStamp,
+    manifest: Option<FileStamp>,
+    config: PluginCheckConfig,
+}
+
+/// A plugin check the supervisor is responsible for.
+#[derive(Debug, Clone)]
+struct Wanted {
+    file: PathBuf,
+    config: PluginCheckConfig,
+    /// Declared in the config (a check the operator asked for) or found in the directory.
+    declared: bool,
+}
+
+/// The version a check runs now.
+struct Current {
+    loaded: LoadedPlugin,
+    fingerprint: Fingerprint,
+}
+
+/// The last attempt that did not produce a running version.
+enum Attempt {
+    /// Rejected; retried only when the fingerprint changes.
+    Rejected(Fingerprint),
+    /// Failed while the file was fresh: retried at `retry_at`.
+    Deferred(Fingerprint, Instant),
+}
+
+#[derive(Default)]
+struct State {
+    current: BTreeMap<String, Current>,
+    attempts: BTreeMap<String, Attempt>,
+    /// Checks registered as "not loaded" placeholders (declared, no good version yet).
+    placeholders: BTreeSet<String>,
+}
+
+/// What one pass did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReconcileReport {
+    /// Checks that got a new version (or were added).
+    pub loaded: Vec<String>,
+    /// Checks whose latest file was rejected.
+    pub rejected: Vec<String>,
+    /// Checks removed.
+    pub removed: Vec<String>,
+    /// When a deferred file must be looked at again, if any.
+    pub retry_at: Option<Instant>,
+}
+
+impl ReconcileReport {
+    /// Whether the pass changed anything.
+    pub fn changed(&self) -> bool {
+        !(self.loaded.is_empty() && self.rejected.is_empty() && self.removed.is_empty())
+    }
+}
+
+/// Keeps plugin checks in line with their files. Cheap to share behind an `Arc`.
+pub struct PluginSupervisor {
+    runtime: PluginRuntime,
+    registry: Registry,
+    config: SupervisorConfig,
+    declared: std::sync::Mutex<BTreeMap<String, PluginCheckConfig>>,
+    state: Mutex<State>,
+}
+
+impl std::fmt::Debug for PluginSupervisor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PluginSupervisor")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A declared plugin check with no good version yet: it fails with the load error, so a check the
+/// operator asked for is never silently missing (unknown is not healthy).
+#[derive(Debug)]
+struct NotLoaded {
+    reason: String,
+}
+
+#[async_trait]
+impl Check for NotLoaded {
+    fn kind(&self) -> CheckKind {
+        CheckKind {
+            component_type: "component",
+            measurement: "status",
+        }
+    }
+
+    async fn run(&self) -> Outcome {
+        Outcome::fail(format!("plugin not loaded: {}", self.reason))
+    }
+}
+
+impl PluginSupervisor {
+    /// A supervisor loading into `runtime` and registering checks with `registry`.
+    pub fn new(runtime: PluginRuntime, registry: Registry, config: SupervisorConfig) -> Self {
+        PluginSupervisor {
+            runtime,
+            registry,
+            config,
+            declared: std::sync::Mutex::default(),
+            state: Mutex::default(),
+        }
+    }
+
+    /// The runtime plugins are loaded into.
+    pub fn runtime(&self) -> &PluginRuntime {
+        &self.runtime
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &SupervisorConfig {
+        &self.config
+    }
+
+    /// Set the plugin checks declared in the config (`[checks.NAME]` with `type = "plugin"`);
+    /// takes effect at the next [`reconcile`](Self::reconcile).
+    pub fn set_declared(&self, declared: BTreeMap<String, PluginCheckConfig>) {
+        *self
+            .declared
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = declared;
+    }
+
+    /// The directories whose changes matter: the plugin directory and the directories of the
+    /// declared plugin files.
+    pub fn watched_dirs(&self) -> Vec<PathBuf> {
+        let mut dirs = BTreeSet::new();
+        if let Some(dir) = &self.config.dir {
+            dirs.insert(dir.clone());
+        }
+        for wanted in self.wanted().values() {
+            if let Some(parent) = wanted.file.parent() {
+                let parent = if parent.as_os_str().is_empty() {
+                    Path::new(".")
+                } else {
+                    parent
+                };
+                dirs.insert(parent.to_path_buf());
+            }
+        }
+        dirs.into_iter().collect()
+    }
+
+    fn wanted(&self) -> BTreeMap<String, Wanted> {
+        let declared = self
+            .declared
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        let mut wanted = BTreeMap::new();
+        if let Some(dir) = &self.config.dir {
+            for (name, file) in directory::scan(dir) {
+                let config = PluginCheckConfig::default();
+                wanted.insert(
+                    name,
+                    Wanted {
+                        file,
+                        config,
+                        declared: false,
+                    },
+                );
+            }
+        }
+        for (name, config) in declared {
+            let file = match (&config.file, &self.config.dir) {
+                (Some(file), _) => file.clone(),
+                (None, Some(dir)) => dir.join(format!("{name}.wasm")),
+                // Config validation requires a file when there is no plugin directory.
+                (None, None) => continue,
+            };
+            wanted.insert(
+                name,
+                Wanted {
+                    file,
+                    config,
+                    declared: true,
+                },
+            );
+        }
+        wanted
+    }
+
+    /// Bring the running plugin checks in line with the files, once. Loads run one after the
+    /// other on this task (compiles on the blocking pool), never on the evaluator or the probes.
+    pub async fn reconcile(&self) -> ReconcileReport {
+        let mut state = self.state.lock().await;
+        let mut report = ReconcileReport::default();
+        let wanted = self.wanted();
+        for (name, want) in &wanted {
+            self.reconcile_one(&mut state, name, want, &mut report)
+                .await;
+        }
+        let gone: Vec<String> = state
+            .current
+            .keys()
+            .chain(state.attempts.keys())
+            .chain(state.placeholders.iter())
+            .filter(|name| !wanted.contains_key(*name))
+            .cloned()
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        for name in gone {
+            let file = state
+                .current
+                .get(&name)
+                .map(|c| c.loaded.file().display().to_string());
+            state.attempts.remove(&name);
+            let registered =
+                state.current.remove(&name).is_some() | state.placeholders.remove(&name);
+            if registered {
+                let note = match file {
+                    Some(file) => format!("removed: {file} is gone"),
+                    None => "removed from the config".to_owned(),
+                };
+                self.registry.remove_noted(&name, note);
+                tracing::info!(check = %name, "plugin check removed");
+            }
+            self.runtime.registry().remove(&name);
+            report.removed.push(name);
+        }
+        if !report.rejected.is_empty() || !report.removed.is_empty() {
+            // Rejections and removals change what the snapshot renders (notes, /plugins, metrics).
+            self.registry.refresh();
+        }
+        if self.config.prune_cache && report.changed() {
+            self.prune_cache(&state);
+        }
+        report.retry_at = state
+            .attempts
+            .values()
+            .filter_map(|a| match a {
+                Attempt::Deferred(_, at) => Some(*at),
+                Attempt::Rejected(_) => None,
+            })
+            .min();
+        report
+    }
+
+    async fn reconcile_one(
+        &self,
+        state: &mut State,
+        name: &str,
+        want: &Wanted,
+        report: &mut ReconcileReport,
+    ) {
+        let Some(wasm) = FileStamp::of(&want.file) else {
+            self.missing(state, name, want, report);
+            return;
+        };
+        let fingerprint = Fingerprint {
+            wasm,
+            manifest: FileStamp::of(&want.file.with_extension("toml")),
+            config: want.config.clone(),
+        };
+        if state
+            .current
+            .get(name)
+            .is_some_and(|c| c.fingerprint == fingerprint)
+        {
+            return;
+        }
+        match state.attempts.get(name) {
+            Some(Attempt::Rejected(fp)) if *fp == fingerprint => return,
+            Some(Attempt::Deferred(fp, at)) if *fp == fingerprint && Instant::now() < *at => {
+                return;
+            }
+            _ => {}
+        }
+        if let Some(current) = state.current.get_mut(name)
+            && current.fingerprint.manifest == fingerprint.manifest
+            && current.fingerprint.config == fingerprint.config
+            && std::fs::read(&want.file)
+                .is_ok_and(|bytes| super::cache::sha256_hex(&bytes) == current.loaded.sha256())
+        {
+            // Touched or copied over with the same bytes: nothing to reload.
+            current.fingerprint = fingerprint;
+            state.attempts.remove(name);
+            return;
+        }
+        // Judged before loading: a slow compile must not make a fresh file look settled.
+        let fresh_for = self.config.settle.checked_sub(fingerprint.wasm.age());
+        let mut config = want.config.clone();
+        config.file = Some(want.file.clone());
+        let built = PluginCheck::build(&self.runtime, name, &config).await;
+        // A file that changed while it was being loaded is looked at again next pass.
+        let unchanged = FileStamp::of(&want.file).as_ref() == Some(&fingerprint.wasm);
+        match built {
+            Ok((spec, loaded)) if unchanged => {
+                let note = match state.current.get(name) {
+                    Some(old) if old.loaded.sha256() == loaded.sha256() => {
+                        format!("settings reloaded from {}", want.file.display())
+                    }
+                    Some(old) => format!(
+                        "reloaded: {} {} -> {} (sha256 {})",
+                        loaded.description().name,
+                        old.loaded.description().version,
+                        loaded.description().version,
+                        short(loaded.sha256())
+                    ),
+                    None => format!(
+                        "loaded {} {} from {} (sha256 {})",
+                        loaded.description().name,
+                        loaded.description().version,
+                        want.file.display(),
+                        short(loaded.sha256())
+                    ),
+                };
+                tracing::info!(check = %name, "{note}");
+                self.runtime.registry().stats(name).record_load();
+                self.registry.upsert_noted(spec, note);
+                state.attempts.remove(name);
+                state.placeholders.remove(name);
+                state.current.insert(
+                    name.to_owned(),
+                    Current {
+                        loaded,
+                        fingerprint,
+                    },
+                );
+                report.loaded.push(name.to_owned());
+            }
+            Ok(_) => {
+                tracing::debug!(check = %name, "plugin file changed while loading; retrying");
+                state.attempts.insert(
+                    name.to_owned(),
+                    Attempt::Deferred(fingerprint, Instant::now()),
+                );
+            }
+            Err(error) => {
+                if let Some(left) = fresh_for.filter(|d| !d.is_zero()) {
+                    tracing::debug!(check = %name, %error, "fresh plugin file failed to load; waiting for it to settle");
+                    let retry_at = Instant::now() + left;
+                    state
+                        .attempts
+                        .insert(name.to_owned(), Attempt::Deferred(fingerprint, retry_at));
+                    return;
+                }
+                let reason = error.to_string();
+                self.reject(state, name, want, Some(&want.file), reason, report);
+                state
+                    .attempts
+                    .insert(name.to_owned(), Attempt::Rejected(fingerprint));
+            }
+        }
+    }
+
+    /// A declared plugin whose file does not exist (a directory file cannot be missing: it was
+    /// just found). The last good version, if any, keeps running.
+    fn missing(&self, state: &mut State, name: &str, want: &Wanted, report: &mut ReconcileReport) {
+        let fingerprint = Fingerprint {
+            wasm: FileStamp::missing(),
+            manifest: None,
+            config: want.config.clone(),
+        };
+        if matches!(state.attempts.get(name), Some(Attempt::Rejected(fp)) if *fp == fingerprint) {
+            return;
+        }
+        let reason = format!("{} does not exist", want.file.display());
+        self.reject(state, name, want, None, reason, report);
+        state
+            .attempts
+            .insert(name.to_owned(), Attempt::Rejected(fingerprint));
+    }
+
+    fn reject(
+        &self,
+        state: &mut State,
+        name: &str,
+        want: &Wanted,
+        read: Option<&Path>,
+        reason: String,
+        report: &mut ReconcileReport,
+    ) {
+        let sha256 = read
+            .and_then(|f| std::fs::read(f).ok())
+            .map(|b| super::cache::sha256_hex(&b));
+        let keeps = state
+            .current
+            .get(name)
+            .map(|c| format!("; version {} keeps running", c.loaded.description().version))
+            .unwrap_or_default();
+        tracing::warn!(check = %name, file = %want.file.display(), "plugin file rejected: {reason}{keeps}");
+        self.runtime.registry().stats(name).record_rejection(
+            want.file.clone(),
+            sha256,
+            reason.clone(),
+        );
+        if want.declared && !state.current.contains_key(name) {
+            // The operator asked for this check: it exists, and fails, until a file loads.
+            let settings = want.config.common().apply(&CheckSettings::default());
+            let spec = CheckSpec::new(name, NotLoaded { reason }).with_settings(settings);
+            self.registry
+                .upsert_noted(spec, "plugin not loaded".to_owned());
+            state.placeholders.insert(name.to_owned());
+        }
+        report.rejected.push(name.to_owned());
+    }
+
+    fn prune_cache(&self, state: &State) {
+        let keep: Vec<String> = state
+            .current
+            .values()
+            .map(|c| c.loaded.sha256().to_owned())
+            .collect();
+        match self.runtime.cache().prune(&keep) {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(removed = n, "plugin cache pruned"),
+            Err(e) => tracing::warn!("plugin cache: pruning failed: {e}"),
+        }
+    }
+
+    /// The versions running now, by check name.
+    pub async fn loaded(&self) -> BTreeMap<String, LoadedPlugin> {
+        let state = self.state.lock().await;
+        state
+            .current
+            .iter()
+            .map(|(n, c)| (n.clone(), c.loaded.clone()))
+            .collect()
+    }
+}
+
+/// The first 12 hex digits of a sha256, for messages.
+fn short(sha256: &str) -> &str {
+    &sha256[..sha256.len().min(12)]
+}
