@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::config::{self, Config};
-use crate::serve::{Daemon, builder_from_config};
+use crate::serve::Daemon;
 
 /// Health checks, backpressure and sandboxed WebAssembly checks.
 #[derive(Debug, Parser)]
@@ -158,8 +158,7 @@ fn serve(file: Option<&Path>, listen: Option<SocketAddr>) -> anyhow::Result<()> 
             let addr = listen.unwrap_or(cfg.http.listen);
             embedded_plugins(&mut cfg, addr);
         }
-        let builder = builder_from_config(&cfg).await?;
-        let daemon = Daemon::start(&cfg, builder, listen).await?;
+        let daemon = Daemon::from_config(&cfg, file.map(Path::to_path_buf), listen).await?;
         daemon.run_until_signal().await?;
         Ok(())
     })

@@ -59,6 +59,19 @@ pub struct Config {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PluginsConfig {
+    /// The watched plugin directory: `NAME.wasm` in it is check `NAME` (settings and grants from
+    /// `NAME.toml` beside it and from `[checks.NAME]`). Unset: only plugin checks in the config.
+    pub dir: Option<PathBuf>,
+    /// Quiet time after a file event before plugins are reloaded.
+    #[serde(with = "humantime_serde")]
+    pub debounce: Duration,
+    /// A file modified more recently than this that fails to load is taken to be still being
+    /// written: it is retried, and rejected only once unchanged this long.
+    #[serde(with = "humantime_serde")]
+    pub settle: Duration,
+    /// Look at every plugin file this often even without file events.
+    #[serde(with = "humantime_serde")]
+    pub rescan: Duration,
     /// Where compiled plugins are cached (default `<data_dir>/plugin-cache`).
     pub cache_dir: Option<PathBuf>,
     /// Largest memory limit a plugin may be given, e.g. "256MiB".
@@ -74,7 +87,12 @@ pub struct PluginsConfig {
 impl Default for PluginsConfig {
     fn default() -> Self {
         let rt = RuntimeConfig::default();
+        let watch = crate::plugin::WatchConfig::default();
         PluginsConfig {
+            dir: None,
+            debounce: watch.debounce,
+            settle: crate::plugin::SupervisorConfig::default().settle,
+            rescan: watch.rescan,
             cache_dir: None,
             max_memory: rt.max_memory,
             max_instances: rt.max_instances,
@@ -99,6 +117,23 @@ impl Config {
             pooling: self.plugins.pooling,
             max_file_size: self.plugins.max_file_size,
             ..RuntimeConfig::default()
+        }
+    }
+
+    /// How plugin files are followed.
+    pub fn supervisor_config(&self) -> crate::plugin::SupervisorConfig {
+        crate::plugin::SupervisorConfig {
+            dir: self.plugins.dir.clone(),
+            settle: self.plugins.settle,
+            prune_cache: true,
+        }
+    }
+
+    /// When plugin files are looked at.
+    pub fn watch_config(&self) -> crate::plugin::WatchConfig {
+        crate::plugin::WatchConfig {
+            debounce: self.plugins.debounce,
+            rescan: self.plugins.rescan,
         }
     }
 }
@@ -312,6 +347,14 @@ fn validate(cfg: &Config, text: &str, file: &Path) -> Result<(), ConfigError> {
             "must be at least 1".to_owned(),
         ));
     }
+    for (key, value) in [
+        ("plugins.debounce", cfg.plugins.debounce),
+        ("plugins.rescan", cfg.plugins.rescan),
+    ] {
+        if value.is_zero() {
+            return Err(invalid(key, "must be greater than zero".to_owned()));
+        }
+    }
     if ev.heartbeat.is_zero() {
         return Err(invalid(
             "evaluator.heartbeat",
@@ -365,6 +408,14 @@ fn validate(cfg: &Config, text: &str, file: &Path) -> Result<(), ConfigError> {
             datasources.push((format!("{key}.datasource"), ds));
         }
         if let CheckConfig::Plugin(p) = check {
+            if p.file.is_none() && cfg.plugins.dir.is_none() {
+                return Err(invalid(
+                    &format!("{key}.file"),
+                    "missing: set file = \"path/to/plugin.wasm\", or set [plugins] dir to load \
+                     NAME.wasm from there"
+                        .to_owned(),
+                ));
+            }
             datasources.extend(
                 p.datasources
                     .iter()

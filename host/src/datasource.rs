@@ -332,6 +332,34 @@ impl Datasource {
     }
 }
 
+/// The current datasources behind one handle, replaced as a whole on a config reload; renders
+/// their pool and breaker metrics.
+#[derive(Debug, Default)]
+pub struct SharedDatasources(arc_swap::ArcSwap<Datasources>);
+
+impl SharedDatasources {
+    /// A handle holding `datasources`.
+    pub fn new(datasources: Datasources) -> Self {
+        SharedDatasources(arc_swap::ArcSwap::from_pointee(datasources))
+    }
+
+    /// Replace the datasources.
+    pub fn store(&self, datasources: Datasources) {
+        self.0.store(Arc::new(datasources));
+    }
+
+    /// The current datasources.
+    pub fn load(&self) -> Arc<Datasources> {
+        self.0.load_full()
+    }
+}
+
+impl crate::metrics::MetricsSource for SharedDatasources {
+    fn render(&self, out: &mut crate::metrics::MetricsWriter) {
+        self.0.load().render(out);
+    }
+}
+
 /// Whether a query's outcome feeds the breaker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum BreakerPolicy {
@@ -364,6 +392,26 @@ impl Datasources {
         let by_name = configs
             .iter()
             .map(|(name, cfg)| Ok((name.clone(), Arc::new(Datasource::new(name, cfg.clone())?))))
+            .collect::<Result<_, DatasourceError>>()?;
+        Ok(Datasources { by_name })
+    }
+
+    /// The datasources `configs` describe, reusing those of `self` whose settings did not change
+    /// (their pools, connections and breakers carry over). Must run inside a tokio runtime.
+    pub fn rebuild(
+        &self,
+        configs: &BTreeMap<String, DatasourceConfig>,
+    ) -> Result<Self, DatasourceError> {
+        let by_name = configs
+            .iter()
+            .map(|(name, cfg)| {
+                let kept = self.by_name.get(name).filter(|d| d.config() == cfg);
+                let ds = match kept {
+                    Some(d) => d.clone(),
+                    None => Arc::new(Datasource::new(name, cfg.clone())?),
+                };
+                Ok((name.clone(), ds))
+            })
             .collect::<Result<_, DatasourceError>>()?;
         Ok(Datasources { by_name })
     }

@@ -13,6 +13,7 @@
 //! | `GET /metrics` | token | Prometheus text |
 //! | `GET /plugins` | token | loaded plugins: file, hash, version, loaded at, quarantine, last error |
 //! | `POST /health/heartbeat/{name}` | token (required) | 204; 404 unknown worker; 403 when no token is configured |
+//! | `POST /admin/reload` | token (required) | daemon only: re-read the config file; 200 with what changed, 422 when rejected |
 //!
 //! "Token" means `Authorization: Bearer <token>` compared in constant time; when no token is
 //! configured, details are open and the POST endpoints are disabled.
@@ -89,6 +90,20 @@ pub fn router(state: HttpState) -> Router {
         .route("/health/heartbeat/{name}", post(admin::heartbeat))
         .route("/plugins", get(details::plugins))
         .with_state(state)
+}
+
+/// `POST /admin/reload` for a daemon: sends a reload request to `trigger` and answers with the
+/// outcome. Requires `token`; disabled (403) without one.
+pub fn reload_router(
+    token: Option<Token>,
+    trigger: tokio::sync::mpsc::Sender<crate::serve::ReloadRequest>,
+) -> Router {
+    Router::new()
+        .route("/admin/reload", post(admin::reload))
+        .with_state(admin::ReloadState {
+            token: token.map(Arc::new),
+            trigger,
+        })
 }
 
 /// HTTP status for an overall or per-check state: pass/warn 200, anything else 503.

@@ -5,20 +5,27 @@
 //! the main runtime is saturated by checks. On a shutdown signal readiness turns 503 "draining"
 //! at once; the server keeps answering for the drain window, then everything stops.
 
+mod reload;
+
 use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
+use axum::Router;
+use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
-use std::sync::Arc;
-
-use crate::builder::{Vitals, VitalsBuilder, heartbeat_settings};
-use crate::check::{CheckSettings, CheckSpec};
-use crate::checks::build_check;
-use crate::config::{CheckConfig, Config};
-use crate::datasource::Datasources;
+use crate::builder::{Vitals, VitalsBuilder};
+use crate::config::Config;
+use crate::datasource::{Datasources, SharedDatasources};
 use crate::http::Token;
-use crate::plugin::{PluginCheck, PluginRuntime};
+use crate::plugin::{PluginRuntime, PluginSupervisor, PluginWatcher};
+
+pub use reload::{ReloadLog, ReloadSummary, Reloader};
+
+/// Asks the reload task to re-read the config file; the answer comes back on the oneshot.
+pub type ReloadRequest = oneshot::Sender<Result<ReloadSummary, String>>;
 
 /// Why the daemon could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -50,24 +57,8 @@ pub enum ServeError {
     Signal(std::io::Error),
 }
 
-/// Settings a check type gets unless its table says otherwise. Queue checks measure load, which
-/// is shed through backpressure rather than failing readiness, so they are not critical.
-fn base_settings(check: &CheckConfig) -> CheckSettings {
-    match check {
-        CheckConfig::Heartbeat(_) => heartbeat_settings(),
-        CheckConfig::Database(_) | CheckConfig::Plugin(_) => CheckSettings::default(),
-        CheckConfig::Pgmq(_) | CheckConfig::SqlQueue(_) | CheckConfig::RedisQueue(_) => {
-            CheckSettings {
-                interval: Duration::from_secs(5),
-                critical: false,
-                ..CheckSettings::default()
-            }
-        }
-    }
-}
-
-/// Build the engine's pieces from a config. Must run inside a tokio runtime (datasource pools
-/// are created there, lazily: nothing connects yet).
+/// A builder with the engine settings of `cfg` (service id, evaluator, backpressure, token) and
+/// no checks: [`Daemon::from_config`] registers those, and keeps them in line with reloads.
 pub async fn builder_from_config(cfg: &Config) -> Result<VitalsBuilder, ServeError> {
     let mut b = Vitals::builder()
         .service_id(cfg.service.id.clone())
@@ -76,75 +67,16 @@ pub async fn builder_from_config(cfg: &Config) -> Result<VitalsBuilder, ServeErr
     if let Some(token) = &cfg.http.token {
         b = b.token(Token::new(token.expose()));
     }
-    let datasources =
-        Datasources::new(&cfg.datasources).map_err(|e| ServeError::Datasource(e.to_string()))?;
-    if !datasources.is_empty() {
-        b = b.metrics_source(Arc::new(datasources.clone()));
-    }
-    let mut runtime: Option<PluginRuntime> = None;
-    for (name, check) in &cfg.checks {
-        let failed = |message: String| ServeError::Check {
-            check: name.clone(),
-            message,
-        };
-        let spec = match check {
-            CheckConfig::Heartbeat(hb) => {
-                let (_, beat) = b.heartbeats().register(name, hb.ttl);
-                CheckSpec::new(name, beat).with_settings(check_settings(check, cfg))
-            }
-            CheckConfig::Plugin(p) => {
-                let rt = match &runtime {
-                    Some(rt) => rt.clone(),
-                    None => {
-                        // Created only when a plugin is configured: the pooling engine reserves
-                        // address space and starts the epoch ticker.
-                        let rt = PluginRuntime::new(cfg.runtime_config())
-                            .map_err(|e| failed(e.to_string()))?;
-                        rt.set_datasources(datasources.clone());
-                        b = b.metrics_source(rt.registry()).plugins(rt.registry());
-                        runtime = Some(rt.clone());
-                        rt
-                    }
-                };
-                // The plugin's own suggested defaults apply under the operator's settings.
-                PluginCheck::from_config(&rt, name, p)
-                    .await
-                    .map_err(|e| failed(e.to_string()))?
-            }
-            other => {
-                let builtin = other
-                    .builtin()
-                    .ok_or_else(|| failed("unsupported check type".to_owned()))?;
-                let check =
-                    build_check(name, &builtin, &datasources).map_err(|e| failed(e.to_string()))?;
-                CheckSpec {
-                    name: name.clone(),
-                    check,
-                    settings: check_settings(other, cfg),
-                }
-            }
-        };
-        b.add_check(spec);
-    }
     Ok(b)
 }
 
-/// A check's settings: its table over the defaults of its type. A check on a datasource gets a
-/// default timeout longer than the datasource's own connect and statement limits, so that its
-/// own, more precise reason ("statement timeout after 2s") is the one reported.
-fn check_settings(check: &CheckConfig, cfg: &Config) -> CheckSettings {
-    let mut base = base_settings(check);
-    if let Some(ds) = check
-        .builtin()
-        .and_then(|b| b.datasource().and_then(|d| cfg.datasources.get(d)).cloned())
-    {
-        let own = ds
-            .connect_timeout
-            .max(ds.acquire_timeout)
-            .max(ds.statement_timeout);
-        base.timeout = base.timeout.max(own + Duration::from_secs(1));
-    }
-    check.common().apply(&base)
+/// The plugin side of a daemon started from a config.
+#[derive(Debug)]
+struct Plugins {
+    supervisor: Arc<PluginSupervisor>,
+    /// Shared with the reload task, which adds the directories a new config names.
+    _watcher: Arc<std::sync::Mutex<PluginWatcher>>,
+    stop: CancellationToken,
 }
 
 /// A running daemon.
@@ -157,14 +89,104 @@ pub struct Daemon {
     stop_evaluator: CancellationToken,
     server: std::thread::JoinHandle<Result<(), String>>,
     evaluator: tokio::task::JoinHandle<()>,
+    plugins: Option<Plugins>,
+    reload: Option<mpsc::Sender<ReloadRequest>>,
 }
 
 impl Daemon {
-    /// Start the evaluator and the HTTP server. `listen` overrides `http.listen`.
+    /// Start the daemon a config describes: datasources, checks, the plugin runtime, the watched
+    /// plugin directory, the HTTP server with `POST /admin/reload`. `file` is where the config
+    /// came from (re-read on reload); `listen` overrides `http.listen`.
+    pub async fn from_config(
+        cfg: &Config,
+        file: Option<PathBuf>,
+        listen: Option<SocketAddr>,
+    ) -> Result<Daemon, ServeError> {
+        let runtime = PluginRuntime::new(cfg.runtime_config())
+            .map_err(|e| ServeError::Server(e.to_string()))?;
+        if let Some(dir) = &cfg.plugins.dir {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                ServeError::Server(format!(
+                    "cannot create plugin directory {}: {e}",
+                    dir.display()
+                ))
+            })?;
+        }
+        let datasources = Arc::new(SharedDatasources::new(Datasources::default()));
+        let log = Arc::new(ReloadLog::default());
+        let registry = runtime.registry();
+        let builder = builder_from_config(cfg)
+            .await?
+            .metrics_source(datasources.clone())
+            .metrics_source(Arc::new(runtime.clone()))
+            .metrics_source(log.clone())
+            .plugins(registry.clone())
+            .notes_source(registry)
+            .notes_source(log.clone());
+        let (reload_tx, mut reload_rx) = mpsc::channel::<ReloadRequest>(4);
+        let admin = crate::http::reload_router(
+            cfg.http.token.as_ref().map(|t| Token::new(t.expose())),
+            reload_tx.clone(),
+        );
+        let mut daemon = Self::serve(cfg, builder, listen, admin).await?;
+        let supervisor = Arc::new(PluginSupervisor::new(
+            runtime.clone(),
+            daemon.vitals.registry().clone(),
+            cfg.supervisor_config(),
+        ));
+        let reloader = Reloader::new(
+            file,
+            cfg,
+            daemon.vitals.clone(),
+            runtime,
+            supervisor.clone(),
+            log,
+            datasources,
+        );
+        if let Err(e) = reloader.apply(cfg.clone()).await {
+            let _ = daemon.stop().await;
+            return Err(e);
+        }
+        let stop = CancellationToken::new();
+        let watcher = PluginWatcher::start(supervisor.clone(), cfg.watch_config(), stop.clone())
+            .map_err(|e| ServeError::Server(e.to_string()))?;
+        let watcher = Arc::new(std::sync::Mutex::new(watcher));
+        let (task_watcher, task_supervisor) = (watcher.clone(), supervisor.clone());
+        tokio::spawn(async move {
+            while let Some(reply) = reload_rx.recv().await {
+                let outcome = reloader.reload_file().await;
+                let dirs = task_supervisor.watched_dirs();
+                task_watcher
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .watch(&dirs);
+                let _ = reply.send(outcome);
+            }
+        });
+        daemon.plugins = Some(Plugins {
+            supervisor,
+            _watcher: watcher,
+            stop,
+        });
+        daemon.reload = Some(reload_tx);
+        Ok(daemon)
+    }
+
+    /// Start the evaluator and the HTTP server for checks registered on `builder`. `listen`
+    /// overrides `http.listen`.
     pub async fn start(
         cfg: &Config,
         builder: VitalsBuilder,
         listen: Option<SocketAddr>,
+    ) -> Result<Daemon, ServeError> {
+        Self::serve(cfg, builder, listen, Router::new()).await
+    }
+
+    async fn serve(
+        cfg: &Config,
+        builder: VitalsBuilder,
+        listen: Option<SocketAddr>,
+        extra: Router,
     ) -> Result<Daemon, ServeError> {
         let addr = listen.unwrap_or(cfg.http.listen);
         let listener = std::net::TcpListener::bind(addr)
@@ -181,7 +203,7 @@ impl Daemon {
         let evaluator = tokio::spawn(evaluator.run(stop_evaluator.clone()));
 
         let stop_server = CancellationToken::new();
-        let router = vitals.router();
+        let router = vitals.router().merge(extra);
         let stop = stop_server.clone();
         let server = std::thread::Builder::new()
             .name("vitals-http".to_owned())
@@ -209,6 +231,8 @@ impl Daemon {
             stop_evaluator,
             server,
             evaluator,
+            plugins: None,
+            reload: None,
         })
     }
 
@@ -222,22 +246,60 @@ impl Daemon {
         &self.vitals
     }
 
-    /// Serve until SIGTERM or SIGINT, then drain and stop. A second signal during the drain
-    /// window stops at once.
+    /// The plugin supervisor, for a daemon started with [`Daemon::from_config`].
+    pub fn plugin_supervisor(&self) -> Option<&Arc<PluginSupervisor>> {
+        self.plugins.as_ref().map(|p| &p.supervisor)
+    }
+
+    /// Re-read the config file and apply it (what SIGHUP and `POST /admin/reload` do).
+    pub async fn reload(&self) -> Result<ReloadSummary, String> {
+        let Some(tx) = &self.reload else {
+            return Err("this daemon was not started from a config".to_owned());
+        };
+        let (reply, answer) = oneshot::channel();
+        tx.send(reply)
+            .await
+            .map_err(|_| "the reload task has stopped".to_owned())?;
+        answer
+            .await
+            .map_err(|_| "the reload task has stopped".to_owned())?
+    }
+
+    /// Serve until SIGTERM or SIGINT, then drain and stop; SIGHUP reloads the config file. A
+    /// second SIGTERM/SIGINT during the drain window stops at once.
     pub async fn run_until_signal(self) -> Result<(), ServeError> {
         let mut signals = Signals::new()?;
-        signals.next().await;
+        loop {
+            match signals.next().await {
+                Signal::Stop => break,
+                Signal::Reload => {
+                    tracing::info!("SIGHUP: reloading the config");
+                    // The outcome is logged and shown in the status notes by the reload task.
+                    let _ = self.reload().await;
+                }
+            }
+        }
         tracing::info!(drain = ?self.drain, "shutdown signal: draining");
         self.vitals.start_draining();
-        tokio::select! {
-            _ = tokio::time::sleep(self.drain) => {}
-            _ = signals.next() => tracing::warn!("second signal: stopping without waiting"),
+        let drain = tokio::time::sleep(self.drain);
+        tokio::pin!(drain);
+        loop {
+            tokio::select! {
+                _ = &mut drain => break,
+                signal = signals.next() => if signal == Signal::Stop {
+                    tracing::warn!("second signal: stopping without waiting");
+                    break;
+                },
+            }
         }
         self.stop().await
     }
 
     /// Stop the server and the evaluator now.
     pub async fn stop(self) -> Result<(), ServeError> {
+        if let Some(p) = &self.plugins {
+            p.stop.cancel();
+        }
         self.stop_evaluator.cancel();
         self.stop_server.cancel();
         let _ = self.evaluator.await;
@@ -256,9 +318,16 @@ impl Daemon {
     }
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Signal {
+    Stop,
+    Reload,
+}
+
 struct Signals {
     term: tokio::signal::unix::Signal,
     int: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
 }
 
 impl Signals {
@@ -267,13 +336,15 @@ impl Signals {
         Ok(Signals {
             term: signal(SignalKind::terminate()).map_err(ServeError::Signal)?,
             int: signal(SignalKind::interrupt()).map_err(ServeError::Signal)?,
+            hup: signal(SignalKind::hangup()).map_err(ServeError::Signal)?,
         })
     }
 
-    async fn next(&mut self) {
+    async fn next(&mut self) -> Signal {
         tokio::select! {
-            _ = self.term.recv() => {}
-            _ = self.int.recv() => {}
+            _ = self.term.recv() => Signal::Stop,
+            _ = self.int.recv() => Signal::Stop,
+            _ = self.hup.recv() => Signal::Reload,
         }
     }
 }

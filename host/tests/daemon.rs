@@ -378,6 +378,13 @@ interval = "200ms"
     .unwrap();
     let addr = free_port();
     let mut daemon = serve_config(&config, addr, ("RUST_LOG", "trace"));
+    // Drain the log while the daemon runs: a full pipe would block its logging threads.
+    let mut stderr = daemon.0.stderr.take().unwrap();
+    let log_reader = std::thread::spawn(move || {
+        let mut log = String::new();
+        let _ = stderr.read_to_string(&mut log);
+        log
+    });
     wait_for(addr, "/health/live", 200, Duration::from_secs(20));
     // Let every check fail or pass a few times (the black hole times out at 300 ms).
     std::thread::sleep(Duration::from_millis(1500));
@@ -400,7 +407,8 @@ interval = "200ms"
         "/health/checks/emails",
     ];
     for path in paths {
-        let (_, head, body) = request(addr, "GET", path, tok).unwrap();
+        let (_, head, body) =
+            request(addr, "GET", path, tok).unwrap_or_else(|| panic!("no answer to {path}"));
         bodies.push_str(&head);
         bodies.push_str(&body);
     }
@@ -413,14 +421,7 @@ interval = "200ms"
         .args(["-KILL", &daemon.0.id().to_string()])
         .status();
     let _ = daemon.0.wait();
-    let mut log = String::new();
-    daemon
-        .0
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut log)
-        .unwrap();
+    let log = log_reader.join().unwrap();
     assert!(
         log.len() > 10_000,
         "trace log captured: {} bytes",
@@ -430,4 +431,126 @@ interval = "200ms"
         assert!(!bodies.contains(secret), "{secret} leaked into a response");
         assert!(!log.contains(secret), "{secret} leaked into the log");
     }
+}
+
+/// The config file is re-read on SIGHUP and on `POST /admin/reload`: checks are added, changed
+/// and removed as it says; an invalid file, or one with a check that cannot be built, is rejected
+/// whole and the running config stays.
+#[test]
+fn config_reload_adds_and_removes_checks_and_rejects_an_invalid_file_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("vitals.toml");
+    let data = dir.path().join("data");
+    let write = |checks: &str| {
+        let text = format!(
+            "[service]\ndata_dir = \"{}\"\n[http]\ntoken = \"t0ken\"\n[evaluator]\nheartbeat = \"100ms\"\n{checks}",
+            data.display()
+        );
+        std::fs::write(&config, text).unwrap();
+    };
+    write("[checks.alpha]\ntype = \"heartbeat\"\nttl = \"1h\"\ninterval = \"100ms\"\n");
+    let addr = free_port();
+    let mut daemon = serve_config(&config, addr, ("RUST_LOG", "info"));
+    let mut stderr = daemon.0.stderr.take().unwrap();
+    let log_reader = std::thread::spawn(move || {
+        let mut log = String::new();
+        let _ = stderr.read_to_string(&mut log);
+        log
+    });
+    wait_for(addr, "/health/ready", 200, Duration::from_secs(20));
+    let tok = Some("t0ken");
+    let code = |path: &str| request(addr, "GET", path, tok).unwrap().0;
+    assert_eq!(code("/health/checks/alpha"), 200);
+
+    // SIGHUP: alpha goes, beta and gamma come.
+    write(
+        "[checks.beta]\ntype = \"heartbeat\"\nttl = \"1h\"\ninterval = \"100ms\"\n\
+         [checks.gamma]\ntype = \"heartbeat\"\nttl = \"1h\"\ninterval = \"100ms\"\n",
+    );
+    let hup = Command::new("kill")
+        .args(["-HUP", &daemon.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(hup.success());
+    wait_for_check(addr, "beta", 200);
+    assert_eq!(code("/health/checks/gamma"), 200);
+    assert_eq!(code("/health/checks/alpha"), 404);
+    let (_, _, status) = request(addr, "GET", "/health/status", tok).unwrap();
+    assert!(status.contains("removed from the config"), "{status}");
+
+    // POST /admin/reload needs the token.
+    assert_eq!(request(addr, "POST", "/admin/reload", None).unwrap().0, 401);
+    // An invalid file is rejected whole, with its position.
+    write(
+        "[checks.delta]\ntype = \"heartbeat\"\nttl = \"1h\"\n\
+         [checks.beta]\ntype = \"heartbeat\"\nttl = \"soon\"\n",
+    );
+    let (code_, _, body) = request(addr, "POST", "/admin/reload", tok).unwrap();
+    assert_eq!(code_, 422, "{body}");
+    assert!(body.contains("vitals.toml:12:1: checks.beta.ttl"), "{body}");
+    // A file that parses but names a datasource that cannot be built is rejected whole too.
+    write(
+        "[datasources.bad]\nurl = \"postgress://u:p@h/db\"\n\
+         [checks.delta]\ntype = \"heartbeat\"\nttl = \"1h\"\n\
+         [checks.db]\ntype = \"database\"\ndatasource = \"bad\"\n",
+    );
+    let (code_, _, body) = request(addr, "POST", "/admin/reload", tok).unwrap();
+    assert_eq!(code_, 422, "{body}");
+    assert!(body.contains("unknown scheme 'postgress'"), "{body}");
+    assert!(!body.contains(":p@"), "the password stays hidden: {body}");
+    assert_eq!(
+        code("/health/checks/delta"),
+        404,
+        "nothing of a rejected file applies"
+    );
+    assert_eq!(code("/health/checks/beta"), 200, "the running config stays");
+    let (_, _, status) = request(addr, "GET", "/health/status", tok).unwrap();
+    assert!(status.contains("config reload rejected at "), "{status}");
+    let (_, _, metrics) = request(addr, "GET", "/metrics", tok).unwrap();
+    assert!(
+        metrics.contains("vitals_config_reloads_total{result=\"rejected\"} 2")
+            && metrics.contains("vitals_config_reloads_total{result=\"applied\"} 1"),
+        "{metrics}"
+    );
+
+    // A good file clears the note and reports what changed.
+    write(
+        "[checks.beta]\ntype = \"heartbeat\"\nttl = \"2h\"\ninterval = \"100ms\"\n\
+         [checks.delta]\ntype = \"heartbeat\"\nttl = \"1h\"\ninterval = \"100ms\"\n\
+         [backpressure]\nmin_dwell = \"20s\"\n",
+    );
+    let (code_, _, body) = request(addr, "POST", "/admin/reload", tok).unwrap();
+    assert_eq!(code_, 200, "{body}");
+    let summary: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(summary["added"], serde_json::json!(["delta"]), "{body}");
+    assert_eq!(summary["changed"], serde_json::json!(["beta"]), "{body}");
+    assert_eq!(summary["removed"], serde_json::json!(["gamma"]), "{body}");
+    assert_eq!(
+        summary["restart_required"],
+        serde_json::json!(["[backpressure]"]),
+        "{body}"
+    );
+    wait_for_check(addr, "delta", 200);
+    let (_, _, status) = request(addr, "GET", "/health/status", tok).unwrap();
+    assert!(!status.contains("config reload rejected"), "{status}");
+
+    let _ = Command::new("kill")
+        .args(["-KILL", &daemon.0.id().to_string()])
+        .status();
+    let _ = daemon.0.wait();
+    let log = log_reader.join().unwrap();
+    assert!(log.contains("config reload rejected"), "{log}");
+    assert!(!log.contains(":p@"), "password in the log");
+}
+
+fn wait_for_check(addr: SocketAddr, name: &str, code: u16) {
+    let t0 = Instant::now();
+    let path = format!("/health/checks/{name}");
+    while t0.elapsed() < Duration::from_secs(10) {
+        if request(addr, "GET", &path, Some("t0ken")).is_some_and(|r| r.0 == code) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("{path} did not answer {code}");
 }
