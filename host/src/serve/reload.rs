@@ -307,6 +307,11 @@ impl Reloader {
         // same name is replaced in order.
         let registry = self.vitals.registry();
         for (name, check) in &old.checks {
+            if matches!(check, CheckConfig::Heartbeat(_))
+                && !matches!(new.checks.get(name), Some(CheckConfig::Heartbeat(_)))
+            {
+                self.vitals.heartbeats().unregister(name);
+            }
             let kept_kind = new.checks.get(name).is_some_and(|n| {
                 matches!(n, CheckConfig::Plugin(_)) == matches!(check, CheckConfig::Plugin(_))
             });
@@ -315,11 +320,6 @@ impl Reloader {
             }
             if !new.checks.contains_key(name) {
                 summary.removed.push(name.clone());
-            }
-            if matches!(check, CheckConfig::Heartbeat(_))
-                && !matches!(new.checks.get(name), Some(CheckConfig::Heartbeat(_)))
-            {
-                self.vitals.heartbeats().unregister(name);
             }
             if !matches!(check, CheckConfig::Plugin(_)) {
                 registry.remove_noted(name, "removed from the config");
