@@ -62,6 +62,8 @@ fn main() {
         load::drive(probe, "/health/ready", conns, Duration::from_millis(500)).await;
 
         let (mut bare_rps, mut probe_rps) = (Vec::new(), Vec::new());
+        let (mut bare_p50, mut probe_p50) = (Vec::new(), Vec::new());
+        let (mut bare_p99, mut probe_p99) = (Vec::new(), Vec::new());
         let dur = Duration::from_secs(secs);
         println!("probe benchmark: {conns} connections, {secs}s per round, 3 alternating rounds, 20 checks");
         for round in 1..=3 {
@@ -76,8 +78,19 @@ fn main() {
             }
             bare_rps.push(b.req_per_sec);
             probe_rps.push(p.req_per_sec);
+            bare_p50.push(b.p50.as_secs_f64());
+            probe_p50.push(p.p50.as_secs_f64());
+            bare_p99.push(b.p99.as_secs_f64());
+            probe_p99.push(p.p99.as_secs_f64());
         }
         let (b, p) = (median(bare_rps), median(probe_rps));
         println!("median: bare {b:.0} req/s, probe {p:.0} req/s, ratio probe/bare = {:.3} (target >= 0.95)", p / b);
+        let (b50, p50) = (median(bare_p50), median(probe_p50));
+        let (b99, p99) = (median(bare_p99), median(probe_p99));
+        println!(
+            "latency: p50 bare {:.2} ms, probe {:.2} ms (ratio {:.2}); p99 bare {:.2} ms, probe {:.2} ms (ratio {:.2})",
+            b50 * 1e3, p50 * 1e3, p50 / b50, b99 * 1e3, p99 * 1e3, p99 / b99
+        );
+        println!("target throughput ratio >= 0.95: {}", if p / b >= 0.95 { "met" } else { "MISSED" });
     });
 }

@@ -4,7 +4,7 @@
 //! Run: `cargo run -p vitals-host --example embedded`, then
 //! `curl -s localhost:3000/health/ready?verbose`, `curl -s -XPOST localhost:3000/jobs` (repeat it
 //! quickly: once the job channel is 80 % full, admission closes with 503 + Retry-After), and
-//! `curl -s localhost:3000/health/backpressure`. Ctrl-C drains for 2 seconds, then exits.
+//! `curl -s localhost:3000/health/backpressure`; `POST /imports` asks the checker itself. Ctrl-C drains for 2 seconds, then exits.
 #![allow(missing_docs)]
 
 use std::time::Duration;
@@ -15,7 +15,9 @@ use axum::extract::State;
 use axum::routing::post;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-use vitals::{ChannelProbe, Check, CheckKind, CheckSettings, CheckSpec, Outcome, Vitals};
+use vitals::{
+    BackpressureChecker, ChannelProbe, Check, CheckKind, CheckSettings, CheckSpec, Outcome, Vitals,
+};
 
 /// The app's own check: is the local disk writable?
 struct ScratchDir;
@@ -42,12 +44,24 @@ impl Check for ScratchDir {
 struct AppState {
     jobs: mpsc::Sender<u64>,
     probe: ChannelProbe,
+    admission: BackpressureChecker,
 }
 
 async fn enqueue(State(app): State<AppState>) -> (http::StatusCode, &'static str) {
     match app.probe.try_send(&app.jobs, 1) {
         Ok(()) => (http::StatusCode::ACCEPTED, "queued\n"),
         Err(_) => (http::StatusCode::SERVICE_UNAVAILABLE, "queue full\n"),
+    }
+}
+
+/// A handler that decides for itself, without the layer: synchronous, lock-free, no I/O.
+async fn import(State(app): State<AppState>) -> (http::StatusCode, String) {
+    match app.admission.try_check() {
+        Ok(()) => (http::StatusCode::ACCEPTED, "import started\n".to_owned()),
+        Err(rejected) => (
+            http::StatusCode::SERVICE_UNAVAILABLE,
+            format!("busy, retry in {}s\n", rejected.retry_after_secs),
+        ),
     }
 }
 
@@ -78,13 +92,16 @@ async fn main() -> anyhow::Result<()> {
         }
     });
 
+    let state = AppState {
+        jobs: jobs_tx,
+        probe,
+        admission: vitals.backpressure(),
+    };
     let app = Router::new()
         .route("/jobs", post(enqueue))
-        .with_state(AppState {
-            jobs: jobs_tx,
-            probe,
-        })
         .layer(vitals.admission_layer())
+        .route("/imports", post(import))
+        .with_state(state)
         .merge(vitals.router());
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;

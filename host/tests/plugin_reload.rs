@@ -260,6 +260,11 @@ async fn a_changed_file_becomes_a_new_version_and_in_flight_state_carries_over()
     );
     assert_eq!(h.view("svc").unwrap().version, "2.0.0");
     assert_eq!(h.view("svc").unwrap().loads, 2);
+    // Rolling back to the version before is served from the compile cache.
+    let compiles = h.runtime.cache().compiles();
+    guests::install(h.dir.path(), "svc.wasm", &guests::variant("versioned-a", "", 0));
+    h.wait_output("svc", "versioned v1").await;
+    assert_eq!(h.runtime.cache().compiles(), compiles, "rollback recompiled");
     h.stop().await;
 }
 
@@ -485,8 +490,8 @@ async fn a_flood_of_quick_replacements_ends_on_the_last_version_with_nothing_els
     assert_eq!(loaded["flood"].sha256(), sha256(&last));
     assert_eq!(
         cached_artifacts(h.cache.path()),
-        1,
-        "compile cache entries of replaced files are pruned"
+        2,
+        "compile cache entries of replaced files are pruned, but for the one before the last"
     );
     h.stop().await;
 }

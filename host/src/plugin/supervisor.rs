@@ -70,6 +70,9 @@ struct Wanted {
 struct Current {
     loaded: LoadedPlugin,
     fingerprint: Fingerprint,
+    /// sha256 of the version this one replaced: its compiled artifact stays cached, so rolling
+    /// back to it does not recompile.
+    previous: Option<String>,
 }
 
 /// The last attempt that did not produce a running version.
@@ -367,11 +370,17 @@ impl PluginSupervisor {
                 self.registry.upsert_noted(spec, note);
                 state.attempts.remove(name);
                 state.placeholders.remove(name);
+                let previous = state
+                    .current
+                    .get(name)
+                    .map(|c| c.loaded.sha256().to_owned())
+                    .filter(|sha| sha != loaded.sha256());
                 state.current.insert(
                     name.to_owned(),
                     Current {
                         loaded,
                         fingerprint,
+                        previous,
                     },
                 );
                 report.loaded.push(name.to_owned());
@@ -454,10 +463,11 @@ impl PluginSupervisor {
     }
 
     fn prune_cache(&self, state: &State) {
+        // What runs now and what it replaced (for a quick rollback); everything else goes.
         let keep: Vec<String> = state
             .current
             .values()
-            .map(|c| c.loaded.sha256().to_owned())
+            .flat_map(|c| std::iter::once(c.loaded.sha256().to_owned()).chain(c.previous.clone()))
             .collect();
         match self.runtime.cache().prune(&keep) {
             Ok(0) => {}
