@@ -116,7 +116,7 @@ impl Bench {
 
 /// The two versions alternate, so every reload changes what the check reports.
 fn version(i: usize) -> (&'static str, &'static str) {
-    if i % 2 == 0 {
+    if i.is_multiple_of(2) {
         ("versioned-a", "versioned v1")
     } else {
         ("versioned-b", "versioned v2")

@@ -24,6 +24,7 @@ mod output;
 mod quarantine;
 mod registry;
 mod sandbox;
+mod settings;
 mod sql;
 mod supervisor;
 mod watcher;
@@ -31,14 +32,15 @@ mod watcher;
 use std::path::PathBuf;
 
 pub use cache::CompileCache;
-pub use check::{EVALUATOR_GRACE, PluginCheck, PluginCheckConfig, PluginManifest};
+pub use check::{EVALUATOR_GRACE, PluginCheck};
 pub use engine::{PluginRuntime, RuntimeConfig};
 pub use grants::{HttpRule, PluginGrants};
 pub use limits::{ByteSize, RunLimits};
 pub use loader::{Description, LoadedPlugin, SuggestedDefaults};
 pub use quarantine::{QuarantinePolicy, QuarantineState};
 pub use registry::{PluginRegistry, PluginState, PluginStats, PluginView, Rejection};
-pub use sandbox::{RunFailure, RunReport};
+pub use sandbox::{RunFailure, RunReport, WarmPolicy};
+pub use settings::{PluginCheckConfig, PluginManifest};
 pub use supervisor::{PluginSupervisor, ReconcileReport, SupervisorConfig};
 pub use watcher::{PluginWatcher, WatchConfig};
 

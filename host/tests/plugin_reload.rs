@@ -262,9 +262,17 @@ async fn a_changed_file_becomes_a_new_version_and_in_flight_state_carries_over()
     assert_eq!(h.view("svc").unwrap().loads, 2);
     // Rolling back to the version before is served from the compile cache.
     let compiles = h.runtime.cache().compiles();
-    guests::install(h.dir.path(), "svc.wasm", &guests::variant("versioned-a", "", 0));
+    guests::install(
+        h.dir.path(),
+        "svc.wasm",
+        &guests::variant("versioned-a", "", 0),
+    );
     h.wait_output("svc", "versioned v1").await;
-    assert_eq!(h.runtime.cache().compiles(), compiles, "rollback recompiled");
+    assert_eq!(
+        h.runtime.cache().compiles(),
+        compiles,
+        "rollback recompiled"
+    );
     h.stop().await;
 }
 

@@ -41,6 +41,13 @@ impl BoundedCapture {
         buf.dropped += (bytes.len() - take) as u64;
     }
 
+    /// Forget what was captured (a warm instance's next run).
+    pub(crate) fn clear(&self) {
+        let mut buf = self.buffer.lock().unwrap_or_else(PoisonError::into_inner);
+        buf.kept.clear();
+        buf.dropped = 0;
+    }
+
     /// What was captured, lossily decoded, trimmed.
     pub(crate) fn text(&self) -> String {
         let buf = self.buffer.lock().unwrap_or_else(PoisonError::into_inner);

@@ -1,7 +1,5 @@
 //! A loaded plugin as a [`Check`]: config, manifest, quarantine and outcome mapping.
 
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -11,191 +9,20 @@ use async_trait::async_trait;
 use super::PluginError;
 use super::bindings::vitals::check::types as wit;
 use super::engine::PluginRuntime;
-use super::grants::PluginGrants;
 use super::host_api::{LOG_BURST, LOG_RATE, PluginContext};
-use super::limits::{ByteSize, RunLimits};
+use super::limits::RunLimits;
 use super::loader::LoadedPlugin;
 use super::output::{cap_details, truncate_text};
 use super::quarantine::{Quarantine, QuarantinePolicy};
 use super::registry::PluginStats;
-use super::sandbox::{Call, Returned, run_call};
+use super::sandbox::{Call, Returned, Sandbox, WarmPolicy, run_in};
+use super::settings::{PluginCheckConfig, PluginManifest};
 use crate::check::{Check, CheckKind, CheckSettings, CheckSpec, Outcome, Status};
 use crate::config::CommonSettings;
 
 /// Slack between a plugin's deadline and the evaluator's hard timeout, so the plugin's own,
 /// more precise reason ("deadline 500ms exceeded") is the one reported.
 pub const EVALUATOR_GRACE: Duration = Duration::from_millis(250);
-
-crate::check_config! {
-    /// `[checks.NAME]` with `type = "plugin"`: a WebAssembly component check. `timeout` is the
-    /// plugin's hard deadline per run.
-    pub struct PluginCheckConfig {
-        /// The `.wasm` component file.
-        #[serde(default)]
-        pub file: Option<PathBuf>,
-        /// Linear memory cap per run, e.g. "64MiB" (default 64 MiB, at most the runtime's max).
-        #[serde(default)]
-        pub memory_limit: Option<ByteSize>,
-        /// Cap on the output text and each detail value, e.g. "4KiB" (default 4 KiB).
-        #[serde(default)]
-        pub output_limit: Option<ByteSize>,
-        /// Consecutive traps before quarantine (default 3).
-        #[serde(default)]
-        pub quarantine_after: Option<u32>,
-        /// Config values the plugin reads with `config-get`.
-        #[serde(default)]
-        pub config: BTreeMap<String, String>,
-        /// Outgoing HTTP destinations (`scheme://host:port`, `*` wildcards).
-        #[serde(default)]
-        pub allow_http: Vec<String>,
-        /// Directories mounted read-only at the same path.
-        #[serde(default)]
-        pub read_dirs: Vec<PathBuf>,
-        /// Environment variables passed through.
-        #[serde(default)]
-        pub env: Vec<String>,
-        /// Datasources the plugin may query read-only.
-        #[serde(default)]
-        pub datasources: Vec<String>,
-        /// Statement timeout of the plugin's SQL queries (default 2s).
-        #[serde(default, with = "humantime_serde::option")]
-        pub sql_statement_timeout: Option<Duration>,
-        /// Row limit of the plugin's SQL queries (default 1000).
-        #[serde(default)]
-        pub sql_row_limit: Option<u32>,
-    }
-}
-
-crate::check_config! {
-    /// `NAME.toml` next to `NAME.wasm`: the plugin's own suggested config and grants. The
-    /// operator's `[checks.NAME]` table wins key by key (a non-empty list replaces the
-    /// manifest's list; `config` maps are merged).
-    pub struct PluginManifest {
-        /// Linear memory cap per run.
-        #[serde(default)]
-        pub memory_limit: Option<ByteSize>,
-        /// Output cap.
-        #[serde(default)]
-        pub output_limit: Option<ByteSize>,
-        /// Consecutive traps before quarantine.
-        #[serde(default)]
-        pub quarantine_after: Option<u32>,
-        /// Config values.
-        #[serde(default)]
-        pub config: BTreeMap<String, String>,
-        /// Outgoing HTTP destinations.
-        #[serde(default)]
-        pub allow_http: Vec<String>,
-        /// Read-only directories.
-        #[serde(default)]
-        pub read_dirs: Vec<PathBuf>,
-        /// Environment variables.
-        #[serde(default)]
-        pub env: Vec<String>,
-        /// Datasources.
-        #[serde(default)]
-        pub datasources: Vec<String>,
-        /// SQL statement timeout.
-        #[serde(default, with = "humantime_serde::option")]
-        pub sql_statement_timeout: Option<Duration>,
-        /// SQL row limit.
-        #[serde(default)]
-        pub sql_row_limit: Option<u32>,
-    }
-}
-
-impl Default for PluginCheckConfig {
-    /// Nothing set: no file, no grants, every setting from the manifest, the plugin's
-    /// suggestions or the defaults.
-    fn default() -> Self {
-        PluginCheckConfig {
-            file: None,
-            memory_limit: None,
-            output_limit: None,
-            quarantine_after: None,
-            config: BTreeMap::new(),
-            allow_http: Vec::new(),
-            read_dirs: Vec::new(),
-            env: Vec::new(),
-            datasources: Vec::new(),
-            sql_statement_timeout: None,
-            sql_row_limit: None,
-            interval: None,
-            timeout: None,
-            critical: None,
-            failures_before_fail: None,
-            successes_before_pass: None,
-            backpressure_source: None,
-        }
-    }
-}
-
-impl PluginManifest {
-    /// Read `NAME.toml` next to `wasm`, if it exists.
-    pub fn for_wasm(wasm: &Path) -> Result<Option<Self>, PluginError> {
-        let path = wasm.with_extension("toml");
-        let text = match std::fs::read_to_string(&path) {
-            Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => {
-                return Err(PluginError::Manifest {
-                    file: path,
-                    message: e.to_string(),
-                });
-            }
-        };
-        toml::from_str(&text)
-            .map(Some)
-            .map_err(|e| PluginError::Manifest {
-                file: path,
-                message: e.to_string(),
-            })
-    }
-}
-
-fn pick<T>(main: Vec<T>, manifest: Vec<T>) -> Vec<T> {
-    if main.is_empty() { manifest } else { main }
-}
-
-impl PluginCheckConfig {
-    /// Merge a manifest under this config (this config wins).
-    pub fn with_manifest(&self, manifest: Option<PluginManifest>) -> PluginCheckConfig {
-        let mut c = self.clone();
-        let Some(m) = manifest else { return c };
-        c.memory_limit = c.memory_limit.or(m.memory_limit);
-        c.output_limit = c.output_limit.or(m.output_limit);
-        c.quarantine_after = c.quarantine_after.or(m.quarantine_after);
-        let mut config = m.config;
-        config.extend(std::mem::take(&mut c.config));
-        c.config = config;
-        c.allow_http = pick(c.allow_http, m.allow_http);
-        c.read_dirs = pick(c.read_dirs, m.read_dirs);
-        c.env = pick(c.env, m.env);
-        c.datasources = pick(c.datasources, m.datasources);
-        c.sql_statement_timeout = c.sql_statement_timeout.or(m.sql_statement_timeout);
-        c.sql_row_limit = c.sql_row_limit.or(m.sql_row_limit);
-        c.interval = c.interval.or(m.interval);
-        c.timeout = c.timeout.or(m.timeout);
-        c.critical = c.critical.or(m.critical);
-        c.failures_before_fail = c.failures_before_fail.or(m.failures_before_fail);
-        c.successes_before_pass = c.successes_before_pass.or(m.successes_before_pass);
-        c.backpressure_source = c.backpressure_source.or(m.backpressure_source);
-        c
-    }
-
-    /// The capabilities this config grants.
-    pub fn grants(&self) -> PluginGrants {
-        PluginGrants {
-            config: self.config.clone(),
-            allow_http: self.allow_http.clone(),
-            read_dirs: self.read_dirs.clone(),
-            env: self.env.clone(),
-            datasources: self.datasources.clone(),
-            sql_statement_timeout: self.sql_statement_timeout,
-            sql_row_limit: self.sql_row_limit,
-        }
-    }
-}
 
 /// The plugin version a check currently runs, with its shared run context.
 struct Active {
@@ -212,6 +39,9 @@ pub struct PluginCheck {
     quarantine: Mutex<Quarantine>,
     stats: Arc<PluginStats>,
     measurement: Mutex<&'static str>,
+    warm: Option<WarmPolicy>,
+    /// The warm instance between runs (only with a warm policy).
+    slot: Mutex<Option<Sandbox>>,
 }
 
 impl std::fmt::Debug for PluginCheck {
@@ -287,7 +117,17 @@ impl PluginCheck {
             quarantine: Mutex::new(Quarantine::new(policy)),
             stats,
             measurement: Mutex::new("status"),
+            warm: None,
+            slot: Mutex::new(None),
         })
+    }
+
+    /// Reuse instances under `policy` instead of a fresh one per run (`None`: always fresh).
+    /// Every run keeps its own deadline, memory cap and output cap; an instance is never reused
+    /// after a trap, a timeout or any limit hit.
+    pub fn with_warm_instances(mut self, policy: Option<WarmPolicy>) -> Self {
+        self.warm = policy;
+        self
     }
 
     fn activate(
@@ -369,7 +209,8 @@ impl PluginCheck {
                 .unwrap_or(QuarantinePolicy::default().threshold),
             ..QuarantinePolicy::default()
         };
-        let check = PluginCheck::new(runtime, name, loaded.clone(), limits, policy)?;
+        let check = PluginCheck::new(runtime, name, loaded.clone(), limits, policy)?
+            .with_warm_instances(config.warm_policy());
         let spec = CheckSpec {
             name: name.to_owned(),
             check: Arc::new(check),
@@ -410,16 +251,18 @@ impl PluginCheck {
         serde_json::to_value(state).unwrap_or_default()
     }
 
-    fn outcome_of(&self, result: wit::CheckResult) -> Outcome {
+    /// The outcome of a completed run, and whether it hit the output cap.
+    fn outcome_of(&self, result: wit::CheckResult) -> (Outcome, bool) {
         let limit = usize::try_from(self.limits.output.bytes()).unwrap_or(usize::MAX);
         if let Some(violation) = output_violation(&result, limit, self.limits.max_details) {
             // Over the cap is a limit hit like any other: the run fails and says which, and the
             // start of what it returned is kept for the operator.
-            return Outcome::fail(format!(
+            let outcome = Outcome::fail(format!(
                 "output limit {} exceeded: {violation}",
                 self.limits.output
             ))
             .detail("output_truncated", truncate_text(&result.output, 256));
+            return (outcome, true);
         }
         let status = match result.status {
             wit::Status::Pass => Status::Pass,
@@ -446,7 +289,7 @@ impl PluginCheck {
                 format!("… (truncated {dropped} details)"),
             );
         }
-        outcome
+        (outcome, false)
     }
 }
 
@@ -477,7 +320,18 @@ impl Check for PluginCheck {
         }
         let inner = &self.runtime.inner;
         let dropped_before = self.stats.logs_dropped();
-        let report = run_call(
+        // A warm instance past its age is dropped here rather than reused.
+        let warm = self.warm.and_then(|policy| {
+            let taken = self
+                .slot
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take();
+            taken.filter(|sandbox| sandbox.reusable(&policy))
+        });
+        let reused = warm.is_some();
+        let (report, sandbox) = run_in(
+            warm,
             &inner.engine,
             &active.loaded.inner.pre,
             &active.context,
@@ -501,8 +355,13 @@ impl Check for PluginCheck {
         }
         let limit = usize::try_from(self.limits.output.bytes()).unwrap_or(usize::MAX);
         let completed = report.result.is_ok();
+        let mut limit_hit = false;
         let outcome = match report.result {
-            Ok(Returned::Checked(Ok(result))) => self.outcome_of(result),
+            Ok(Returned::Checked(Ok(result))) => {
+                let (outcome, hit) = self.outcome_of(result);
+                limit_hit = hit;
+                outcome
+            }
             Ok(Returned::Checked(Err(message))) => Outcome::unknown(truncate_text(&message, limit)),
             Ok(Returned::Described(_)) => {
                 Outcome::unknown("plugin returned a description to check()")
@@ -510,6 +369,13 @@ impl Check for PluginCheck {
             Err(failure) => Outcome::fail(truncate_text(&failure.to_string(), limit)),
         };
         let dropped = self.stats.logs_dropped().saturating_sub(dropped_before);
+        limit_hit |= dropped > 0;
+        if let (Some(policy), Some(sandbox)) = (self.warm, sandbox)
+            && !limit_hit
+            && sandbox.reusable(&policy)
+        {
+            *self.slot.lock().unwrap_or_else(PoisonError::into_inner) = Some(sandbox);
+        }
         let outcome = if dropped > 0 && completed {
             Outcome::fail(format!(
                 "log limit exceeded: {dropped} lines dropped (at most {LOG_RATE}/s, bursts of \
@@ -526,6 +392,7 @@ impl Check for PluginCheck {
             .detail("plugin_version", d.version.clone())
             .detail("memory_peak_bytes", report.peak_memory)
             .detail("run_ms", report.wall.as_secs_f64() * 1000.0)
+            .detail("instance", if reused { "warm" } else { "fresh" })
             .detail("quarantine", self.quarantine_detail(Instant::now()))
     }
 }

@@ -23,6 +23,11 @@ impl HttpGuard {
         HttpGuard { plugin, deadline }
     }
 
+    /// The deadline of the next run on a warm instance.
+    pub(crate) fn set_deadline(&mut self, deadline: Instant) {
+        self.deadline = deadline;
+    }
+
     /// `Err(message)` when the request's origin is not granted.
     fn check(&self, uri: &http::Uri) -> Result<(), String> {
         let scheme = uri.scheme_str().unwrap_or("https");

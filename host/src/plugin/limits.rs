@@ -136,6 +136,11 @@ impl MemoryLimiter {
     pub(crate) fn peak(&self) -> u64 {
         self.peak as u64
     }
+
+    /// Start a new peak from the memory held now (a warm instance's next run).
+    pub(crate) fn reset_peak(&mut self) {
+        self.peak = self.current_total;
+    }
 }
 
 impl wasmtime::ResourceLimiter for MemoryLimiter {

@@ -12,8 +12,8 @@ use wasmtime::{Store, Trap, UpdateDeadline};
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
-use super::bindings::PluginPre;
 use super::bindings::vitals::check::types as wit;
+use super::bindings::{Plugin, PluginPre};
 use super::capture::BoundedCapture;
 use super::host_api::PluginContext;
 use super::http_guard::HttpGuard;
@@ -159,9 +159,10 @@ fn new_store(
     store.set_epoch_deadline(1);
     // Yield to tokio on every tick so a spinning guest never holds a worker thread; trap once
     // the deadline has passed. tokio's own `yield_now` lets the timer and I/O drivers run
-    // before the guest resumes (a plain self-wake would not, on a current-thread runtime).
-    store.epoch_deadline_callback(move |_| {
-        if Instant::now() >= deadline {
+    // before the guest resumes (a plain self-wake would not, on a current-thread runtime). The
+    // deadline is read from the store, so a warm instance gets a new one for every run.
+    store.epoch_deadline_callback(|ctx| {
+        if Instant::now() >= ctx.data().deadline {
             Err(wasmtime::Error::new(DeadlineExceeded))
         } else {
             Ok(UpdateDeadline::YieldCustom(
@@ -173,6 +174,100 @@ fn new_store(
     Ok(store)
 }
 
+/// An instance in its own store, with its captured output. Used for one call (a fresh run) or,
+/// when the operator opts in, kept warm for several.
+pub(crate) struct Sandbox {
+    store: Store<PluginState>,
+    instance: Plugin,
+    capture: BoundedCapture,
+    created: Instant,
+    calls: u32,
+}
+
+impl Sandbox {
+    /// Instantiate `pre` in a fresh store; instantiation counts against `deadline`.
+    async fn create(
+        engine: &wasmtime::Engine,
+        pre: &PluginPre<PluginState>,
+        plugin: &Arc<PluginContext>,
+        limits: &RunLimits,
+        deadline: Instant,
+    ) -> Result<Sandbox, (RunFailure, u64)> {
+        let capture = BoundedCapture::new(CAPTURE_BYTES);
+        let mut store =
+            new_store(engine, plugin, limits, &capture, deadline).map_err(|f| (f, 0))?;
+        let budget = deadline.saturating_duration_since(Instant::now()) + BACKSTOP_SLACK;
+        let instantiated = tokio::time::timeout(budget, pre.instantiate_async(&mut store)).await;
+        match instantiated {
+            Ok(Ok(instance)) => Ok(Sandbox {
+                store,
+                instance,
+                capture,
+                created: Instant::now(),
+                calls: 0,
+            }),
+            Ok(Err(error)) => {
+                let peak = store.data().limiter.peak();
+                Err((classify(&error, limits, &capture), peak))
+            }
+            Err(_elapsed) => Err((RunFailure::Deadline(limits.deadline), 0)),
+        }
+    }
+
+    /// Call one export, under `deadline`.
+    async fn call(
+        &mut self,
+        call: Call,
+        limits: &RunLimits,
+        deadline: Instant,
+    ) -> Result<Returned, RunFailure> {
+        if self.calls > 0 {
+            // A warm instance: a new deadline, a new peak and a clean capture for this run.
+            let state = self.store.data_mut();
+            state.deadline = deadline;
+            state.hooks.set_deadline(deadline);
+            state.limiter.reset_peak();
+            self.capture.clear();
+            self.store.set_epoch_deadline(1);
+        }
+        self.calls += 1;
+        let budget = deadline.saturating_duration_since(Instant::now()) + BACKSTOP_SLACK;
+        let (instance, store) = (&self.instance, &mut self.store);
+        let work = async {
+            match call {
+                Call::Describe => instance.call_describe(store).await.map(Returned::Described),
+                Call::Check => instance.call_check(store).await.map(Returned::Checked),
+            }
+        };
+        let outcome = tokio::time::timeout(budget, work).await;
+        self.store.data().plugin.flush_dropped_logs();
+        match outcome {
+            Ok(Ok(returned)) => Ok(returned),
+            Ok(Err(error)) => Err(classify(&error, limits, &self.capture)),
+            Err(_elapsed) => Err(RunFailure::Deadline(limits.deadline)),
+        }
+    }
+
+    fn peak(&self) -> u64 {
+        self.store.data().limiter.peak()
+    }
+
+    /// Whether this instance may serve another run under `policy`.
+    pub(crate) fn reusable(&self, policy: &WarmPolicy) -> bool {
+        self.calls < policy.max_runs && self.created.elapsed() < policy.max_age
+    }
+}
+
+/// When a warm instance is retired: after `max_runs` runs or `max_age`, whichever comes first
+/// (and always after a trap, a timeout or any limit hit).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WarmPolicy {
+    /// Runs served by one instance.
+    pub max_runs: u32,
+    /// Age of one instance.
+    pub max_age: Duration,
+}
+
 /// Instantiate `pre` in a fresh sandbox and call one export.
 pub(crate) async fn run_call(
     engine: &wasmtime::Engine,
@@ -181,41 +276,45 @@ pub(crate) async fn run_call(
     limits: &RunLimits,
     call: Call,
 ) -> RunReport<Returned> {
+    let (report, _) = run_in(None, engine, pre, plugin, limits, call).await;
+    report
+}
+
+/// Call one export on `warm` if given, else on a fresh instance. Returns the report and the
+/// instance when the run completed cleanly (the caller decides whether to keep it warm); an
+/// instance whose run failed in any way is dropped here and never used again.
+pub(crate) async fn run_in(
+    warm: Option<Sandbox>,
+    engine: &wasmtime::Engine,
+    pre: &PluginPre<PluginState>,
+    plugin: &Arc<PluginContext>,
+    limits: &RunLimits,
+    call: Call,
+) -> (RunReport<Returned>, Option<Sandbox>) {
     let started = Instant::now();
     let deadline = started + limits.deadline;
-    let capture = BoundedCapture::new(CAPTURE_BYTES);
-    let mut store = match new_store(engine, plugin, limits, &capture, deadline) {
-        Ok(store) => store,
-        Err(failure) => {
-            return RunReport {
-                result: Err(failure),
-                peak_memory: 0,
-                wall: started.elapsed(),
-            };
-        }
+    let mut sandbox = match warm {
+        Some(sandbox) => sandbox,
+        None => match Sandbox::create(engine, pre, plugin, limits, deadline).await {
+            Ok(sandbox) => sandbox,
+            Err((failure, peak_memory)) => {
+                let report = RunReport {
+                    result: Err(failure),
+                    peak_memory,
+                    wall: started.elapsed(),
+                };
+                return (report, None);
+            }
+        },
     };
-    let work = async {
-        let instance = pre.instantiate_async(&mut store).await?;
-        match call {
-            Call::Describe => instance
-                .call_describe(&mut store)
-                .await
-                .map(Returned::Described),
-            Call::Check => instance.call_check(&mut store).await.map(Returned::Checked),
-        }
-    };
-    let outcome = tokio::time::timeout(limits.deadline + BACKSTOP_SLACK, work).await;
-    plugin.flush_dropped_logs();
-    let result = match outcome {
-        Ok(Ok(returned)) => Ok(returned),
-        Ok(Err(error)) => Err(classify(&error, limits, &capture)),
-        Err(_elapsed) => Err(RunFailure::Deadline(limits.deadline)),
-    };
-    RunReport {
-        result,
-        peak_memory: store.data().limiter.peak(),
+    let result = sandbox.call(call, limits, deadline).await;
+    let report = RunReport {
+        peak_memory: sandbox.peak(),
         wall: started.elapsed(),
-    }
+        result,
+    };
+    let keep = report.result.is_ok().then_some(sandbox);
+    (report, keep)
 }
 
 /// Map a wasmtime error to the reason the operator sees.

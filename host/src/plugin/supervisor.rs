@@ -18,10 +18,11 @@ use async_trait::async_trait;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
-use super::check::{PluginCheck, PluginCheckConfig};
+use super::check::PluginCheck;
 use super::directory::{self, FileStamp};
 use super::engine::PluginRuntime;
 use super::loader::LoadedPlugin;
+use super::settings::PluginCheckConfig;
 use crate::check::{Check, CheckKind, CheckSettings, CheckSpec, Outcome};
 use crate::evaluator::Registry;
 
