@@ -20,5 +20,8 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== guest components"
 bash scripts/build-guests.sh
 
+echo "== plugin unit tests (JavaScript, Python)"
+bash scripts/plugin-unit-tests.sh
+
 echo "== tests"
 cargo test --workspace --locked --no-fail-fast

@@ -92,8 +92,9 @@ pub use result::{CheckResult, Defaults, Description, Observed, Status};
 
 /// A health check plugin.
 ///
-/// Both functions are associated functions (no `self`): the host may create a fresh instance for
-/// every run, so a plugin keeps no state between runs.
+/// Both functions are associated functions (no `self`): by default the host creates a fresh
+/// instance for every run, so nothing carries over between runs. An operator may opt in to warm
+/// instances (`warm_runs`), in which case statics do carry over; never rely on either.
 pub trait Plugin {
     /// Describes the plugin: name, version, summary and suggested settings. Called once when the
     /// host loads the component; a panic here makes the host reject the file.

@@ -13,18 +13,12 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use guests::config;
 use vitals::datasource::{DatasourceConfig, Datasources};
 use vitals::plugin::{
     PluginCheck, PluginGrants, PluginRuntime, QuarantinePolicy, RunLimits, RuntimeConfig,
 };
 use vitals::{Check, Outcome, Status};
-
-fn config(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-    pairs
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect()
-}
 
 async fn run(rt: &PluginRuntime, guest: &str, grants: PluginGrants) -> Outcome {
     let loaded = rt
@@ -108,10 +102,7 @@ async fn http_server() -> (String, Arc<AtomicUsize>) {
             async { "hello from the test server" }
         }),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    (format!("http://{addr}/"), hits)
+    (format!("{}/", guests::serve_local(app).await), hits)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -19,16 +19,6 @@ fn runtime() -> PluginRuntime {
     PluginRuntime::new(RuntimeConfig::default()).expect("plugin runtime")
 }
 
-fn grants(config: &[(&str, &str)]) -> PluginGrants {
-    PluginGrants {
-        config: config
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect(),
-        ..PluginGrants::default()
-    }
-}
-
 /// Load guest `name` with `config` and run it once under `limits`.
 async fn run(
     rt: &PluginRuntime,
@@ -37,7 +27,7 @@ async fn run(
     limits: RunLimits,
 ) -> Outcome {
     let loaded = rt
-        .load(&guests::component(name), grants(config))
+        .load(&guests::component(name), guests::grants(config))
         .await
         .expect("guest loads");
     let check =
@@ -179,7 +169,10 @@ async fn output_past_the_cap_fails_the_run_and_says_how_much() {
 async fn a_few_log_lines_are_all_written() {
     let rt = runtime();
     let loaded = rt
-        .load(&guests::component("log-flood"), grants(&[("lines", "10")]))
+        .load(
+            &guests::component("log-flood"),
+            guests::grants(&[("lines", "10")]),
+        )
         .await
         .unwrap();
     let check = PluginCheck::new(
@@ -202,7 +195,7 @@ async fn a_log_flood_is_rate_limited_and_fails_the_run_with_the_drops_counted() 
     let loaded = rt
         .load(
             &guests::component("log-flood"),
-            grants(&[("lines", "1000")]),
+            guests::grants(&[("lines", "1000")]),
         )
         .await
         .unwrap();
@@ -251,7 +244,10 @@ async fn a_panic_fails_the_run_with_the_trap_and_the_panic_message() {
 async fn a_trapped_plugin_runs_cleanly_next_time_in_a_fresh_instance() {
     let rt = runtime();
     let loaded = rt
-        .load(&guests::component("memory-hog"), grants(&[("mib", "200")]))
+        .load(
+            &guests::component("memory-hog"),
+            guests::grants(&[("mib", "200")]),
+        )
         .await
         .unwrap();
     let hog = PluginCheck::new(
@@ -375,7 +371,7 @@ async fn probes_stay_fast_while_every_hostile_plugin_misbehaves() {
     });
     for (guest, config, _) in hostile {
         let loaded = rt
-            .load(&guests::component(guest), grants(config))
+            .load(&guests::component(guest), guests::grants(config))
             .await
             .unwrap();
         let check = PluginCheck::new(

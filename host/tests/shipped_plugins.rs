@@ -9,18 +9,12 @@ mod servers;
 
 use std::collections::BTreeMap;
 
+use guests::{config, http_grants};
 use vitals::datasource::{DatasourceConfig, Datasources};
 use vitals::plugin::{
     PluginCheck, PluginGrants, PluginRuntime, QuarantinePolicy, RunLimits, RuntimeConfig,
 };
 use vitals::{Check, Outcome, Status};
-
-fn config(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-    pairs
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect()
-}
 
 async fn run(rt: &PluginRuntime, plugin: &str, grants: PluginGrants) -> Outcome {
     let loaded = rt
@@ -52,18 +46,7 @@ async fn http_server() -> String {
                 "late"
             }),
         );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    format!("http://{addr}/health")
-}
-
-fn http_grants(pairs: &[(&str, &str)]) -> PluginGrants {
-    PluginGrants {
-        config: config(pairs),
-        allow_http: vec!["http://127.0.0.1:*".to_owned()],
-        ..PluginGrants::default()
-    }
+    format!("{}/health", guests::serve_local(app).await)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -94,3 +94,67 @@ pub fn install(dir: &std::path::Path, name: &str, bytes: &[u8]) {
     std::fs::write(&tmp, bytes).unwrap();
     std::fs::rename(&tmp, dir.join(name)).unwrap();
 }
+
+/// A compile cache shared by every test process (`target/test-plugin-cache`). The JavaScript and
+/// Python components take 5-30 s each to compile; from the cache they load in milliseconds.
+/// Entries are keyed by the component's sha256 and the engine configuration, so sharing is safe;
+/// tests that use it must not prune it.
+pub fn shared_cache_dir() -> PathBuf {
+    workspace_root().join("target/test-plugin-cache")
+}
+
+/// A plugin runtime with default settings and the shared compile cache.
+pub fn cached_runtime() -> vitals::plugin::PluginRuntime {
+    vitals::plugin::PluginRuntime::new(vitals::plugin::RuntimeConfig {
+        cache_dir: Some(shared_cache_dir()),
+        ..vitals::plugin::RuntimeConfig::default()
+    })
+    .expect("plugin runtime")
+}
+
+/// Load guest `name` into `rt`, one load at a time in this process: parallel tests then compile
+/// a big component once, and the others hit the cache.
+pub async fn load_serialized(
+    rt: &vitals::plugin::PluginRuntime,
+    name: &str,
+    grants: vitals::plugin::PluginGrants,
+) -> vitals::plugin::LoadedPlugin {
+    static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    let path = component(name);
+    let _turn = ONE_AT_A_TIME.lock().await;
+    rt.load(&path, grants)
+        .await
+        .unwrap_or_else(|e| panic!("{name} loads: {e}"))
+}
+
+/// Plugin config values from `(key, value)` pairs.
+pub fn config(pairs: &[(&str, &str)]) -> std::collections::BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
+/// Grants with config values and nothing else.
+pub fn grants(pairs: &[(&str, &str)]) -> vitals::plugin::PluginGrants {
+    vitals::plugin::PluginGrants {
+        config: config(pairs),
+        ..vitals::plugin::PluginGrants::default()
+    }
+}
+
+/// Grants with config values and outgoing HTTP to any port on 127.0.0.1.
+pub fn http_grants(pairs: &[(&str, &str)]) -> vitals::plugin::PluginGrants {
+    vitals::plugin::PluginGrants {
+        allow_http: vec!["http://127.0.0.1:*".to_owned()],
+        ..grants(pairs)
+    }
+}
+
+/// Serves `app` on a free port of 127.0.0.1 for the rest of the test; returns `http://ADDR`.
+pub async fn serve_local(app: axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{addr}")
+}

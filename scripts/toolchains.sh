@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs the pinned JavaScript and Python component toolchains into tools/ (idempotent: a
+# no-op when the installed versions match the lock files).
+#
+# - tools/js: componentize-js (StarlingMonkey), jco and componentize-qjs (QuickJS), from
+#   package-lock.json (`npm install`, which keeps a matching lock file as it is: npm 11's `npm ci` rejects this lock file for
+#   platform packages it lists without versions).
+# - tools/python/.venv: componentize-py from requirements.txt.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+
+js="$root/tools/js"
+if [[ ! -f "$js/node_modules/.installed" || "$js/package-lock.json" -nt "$js/node_modules/.installed" ]]; then
+    echo "toolchains: installing the JavaScript component toolchain (tools/js)" >&2
+    (cd "$js" && npm install --no-audit --no-fund --loglevel=error >/dev/null)
+    touch "$js/node_modules/.installed"
+fi
+
+py="$root/tools/python"
+if [[ ! -f "$py/.venv/.installed" || "$py/requirements.txt" -nt "$py/.venv/.installed" ]]; then
+    echo "toolchains: installing the Python component toolchain (tools/python)" >&2
+    python3 -m venv "$py/.venv"
+    "$py/.venv/bin/pip" install --quiet --disable-pip-version-check -r "$py/requirements.txt"
+    touch "$py/.venv/.installed"
+fi
