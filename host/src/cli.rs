@@ -61,6 +61,8 @@ pub enum PluginCommand {
     Run(crate::plugin::cli::RunArgs),
     /// Print a plugin's description and the interfaces it imports and exports.
     Inspect(crate::plugin::cli::InspectArgs),
+    /// Create a plugin project (Rust, JavaScript or Python) that builds and passes its own test.
+    New(crate::plugin::template::NewArgs),
 }
 
 /// The embedded default config used by `vitals serve` without `--config`.
@@ -97,18 +99,34 @@ pub fn main() -> ExitCode {
 }
 
 fn plugin(cmd: PluginCommand) -> anyhow::Result<()> {
+    match cmd {
+        PluginCommand::Run(args) => {
+            print_from_runtime(
+                async move { Ok(crate::plugin::cli::run_once(&args).await?.to_string()) },
+            )
+        }
+        PluginCommand::Inspect(args) => {
+            print_from_runtime(
+                async move { Ok(crate::plugin::cli::inspect(&args).await?.to_string()) },
+            )
+        }
+        PluginCommand::New(args) => {
+            let dir = crate::plugin::template::create(&args)?;
+            println!("{}", crate::plugin::template::next_steps(args.lang, &dir));
+            Ok(())
+        }
+    }
+}
+
+/// Run `work` on a fresh tokio runtime and print what it returns.
+fn print_from_runtime(
+    work: impl std::future::Future<Output = anyhow::Result<String>>,
+) -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    rt.block_on(async {
-        match cmd {
-            PluginCommand::Run(args) => println!("{}", crate::plugin::cli::run_once(&args).await?),
-            PluginCommand::Inspect(args) => {
-                println!("{}", crate::plugin::cli::inspect(&args).await?)
-            }
-        }
-        Ok(())
-    })
+    println!("{}", rt.block_on(work)?);
+    Ok(())
 }
 
 fn validate(file: &Path) -> anyhow::Result<()> {

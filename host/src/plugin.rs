@@ -27,6 +27,7 @@ mod sandbox;
 mod settings;
 mod sql;
 mod supervisor;
+pub mod template;
 mod watcher;
 
 use std::path::PathBuf;

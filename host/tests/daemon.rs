@@ -1,77 +1,19 @@
 //! End to end: the `vitals` binary on a free port, every endpoint probed, SIGTERM drains.
 #![allow(clippy::unwrap_used, missing_docs)]
 
+#[path = "support/daemon.rs"]
+mod daemon;
 #[path = "support/guests.rs"]
 mod guests;
 #[path = "support/servers.rs"]
 mod servers;
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::io::Read;
+use std::net::SocketAddr;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn free_port() -> SocketAddr {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap()
-}
-
-/// A minimal HTTP/1.1 client: enough for probes, with a hard timeout.
-fn request(
-    addr: SocketAddr,
-    method: &str,
-    path: &str,
-    token: Option<&str>,
-) -> Option<(u16, String, String)> {
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(1)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-    let auth = token
-        .map(|t| format!("Authorization: Bearer {t}\r\n"))
-        .unwrap_or_default();
-    let req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: x\r\n{auth}Content-Length: 0\r\nConnection: close\r\n\r\n"
-    );
-    s.write_all(req.as_bytes()).ok()?;
-    let mut raw = String::new();
-    s.read_to_string(&mut raw).ok()?;
-    let (head, body) = raw.split_once("\r\n\r\n")?;
-    let code = head.split(' ').nth(1)?.parse().ok()?;
-    Some((code, head.to_owned(), body.to_owned()))
-}
-
-struct Daemon(Child);
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// `vitals serve --config FILE --listen ADDR` with one extra environment variable; stderr piped.
-fn serve_config(config: &std::path::Path, addr: SocketAddr, env: (&str, &str)) -> Daemon {
-    let child = Command::new(env!("CARGO_BIN_EXE_vitals"))
-        .args(["serve", "--config"])
-        .arg(config)
-        .args(["--listen", &addr.to_string()])
-        .env(env.0, env.1)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    Daemon(child)
-}
-
-fn wait_for(addr: SocketAddr, path: &str, code: u16, within: Duration) {
-    let t0 = Instant::now();
-    while t0.elapsed() < within {
-        if request(addr, "GET", path, None).is_some_and(|r| r.0 == code) {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("{path} did not answer {code} within {within:?}");
-}
+use daemon::{Daemon, free_port, request, serve_config, wait_for};
 
 #[test]
 fn daemon_serves_every_endpoint_and_drains_on_sigterm() {

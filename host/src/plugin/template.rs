@@ -1,0 +1,274 @@
+//! `vitals plugin new`: a buildable plugin project per language, with its own passing test.
+//!
+//! The templates live in `templates/<lang>/` at the repository root and are embedded in the
+//! binary; `{{name}}`, `{{crate}}` and `{{sdk}}` are filled in. JavaScript and Python projects get
+//! a copy of the WIT contract, which their toolchains read.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// The plugin contract, written into projects whose toolchain reads WIT.
+const WIT: &str = include_str!("../../../wit/check.wit");
+
+/// A plugin language.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Lang {
+    /// Rust with the `vitals-guest` crate.
+    Rust,
+    /// JavaScript (ES module) built with componentize-js.
+    Js,
+    /// Python built with componentize-py.
+    Python,
+}
+
+impl fmt::Display for Lang {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Lang::Rust => "rust",
+            Lang::Js => "js",
+            Lang::Python => "python",
+        })
+    }
+}
+
+/// `vitals plugin new --lang LANG NAME`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct NewArgs {
+    /// The language of the plugin.
+    #[arg(long, value_enum)]
+    pub lang: Lang,
+    /// The plugin's name (letters, digits, '-', '_'): its directory and its check name.
+    pub name: String,
+    /// Create the project in this directory (default: `./NAME`).
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+    /// Rust only: the `vitals-guest` crate to depend on (default: the one this binary was built
+    /// with, when present).
+    #[arg(long)]
+    pub sdk: Option<PathBuf>,
+}
+
+/// Why a project could not be created.
+#[derive(Debug, thiserror::Error)]
+pub enum TemplateError {
+    /// The name cannot be a check name or a package name.
+    #[error("invalid plugin name {0:?}: use letters, digits, '-' and '_', starting with a letter")]
+    InvalidName(String),
+    /// The target directory exists already.
+    #[error("{} already exists; choose another name or --dir", .0.display())]
+    Exists(PathBuf),
+    /// No guest SDK to point a Rust project at.
+    #[error(
+        "cannot find the vitals-guest crate (looked at {}); pass --sdk PATH/TO/guest-sdk",
+        .0.display()
+    )]
+    NoSdk(PathBuf),
+    /// Writing a file failed.
+    #[error("cannot write {}: {source}", path.display())]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+}
+
+/// One file of a template: its path in the project and its text.
+type TemplateFile = (&'static str, &'static str);
+
+fn files(lang: Lang) -> &'static [TemplateFile] {
+    match lang {
+        Lang::Rust => &[
+            (
+                "Cargo.toml",
+                include_str!("../../../templates/rust/Cargo.toml.tmpl"),
+            ),
+            (
+                "src/lib.rs",
+                include_str!("../../../templates/rust/src/lib.rs.tmpl"),
+            ),
+            (
+                "{{name}}.toml",
+                include_str!("../../../templates/rust/plugin.toml.tmpl"),
+            ),
+            (
+                "README.md",
+                include_str!("../../../templates/rust/README.md.tmpl"),
+            ),
+        ],
+        Lang::Js => &[
+            (
+                "package.json",
+                include_str!("../../../templates/js/package.json.tmpl"),
+            ),
+            (
+                "plugin.js",
+                include_str!("../../../templates/js/plugin.js.tmpl"),
+            ),
+            (
+                "check.js",
+                include_str!("../../../templates/js/check.js.tmpl"),
+            ),
+            (
+                "check.test.js",
+                include_str!("../../../templates/js/check.test.js.tmpl"),
+            ),
+            (
+                "{{name}}.toml",
+                include_str!("../../../templates/js/plugin.toml.tmpl"),
+            ),
+            (
+                "README.md",
+                include_str!("../../../templates/js/README.md.tmpl"),
+            ),
+            ("wit/check.wit", WIT),
+        ],
+        Lang::Python => &[
+            (
+                "app.py",
+                include_str!("../../../templates/python/app.py.tmpl"),
+            ),
+            (
+                "check.py",
+                include_str!("../../../templates/python/check.py.tmpl"),
+            ),
+            (
+                "test_check.py",
+                include_str!("../../../templates/python/test_check.py.tmpl"),
+            ),
+            (
+                "requirements.txt",
+                include_str!("../../../templates/python/requirements.txt.tmpl"),
+            ),
+            (
+                "build.sh",
+                include_str!("../../../templates/python/build.sh.tmpl"),
+            ),
+            (
+                "{{name}}.toml",
+                include_str!("../../../templates/python/plugin.toml.tmpl"),
+            ),
+            (
+                "README.md",
+                include_str!("../../../templates/python/README.md.tmpl"),
+            ),
+            ("wit/check.wit", WIT),
+        ],
+    }
+}
+
+fn valid_name(name: &str) -> bool {
+    name.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+/// The guest SDK this binary was built with, if it is still there.
+fn default_sdk() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../guest-sdk")
+}
+
+/// Create the project; returns its directory.
+pub fn create(args: &NewArgs) -> Result<PathBuf, TemplateError> {
+    if !valid_name(&args.name) {
+        return Err(TemplateError::InvalidName(args.name.clone()));
+    }
+    let dir = args
+        .dir
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(&args.name));
+    if dir.exists() {
+        return Err(TemplateError::Exists(dir));
+    }
+    let sdk = match args.lang {
+        Lang::Rust => {
+            let sdk = args.sdk.clone().unwrap_or_else(default_sdk);
+            let manifest = sdk.join("Cargo.toml");
+            if !manifest.is_file() {
+                return Err(TemplateError::NoSdk(sdk));
+            }
+            std::fs::canonicalize(&sdk).unwrap_or(sdk)
+        }
+        Lang::Js | Lang::Python => PathBuf::new(),
+    };
+    let fill = |text: &str| {
+        text.replace("{{name}}", &args.name)
+            .replace("{{crate}}", &args.name.replace('-', "_"))
+            .replace("{{sdk}}", &sdk.display().to_string())
+    };
+    for (path, text) in files(args.lang) {
+        let path = dir.join(fill(path));
+        let write_err = |source| TemplateError::Write {
+            path: path.clone(),
+            source,
+        };
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(write_err)?;
+        }
+        std::fs::write(&path, fill(text)).map_err(write_err)?;
+    }
+    make_executable(&dir.join("build.sh"));
+    Ok(dir)
+}
+
+#[cfg(unix)]
+fn make_executable(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    if let Ok(meta) = std::fs::metadata(path) {
+        let mut perms = meta.permissions();
+        perms.set_mode(0o755);
+        let _ = std::fs::set_permissions(path, perms);
+    }
+}
+
+#[cfg(not(unix))]
+fn make_executable(_path: &Path) {}
+
+/// What to do next, printed after creating a project.
+pub fn next_steps(lang: Lang, dir: &Path) -> String {
+    let dir = dir.display();
+    let steps = match lang {
+        Lang::Rust => {
+            "cargo test\n  rustup target add wasm32-wasip2\n  cargo build --release --target wasm32-wasip2"
+        }
+        Lang::Js => "npm install\n  npm test\n  npm run build",
+        Lang::Python => {
+            "python3 -m venv .venv && .venv/bin/pip install -r requirements.txt\n  .venv/bin/python -m unittest\n  ./build.sh"
+        }
+    };
+    format!("created {dir} ({lang}); next:\n  cd {dir}\n  {steps}\nthen see {dir}/README.md")
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn names_are_checked_and_existing_directories_kept() {
+        let tmp = tempfile::tempdir().unwrap();
+        let args = |name: &str| NewArgs {
+            lang: Lang::Js,
+            name: name.to_owned(),
+            dir: Some(tmp.path().join(name)),
+            sdk: None,
+        };
+        assert!(matches!(
+            create(&args("9lives")),
+            Err(TemplateError::InvalidName(_))
+        ));
+        assert!(matches!(
+            create(&args("a b")),
+            Err(TemplateError::InvalidName(_))
+        ));
+        let dir = create(&args("disk-space")).unwrap();
+        let manifest = std::fs::read_to_string(dir.join("disk-space.toml")).unwrap();
+        assert!(!manifest.contains("{{"), "{manifest}");
+        assert!(dir.join("wit/check.wit").is_file());
+        assert!(matches!(
+            create(&args("disk-space")),
+            Err(TemplateError::Exists(_))
+        ));
+    }
+}

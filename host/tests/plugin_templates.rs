@@ -1,0 +1,200 @@
+//! `vitals plugin new` for every language, the way the README walks a newcomer through it: create
+//! the project, run its own test, build the component, run it once with `vitals plugin run`, then
+//! drop it into a running daemon's plugin directory and see it live.
+//!
+//! The JavaScript and Python projects install their pinned toolchains from the package caches the
+//! guest build filled (npm `--prefer-offline`, pip's wheel cache); the Rust project builds against
+//! this checkout's guest SDK with the workspace's lock file, in `target/templates`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+#[path = "support/daemon.rs"]
+mod daemon;
+#[path = "support/guests.rs"]
+mod guests;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use daemon::{free_port, request, serve_config, wait_for};
+
+const VITALS: &str = env!("CARGO_BIN_EXE_vitals");
+
+/// Run `cmd` in `dir`; panic with its output unless it succeeds. Returns stdout.
+fn run(dir: &Path, cmd: &mut Command) -> String {
+    let out = cmd
+        .current_dir(dir)
+        .output()
+        .unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{cmd:?} in {} failed:\n{stdout}\n{}",
+        dir.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+/// A fresh project directory under target/templates; `vitals plugin new` creates it.
+fn new_project(lang: &str, name: &str) -> (tempfile::TempDir, PathBuf) {
+    let parent = guests::workspace_root().join("target/templates");
+    std::fs::create_dir_all(&parent).unwrap();
+    let tmp = tempfile::tempdir_in(&parent).unwrap();
+    let dir = tmp.path().join(name);
+    let printed = run(
+        tmp.path(),
+        Command::new(VITALS)
+            .args(["plugin", "new", "--lang", lang, name, "--dir"])
+            .arg(&dir),
+    );
+    assert!(printed.contains("next:"), "{printed}");
+    (tmp, dir)
+}
+
+/// `vitals plugin run FILE --config value=90`: the template's check warns above 80. Compiles into
+/// the project's cache, which the daemon then uses, so a big component is compiled once.
+fn run_once_warns(wasm: &Path) {
+    let cache = cache_dir(wasm.parent().unwrap());
+    let printed = run(
+        wasm.parent().unwrap(),
+        Command::new(VITALS)
+            .args([
+                "plugin",
+                "run",
+                "--config",
+                "value=90",
+                "--timeout",
+                "10s",
+                "--cache-dir",
+            ])
+            .arg(&cache)
+            .arg(wasm),
+    );
+    assert!(printed.contains("status:  warn"), "{printed}");
+    assert!(printed.contains("90 is above 80"), "{printed}");
+}
+
+/// The compile cache of a project's runs. Not the shared test cache: the daemon prunes its cache
+/// of components it no longer has.
+fn cache_dir(project: &Path) -> PathBuf {
+    project.join("plugin-cache")
+}
+
+/// Install `wasm` and its manifest into a running daemon's plugin directory the atomic way the
+/// README shows, and wait until the check answers with the manifest's config (value 42: pass).
+fn goes_live_in_the_daemon(project: &Path, name: &str, wasm: &Path) {
+    let work = tempfile::tempdir_in(project).unwrap();
+    let plugins = work.path().join("plugins");
+    std::fs::create_dir_all(&plugins).unwrap();
+    let config = work.path().join("vitals.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[service]\ndata_dir = {data:?}\n\n[plugins]\ndir = {plugins:?}\ncache_dir = {cache:?}\n",
+            data = work.path().join("data"),
+            cache = cache_dir(project),
+        ),
+    )
+    .unwrap();
+    let addr = free_port();
+    let _daemon = serve_config(&config, addr, ("RUST_LOG", "warn"));
+    wait_for(addr, "/health/live", 200, Duration::from_secs(20));
+
+    std::fs::copy(
+        project.join(format!("{name}.toml")),
+        plugins.join(format!("{name}.toml")),
+    )
+    .unwrap();
+    let hidden = plugins.join(format!(".{name}.wasm.tmp"));
+    std::fs::copy(wasm, &hidden).unwrap();
+    std::fs::rename(&hidden, plugins.join(format!("{name}.wasm"))).unwrap();
+
+    let path = format!("/health/checks/{name}");
+    let t0 = Instant::now();
+    let mut last = None;
+    while t0.elapsed() < Duration::from_secs(90) {
+        last = request(addr, "GET", &path, None);
+        if last
+            .as_ref()
+            .is_some_and(|r| r.0 == 200 && r.2.contains("42 is fine"))
+        {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("{name} did not go live: last answer {last:?}");
+}
+
+#[test]
+fn rust_template_tests_builds_runs_and_goes_live() {
+    let (_tmp, dir) = new_project("rust", "disk-quota");
+    // The workspace's lock file pins the same dependency versions the guest SDK is tested with.
+    std::fs::copy(
+        guests::workspace_root().join("Cargo.lock"),
+        dir.join("Cargo.lock"),
+    )
+    .unwrap();
+    let target = guests::workspace_root().join("target/templates/cargo");
+    run(
+        &dir,
+        Command::new("cargo")
+            .arg("test")
+            .env("CARGO_TARGET_DIR", &target),
+    );
+    run(
+        &dir,
+        Command::new("cargo")
+            .args(["build", "--release", "--target", "wasm32-wasip2"])
+            .env("CARGO_TARGET_DIR", &target),
+    );
+    let wasm = dir.join("disk_quota.wasm");
+    std::fs::copy(target.join("wasm32-wasip2/release/disk_quota.wasm"), &wasm).unwrap();
+    run_once_warns(&wasm);
+    goes_live_in_the_daemon(&dir, "disk-quota", &wasm);
+}
+
+#[test]
+fn javascript_template_tests_builds_with_both_engines_runs_and_goes_live() {
+    let (_tmp, dir) = new_project("js", "queue-lag");
+    guests::component("noop"); // the guest build installs the pinned toolchain, filling npm's cache
+    run(
+        &dir,
+        Command::new("npm").args(["install", "--prefer-offline", "--no-audit", "--no-fund"]),
+    );
+    run(&dir, Command::new("npm").arg("test"));
+    let wasm = dir.join("queue-lag.wasm");
+
+    run(&dir, Command::new("npm").args(["run", "build:quickjs"]));
+    run_once_warns(&wasm);
+
+    run(&dir, Command::new("npm").args(["run", "build"]));
+    run_once_warns(&wasm);
+    goes_live_in_the_daemon(&dir, "queue-lag", &wasm);
+}
+
+#[test]
+fn python_template_tests_builds_runs_and_goes_live() {
+    let (_tmp, dir) = new_project("python", "batch-age");
+    guests::component("noop"); // the guest build installs the pinned toolchain, filling pip's cache
+    run(&dir, Command::new("python3").args(["-m", "venv", ".venv"]));
+    run(
+        &dir,
+        Command::new(".venv/bin/pip").args([
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "-r",
+            "requirements.txt",
+        ]),
+    );
+    run(
+        &dir,
+        Command::new(".venv/bin/python").args(["-m", "unittest"]),
+    );
+    run(&dir, &mut Command::new("./build.sh"));
+    let wasm = dir.join("batch-age.wasm");
+    run_once_warns(&wasm);
+    goes_live_in_the_daemon(&dir, "batch-age", &wasm);
+}

@@ -1,0 +1,75 @@
+//! The `vitals` binary as a child process, and a minimal HTTP client to probe it.
+//!
+//! Use it from a test file with `#[path = "support/daemon.rs"] mod daemon;`.
+
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A free port on 127.0.0.1 (free when asked; the daemon binds it right after).
+pub fn free_port() -> SocketAddr {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap()
+}
+
+/// A minimal HTTP/1.1 client: enough for probes, with a hard timeout.
+pub fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+) -> Option<(u16, String, String)> {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(1)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: x\r\n{auth}Content-Length: 0\r\nConnection: close\r\n\r\n"
+    );
+    s.write_all(req.as_bytes()).ok()?;
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).ok()?;
+    let (head, body) = raw.split_once("\r\n\r\n")?;
+    let code = head.split(' ').nth(1)?.parse().ok()?;
+    Some((code, head.to_owned(), body.to_owned()))
+}
+
+/// A running daemon, killed when dropped.
+pub struct Daemon(pub Child);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `vitals serve --config FILE --listen ADDR` with one extra environment variable; stderr piped.
+pub fn serve_config(config: &std::path::Path, addr: SocketAddr, env: (&str, &str)) -> Daemon {
+    let child = Command::new(env!("CARGO_BIN_EXE_vitals"))
+        .args(["serve", "--config"])
+        .arg(config)
+        .args(["--listen", &addr.to_string()])
+        .env(env.0, env.1)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    Daemon(child)
+}
+
+/// Poll `path` until it answers `code`; panics after `within`.
+pub fn wait_for(addr: SocketAddr, path: &str, code: u16, within: Duration) {
+    let t0 = Instant::now();
+    while t0.elapsed() < within {
+        if request(addr, "GET", path, None).is_some_and(|r| r.0 == code) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("{path} did not answer {code} within {within:?}");
+}
