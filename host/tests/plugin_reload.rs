@@ -114,7 +114,12 @@ impl Harness {
 
     /// Wait until `check`'s latest output is `expected`.
     async fn wait_output(&self, check: &str, expected: &str) {
-        let within = Duration::from_secs(10);
+        self.wait_output_within(check, expected, Duration::from_secs(10))
+            .await;
+    }
+
+    /// Wait up to `within` until `check`'s latest output is `expected`.
+    async fn wait_output_within(&self, check: &str, expected: &str, within: Duration) {
         let started = Instant::now();
         while started.elapsed() < within {
             if self.output(check).as_deref() == Some(expected) {
@@ -656,5 +661,64 @@ async fn probes_never_fail_or_slow_down_while_plugins_are_replaced() {
     // Replacements that land while a pass is compiling are coalesced into the next pass.
     let compiles = h.runtime.cache().compiles();
     assert!(compiles >= 15, "only {compiles} compiles");
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn javascript_and_python_plugins_reload_like_rust_ones_and_their_compiles_never_stall_probes()
+{
+    // Uncached compiles (a private cache): QuickJS ~1.6 MB, Python ~18 MB.
+    let compile = Duration::from_secs(120);
+    let h = Harness::start().await;
+    let quickjs = std::fs::read(guests::component("noop-qjs")).unwrap();
+    let python = std::fs::read(guests::component("misbehave-py")).unwrap();
+    guests::install(h.dir.path(), "script.wasm", &quickjs);
+    h.wait_output_within("script", "ok from quickjs, run 1 of this instance", compile)
+        .await;
+    assert_eq!(h.view("script").unwrap().state, PluginState::Running);
+
+    // JavaScript -> Python under the same name, while probes hammer the server.
+    let ready = probe::ProbeLoop::start(h.addr(), "/health/ready", 200, Duration::from_millis(2));
+    let live = probe::ProbeLoop::start(h.addr(), "/health/live", 200, Duration::from_millis(2));
+    let started = Instant::now();
+    guests::install(h.dir.path(), "script.wasm", &python);
+    h.wait_output_within("script", "ok from python", compile)
+        .await;
+    let swapped_after = started.elapsed();
+    let (ready, live) = (ready.stop(), live.stop());
+    for stats in [&ready, &live] {
+        assert_eq!(stats.failed, 0, "{stats:?}");
+        assert!(
+            stats.max < Duration::from_millis(100),
+            "slowest probe {:?} while a Python component compiled for {swapped_after:?}",
+            stats.max
+        );
+    }
+    let snap = h.vitals().snapshot();
+    let history = &snap.check("script").unwrap().history;
+    assert!(
+        history.iter().any(|t| t.output.starts_with("reloaded: ")),
+        "{history:?}"
+    );
+
+    // A broken replacement is rejected; the Python version serves on.
+    guests::install(h.dir.path(), "script.wasm", b"not a component at all");
+    h.wait_until("the file is rejected", |h| {
+        h.view("script").is_some_and(|v| v.rejected.is_some())
+    })
+    .await;
+    assert_eq!(h.view("script").unwrap().state, PluginState::Running);
+    h.wait_output("script", "ok from python").await;
+
+    // Rolling back to the JavaScript version loads it from the compile cache.
+    let compiles = h.runtime.cache().compiles();
+    guests::install(h.dir.path(), "script.wasm", &quickjs);
+    h.wait_output("script", "ok from quickjs, run 1 of this instance")
+        .await;
+    assert_eq!(
+        h.runtime.cache().compiles(),
+        compiles,
+        "rollback recompiled"
+    );
     h.stop().await;
 }
