@@ -7,6 +7,8 @@
 
 #[path = "../tests/support/guests.rs"]
 mod guests;
+#[path = "support/timing.rs"]
+mod timing;
 
 use std::time::{Duration, Instant};
 
@@ -28,21 +30,7 @@ impl Check for NativeNoop {
 }
 
 async fn sample(check: &dyn Check) -> Vec<Duration> {
-    for _ in 0..WARMUP {
-        std::hint::black_box(check.run().await);
-    }
-    let mut times = Vec::with_capacity(RUNS);
-    for _ in 0..RUNS {
-        let started = Instant::now();
-        std::hint::black_box(check.run().await);
-        times.push(started.elapsed());
-    }
-    times.sort();
-    times
-}
-
-fn pct(sorted: &[Duration], p: f64) -> Duration {
-    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+    timing::run_times(check, WARMUP, RUNS).await
 }
 
 fn main() {
@@ -80,8 +68,14 @@ fn main() {
         .unwrap();
         let plugin = sample(&check).await;
         let native = sample(&NativeNoop).await;
-        let (pm, pp) = (pct(&plugin, 0.5), pct(&plugin, 0.95));
-        let (nm, np) = (pct(&native, 0.5), pct(&native, 0.95));
+        let (pm, pp) = (
+            timing::percentile(&plugin, 0.5),
+            timing::percentile(&plugin, 0.95),
+        );
+        let (nm, np) = (
+            timing::percentile(&native, 0.5),
+            timing::percentile(&native, 0.95),
+        );
         println!("pooling allocator: {}", rt.is_pooling());
         println!(
             "engine creation:            {:>10.3} ms",
