@@ -46,6 +46,63 @@ async fn a_second_load_of_the_same_file_is_served_from_the_compile_cache() {
 }
 
 #[tokio::test]
+async fn an_unchanged_settled_file_is_not_read_again_and_a_rewritten_one_is() {
+    let cache = tempfile::tempdir().unwrap();
+    let plugins = tempfile::tempdir().unwrap();
+    let file = plugins.path().join("svc.wasm");
+    std::fs::write(&file, guests::variant("versioned-a", "", 0)).unwrap();
+    // Hashes are remembered only for files left alone a while (same-tick rewrites).
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let first = cached_runtime(cache.path());
+    first.load(&file, PluginGrants::default()).await.unwrap();
+    assert_eq!(first.cache().files_hashed(), 1);
+
+    // A restart: the artifact is found from the file's identity, without reading the file.
+    let second = cached_runtime(cache.path());
+    let loaded = second.load(&file, PluginGrants::default()).await.unwrap();
+    assert_eq!(second.cache().files_hashed(), 0);
+    assert_eq!((second.cache().compiles(), second.cache().hits()), (0, 1));
+    assert_eq!(loaded.description().version, "1.0.0");
+
+    // Rewritten in place with the same length (same inode): read, hashed and compiled anew.
+    let v2 = guests::variant("versioned-b", "", 0);
+    assert_eq!(v2.len() as u64, std::fs::metadata(&file).unwrap().len());
+    std::fs::write(&file, &v2).unwrap();
+    let third = cached_runtime(cache.path());
+    let loaded = third.load(&file, PluginGrants::default()).await.unwrap();
+    assert_eq!(third.cache().files_hashed(), 1);
+    assert_eq!(loaded.description().version, "2.0.0");
+}
+
+#[tokio::test]
+async fn plugins_with_the_same_bytes_share_one_component_until_the_last_is_dropped() {
+    let cache = tempfile::tempdir().unwrap();
+    let plugins = tempfile::tempdir().unwrap();
+    let rt = cached_runtime(cache.path());
+    let mut loaded = Vec::new();
+    for name in ["api-a", "api-b", "api-c"] {
+        let file = plugins.path().join(format!("{name}.wasm"));
+        std::fs::copy(guests::component("noop"), &file).unwrap();
+        loaded.push(rt.load(&file, PluginGrants::default()).await.unwrap());
+    }
+    assert_eq!(rt.cache().components_in_use(), 1);
+    assert_eq!((rt.cache().compiles(), rt.cache().hits()), (1, 0));
+    let other = rt
+        .load(&guests::component("panicker"), PluginGrants::default())
+        .await
+        .unwrap();
+    assert_eq!(rt.cache().components_in_use(), 2);
+    drop(loaded);
+    assert_eq!(
+        rt.cache().components_in_use(),
+        1,
+        "released with its last plugin"
+    );
+    drop(other);
+    assert_eq!(rt.cache().components_in_use(), 0);
+}
+
+#[tokio::test]
 async fn a_corrupt_cache_entry_is_recompiled() {
     let dir = tempfile::tempdir().unwrap();
     let noop = guests::component("noop");

@@ -1,24 +1,37 @@
 //! On-disk cache of compiled plugins, keyed by the wasm file's sha256 and the engine's
 //! compatibility hash (an artifact compiled under another engine configuration is never
-//! loaded).
+//! loaded). The hashes of settled files are remembered by file identity
+//! ([`known_hashes`]), so an unchanged file is not read again to find its artifact.
 
+mod known_hashes;
+
+use std::collections::HashMap;
+use std::fs::Metadata;
 use std::hash::Hasher;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::SystemTime;
 
 use sha2::{Digest, Sha256};
 use wasmtime::Engine;
 use wasmtime::component::Component;
 
 use super::PluginError;
+use known_hashes::KnownHashes;
 
-/// Compiled artifacts on disk, loaded with mmap.
+/// Compiled artifacts on disk, loaded with mmap; components with the same bytes loaded more
+/// than once (one check per endpoint from one `.wasm`) share one copy in memory.
 #[derive(Debug)]
 pub struct CompileCache {
     dir: Option<PathBuf>,
     engine_hash: String,
     compiles: AtomicU64,
     hits: AtomicU64,
+    hashed: AtomicU64,
+    known: KnownHashes,
+    /// Components in use, by sha256: their code and memory images are shared, not mapped again.
+    live: Mutex<HashMap<String, Weak<Component>>>,
 }
 
 /// Feeds `Hash` output into sha256 (stable, unlike `DefaultHasher`).
@@ -55,10 +68,13 @@ impl CompileCache {
             })?;
         }
         Ok(CompileCache {
+            known: KnownHashes::open(dir.as_deref()),
             dir,
             engine_hash,
             compiles: AtomicU64::new(0),
             hits: AtomicU64::new(0),
+            hashed: AtomicU64::new(0),
+            live: Mutex::default(),
         })
     }
 
@@ -72,6 +88,67 @@ impl CompileCache {
         self.hits.load(Ordering::Relaxed)
     }
 
+    /// How many plugin files were read and hashed; a settled file whose hash is remembered is
+    /// not.
+    pub fn files_hashed(&self) -> u64 {
+        self.hashed.load(Ordering::Relaxed)
+    }
+
+    /// Hex sha256 of a plugin file's bytes.
+    pub(crate) fn hash_file(&self, wasm: &[u8]) -> String {
+        self.hashed.fetch_add(1, Ordering::Relaxed);
+        sha256_hex(wasm)
+    }
+
+    /// The remembered sha256 of the file at `path`, if its identity has not changed.
+    pub(crate) fn known_sha256(&self, path: &Path, meta: &Metadata) -> Option<String> {
+        self.known.get(path, meta)
+    }
+
+    /// Remember the sha256 of the file at `path` (see [`known_hashes`] for when it is kept).
+    pub(crate) fn remember_sha256(
+        &self,
+        path: &Path,
+        before: &Metadata,
+        after: &Metadata,
+        sha256: &str,
+    ) {
+        self.known
+            .remember(path, before, after, sha256, SystemTime::now());
+    }
+
+    /// The component for a wasm file with this sha256 if it is in use or has a usable cached
+    /// artifact. Blocking: call from `spawn_blocking`.
+    pub(crate) fn load_cached(&self, engine: &Engine, sha256: &str) -> Option<Arc<Component>> {
+        if let Some(live) = self.live(sha256) {
+            return Some(live);
+        }
+        let path = self.path_for(sha256)?;
+        let component = load_artifact(engine, &path).ok()?;
+        self.hits.fetch_add(1, Ordering::Relaxed);
+        Some(self.share(sha256, component))
+    }
+
+    /// How many distinct components are in use.
+    pub fn components_in_use(&self) -> usize {
+        self.live.lock().map_or(0, |live| {
+            live.values().filter(|w| w.strong_count() > 0).count()
+        })
+    }
+
+    fn live(&self, sha256: &str) -> Option<Arc<Component>> {
+        self.live.lock().ok()?.get(sha256)?.upgrade()
+    }
+
+    fn share(&self, sha256: &str, component: Component) -> Arc<Component> {
+        let component = Arc::new(component);
+        if let Ok(mut live) = self.live.lock() {
+            live.retain(|_, w| w.strong_count() > 0);
+            live.insert(sha256.to_owned(), Arc::downgrade(&component));
+        }
+        component
+    }
+
     /// Where the artifact for a wasm file with this sha256 lives.
     pub fn path_for(&self, sha256: &str) -> Option<PathBuf> {
         let dir = self.dir.as_ref()?;
@@ -81,6 +158,19 @@ impl CompileCache {
     /// Load the compiled component from disk, or compile and store it. Blocking: call from
     /// `spawn_blocking`. A corrupt or incompatible entry is recompiled.
     pub(crate) fn load_or_compile(
+        &self,
+        engine: &Engine,
+        wasm: &[u8],
+        sha256: &str,
+    ) -> Result<Arc<Component>, String> {
+        if let Some(live) = self.live(sha256) {
+            return Ok(live);
+        }
+        self.compile_or_load(engine, wasm, sha256)
+            .map(|component| self.share(sha256, component))
+    }
+
+    fn compile_or_load(
         &self,
         engine: &Engine,
         wasm: &[u8],
@@ -118,6 +208,7 @@ impl CompileCache {
     /// engine configurations). Returns how many files were removed.
     pub fn prune(&self, keep: &[String]) -> std::io::Result<usize> {
         let Some(dir) = &self.dir else { return Ok(0) };
+        self.known.retain(keep);
         let mut removed = 0;
         for entry in std::fs::read_dir(dir)? {
             let path = entry?.path();

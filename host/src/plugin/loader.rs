@@ -10,7 +10,6 @@ use wasmtime::component::Component;
 
 use super::bindings::PluginPre;
 use super::bindings::vitals::check::types as wit;
-use super::cache::sha256_hex;
 use super::engine::{PluginRuntime, VersionCount};
 use super::grants::PluginGrants;
 use super::host_api::PluginContext;
@@ -62,7 +61,7 @@ impl Description {
 
 pub(crate) struct LoadedInner {
     pub(crate) pre: PluginPre<PluginState>,
-    pub(crate) component: Component,
+    pub(crate) component: Arc<Component>,
     pub(crate) description: Description,
     pub(crate) sha256: String,
     pub(crate) file: PathBuf,
@@ -138,23 +137,41 @@ impl PluginRuntime {
             file: file.clone(),
             source,
         };
-        let size = tokio::fs::metadata(path).await.map_err(read_err)?.len();
+        let meta = tokio::fs::metadata(path).await.map_err(read_err)?;
+        let size = meta.len();
         let limit = self.inner.config.max_file_size.bytes();
         if size > limit {
             return Err(PluginError::TooLarge { file, size, limit });
         }
-        let wasm = tokio::fs::read(path).await.map_err(read_err)?;
-        let sha256 = sha256_hex(&wasm);
         let name = file_stem(path);
         let http_rules = grants.http_rules(&name)?;
 
         let runtime = self.inner.clone();
-        let key = sha256.clone();
-        let compiled = tokio::task::spawn_blocking(move || {
-            runtime.cache.load_or_compile(&runtime.engine, &wasm, &key)
+        let known = runtime.cache.known_sha256(path, &meta);
+        let file = path.to_path_buf();
+        let (sha256, compiled) = tokio::task::spawn_blocking(move || {
+            // An unchanged, settled file: its artifact, without reading the file again.
+            if let Some(sha256) = known
+                && let Some(component) = runtime.cache.load_cached(&runtime.engine, &sha256)
+            {
+                return Ok((sha256, Ok(component)));
+            }
+            let wasm = std::fs::read(&file).map_err(|source| PluginError::Read {
+                file: file.clone(),
+                source,
+            })?;
+            let sha256 = runtime.cache.hash_file(&wasm);
+            if let Ok(after) = std::fs::metadata(&file) {
+                runtime.cache.remember_sha256(&file, &meta, &after, &sha256);
+            }
+            let compiled = runtime
+                .cache
+                .load_or_compile(&runtime.engine, &wasm, &sha256);
+            Ok((sha256, compiled))
         })
         .await
-        .map_err(|e| PluginError::Runtime(format!("compile task failed: {e}")))?;
+        .map_err(|e| PluginError::Runtime(format!("compile task failed: {e}")))??;
+        let file = path.to_path_buf();
         let component = compiled.map_err(|message| PluginError::Compile {
             file: file.clone(),
             message,
