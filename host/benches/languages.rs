@@ -1,6 +1,8 @@
 //! A trivial check in Rust, JavaScript (StarlingMonkey and QuickJS) and Python, side by side:
-//! compile time, cached load time (memory-mapped artifact), per-run cost with a fresh instance
-//! and with a warm one; then resident memory with many JavaScript plugins loaded.
+//! compile time; cached load time (memory-mapped artifact, describe call included) for an
+//! unchanged file after a restart ("cached") and for a new file with known bytes, which is read
+//! and hashed first ("cached+hash"); per-run cost with a fresh instance and with a warm one;
+//! then resident memory with many JavaScript plugins loaded.
 //!
 //! `cargo bench -p vitals-host --bench languages`
 //!
@@ -69,6 +71,7 @@ struct Row {
     size_mib: f64,
     compile: Duration,
     cached: Duration,
+    cached_hashed: Duration,
     fresh: Duration,
     warm: Duration,
     target_warm: Option<Duration>,
@@ -115,7 +118,20 @@ async fn measure(guest: &Guest) -> Row {
     rt.load(&path, guests::grants(guest.config)).await.unwrap();
     let compile = started.elapsed();
 
-    // A new runtime has nothing in memory: this load reads the artifact from the disk cache.
+    // A new file with the same bytes (a reinstall, a rollback): read and hashed to find its
+    // artifact in the disk cache.
+    let copy = tempfile::tempdir().unwrap();
+    let copied = copy.path().join("copy.wasm");
+    std::fs::copy(&path, &copied).unwrap();
+    let rt = runtime(cache.path());
+    let started = Instant::now();
+    rt.load(&copied, guests::grants(guest.config))
+        .await
+        .unwrap();
+    let cached_hashed = started.elapsed();
+    assert_eq!((rt.cache().hits(), rt.cache().files_hashed()), (1, 1));
+
+    // A restart with the file unchanged: found by its identity, artifact mapped, not read.
     let rt = runtime(cache.path());
     let started = Instant::now();
     let loaded = rt.load(&path, guests::grants(guest.config)).await.unwrap();
@@ -124,6 +140,12 @@ async fn measure(guest: &Guest) -> Row {
         rt.cache().hits(),
         1,
         "{}: cached load compiled",
+        guest.label
+    );
+    assert_eq!(
+        rt.cache().files_hashed(),
+        0,
+        "{}: the file was read again (built less than a second ago?)",
         guest.label
     );
 
@@ -138,6 +160,7 @@ async fn measure(guest: &Guest) -> Row {
         size_mib,
         compile,
         cached,
+        cached_hashed,
         fresh,
         warm,
         target_warm: guest.target_warm,
@@ -194,7 +217,7 @@ async fn many_js_plugins() {
         fmt_rss(before)
     );
     println!(
-        "  {MANY} loaded (shared mmapped artifact): {}",
+        "  {MANY} loaded (one shared component):     {}",
         fmt_rss(loaded)
     );
     println!("  after one fresh-instance run each:    {}", fmt_rss(fresh));
@@ -229,16 +252,24 @@ fn main() {
             rows.push(measure(guest).await);
         }
         println!(
-            "{:<20} {:>8} {:>11} {:>11} {:>12} {:>11} {:>8}",
-            "trivial check", "size", "compile", "cached", "fresh/run", "warm/run", "f/w"
+            "{:<20} {:>8} {:>11} {:>11} {:>12} {:>12} {:>11} {:>8}",
+            "trivial check",
+            "size",
+            "compile",
+            "cached",
+            "cached+hash",
+            "fresh/run",
+            "warm/run",
+            "f/w"
         );
         for r in &rows {
             println!(
-                "{:<20} {:>5.1} MB {:>8.0} ms {:>8.2} ms {:>9.1} µs {:>8.1} µs {:>7.0}x",
+                "{:<20} {:>5.1} MB {:>8.0} ms {:>8.2} ms {:>9.2} ms {:>9.1} µs {:>8.1} µs {:>7.0}x",
                 r.label,
                 r.size_mib,
                 ms(r.compile),
                 ms(r.cached),
+                ms(r.cached_hashed),
                 us(r.fresh),
                 us(r.warm),
                 r.fresh.as_secs_f64() / r.warm.as_secs_f64().max(1e-9)
