@@ -319,6 +319,16 @@ async fn a_javascript_plugin_reaches_a_granted_url_and_is_denied_any_other() {
         "{}",
         outcome.output
     );
+    // The guest only sees a generic NetworkError; the result says why.
+    assert_eq!(
+        outcome.details["denied"],
+        format!(
+            "http://{}:{} is not granted to plugin misbehave-js (allow_http)",
+            "127.0.0.1",
+            base.rsplit(':').next().unwrap()
+        ),
+        "{outcome:?}"
+    );
     let logged = logs.text();
     assert!(
         logged.contains("host denied outgoing HTTP")

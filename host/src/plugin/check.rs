@@ -386,6 +386,11 @@ impl Check for PluginCheck {
         } else {
             outcome
         };
+        let outcome = if report.denied.is_empty() {
+            outcome
+        } else {
+            outcome.detail("denied", report.denied.join("; "))
+        };
         let d = active.loaded.description();
         outcome
             .detail("plugin", d.name.clone())

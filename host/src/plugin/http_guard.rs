@@ -12,15 +12,29 @@ type IoFuture = Box<dyn Future<Output = Result<(), HttpError>> + Send>;
 type SendFuture =
     Box<dyn Future<Output = Result<(http::Response<WasiBody>, IoFuture), HttpError>> + Send>;
 
+/// Denials kept per run for the check's result; more are only counted in the log.
+const DENIALS_KEPT: usize = 3;
+
 /// The `send_request` hook of one run.
 pub(crate) struct HttpGuard {
     plugin: Arc<PluginContext>,
     deadline: Instant,
+    denied: Vec<String>,
 }
 
 impl HttpGuard {
     pub(crate) fn new(plugin: Arc<PluginContext>, deadline: Instant) -> Self {
-        HttpGuard { plugin, deadline }
+        HttpGuard {
+            plugin,
+            deadline,
+            denied: Vec::new(),
+        }
+    }
+
+    /// The requests refused since the last call, first few: the guest's language may only
+    /// see a generic error (JavaScript's fetch says "NetworkError"), the operator sees why.
+    pub(crate) fn take_denied(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.denied)
     }
 
     /// The deadline of the next run on a warm instance.
@@ -68,6 +82,9 @@ impl WasiHttpHooks for HttpGuard {
                 super::bindings::vitals::check::host::Level::Warn,
                 &format!("host denied outgoing HTTP: {message}"),
             );
+            if self.denied.len() < DENIALS_KEPT && !self.denied.contains(&message) {
+                self.denied.push(message.clone());
+            }
             return Box::new(async move { Err(HttpError::InternalError(Some(message))) });
         }
         let remaining = self.deadline.saturating_duration_since(Instant::now());

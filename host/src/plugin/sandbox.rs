@@ -106,6 +106,8 @@ pub struct RunReport<T> {
     pub peak_memory: u64,
     /// Wall time of the whole run (store setup, instantiation, call).
     pub wall: Duration,
+    /// Requests the host refused during the run (outgoing HTTP to an origin not granted).
+    pub denied: Vec<String>,
 }
 
 /// Which export to call.
@@ -252,6 +254,10 @@ impl Sandbox {
         self.store.data().limiter.peak()
     }
 
+    fn take_denied(&mut self) -> Vec<String> {
+        self.store.data_mut().hooks.take_denied()
+    }
+
     /// Whether this instance may serve another run under `policy`.
     pub(crate) fn reusable(&self, policy: &WarmPolicy) -> bool {
         self.calls < policy.max_runs && self.created.elapsed() < policy.max_age
@@ -302,6 +308,7 @@ pub(crate) async fn run_in(
                     result: Err(failure),
                     peak_memory,
                     wall: started.elapsed(),
+                    denied: Vec::new(),
                 };
                 return (report, None);
             }
@@ -311,6 +318,7 @@ pub(crate) async fn run_in(
     let report = RunReport {
         peak_memory: sandbox.peak(),
         wall: started.elapsed(),
+        denied: sandbox.take_denied(),
         result,
     };
     let keep = report.result.is_ok().then_some(sandbox);
