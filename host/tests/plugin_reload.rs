@@ -665,27 +665,45 @@ async fn probes_never_fail_or_slow_down_while_plugins_are_replaced() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn javascript_and_python_plugins_reload_like_rust_ones_and_their_compiles_never_stall_probes()
-{
+async fn javascript_and_python_plugins_reload_like_rust_ones_and_their_compiles_stall_no_probe_or_check()
+ {
     // Uncached compiles (a private cache): QuickJS ~1.6 MB, Python ~18 MB.
     let compile = Duration::from_secs(120);
     let h = Harness::start().await;
+    // Another check on a short interval: it must keep running while the big compile runs.
+    std::fs::write(h.path("ticker.toml"), "interval = \"50ms\"\n").unwrap();
+    guests::install(
+        h.dir.path(),
+        "ticker.wasm",
+        &std::fs::read(guests::component("noop")).unwrap(),
+    );
     let quickjs = std::fs::read(guests::component("noop-qjs")).unwrap();
     let python = std::fs::read(guests::component("misbehave-py")).unwrap();
     guests::install(h.dir.path(), "script.wasm", &quickjs);
     h.wait_output_within("script", "ok from quickjs, run 1 of this instance", compile)
         .await;
     assert_eq!(h.view("script").unwrap().state, PluginState::Running);
+    let ticker_runs = |h: &Harness| h.vitals().snapshot().check("ticker").map_or(0, |c| c.runs);
+    h.wait_until("the ticker runs", |h| ticker_runs(h) > 0)
+        .await;
 
     // JavaScript -> Python under the same name, while probes hammer the server.
     let ready = probe::ProbeLoop::start(h.addr(), "/health/ready", 200, Duration::from_millis(2));
     let live = probe::ProbeLoop::start(h.addr(), "/health/live", 200, Duration::from_millis(2));
     let started = Instant::now();
+    let runs_before = ticker_runs(&h);
     guests::install(h.dir.path(), "script.wasm", &python);
     h.wait_output_within("script", "ok from python", compile)
         .await;
     let swapped_after = started.elapsed();
+    let ticks = ticker_runs(&h) - runs_before;
     let (ready, live) = (ready.stop(), live.stop());
+    // One run per 50 ms would be swapped_after / 50 ms; a quarter of that proves it kept going.
+    let expected = (swapped_after.as_millis() / 50 / 4) as u64;
+    assert!(
+        ticks >= expected.max(5),
+        "the ticker ran {ticks} times in {swapped_after:?} while the Python component compiled"
+    );
     for stats in [&ready, &live] {
         assert_eq!(stats.failed, 0, "{stats:?}");
         assert!(
