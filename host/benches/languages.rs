@@ -241,54 +241,42 @@ fn us(d: Duration) -> f64 {
     d.as_secs_f64() * 1e6
 }
 
-fn main() {
-    let tokio = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    tokio.block_on(async {
-        let mut rows = Vec::new();
-        for guest in GUESTS {
-            rows.push(measure(guest).await);
-        }
+#[tokio::main(flavor = "current_thread")]
+async fn main() {
+    let mut rows = Vec::new();
+    for guest in GUESTS {
+        rows.push(measure(guest).await);
+    }
+    println!(
+        "{:<20} {:>8} {:>11} {:>11} {:>12} {:>12} {:>11} {:>8}",
+        "trivial check", "size", "compile", "cached", "cached+hash", "fresh/run", "warm/run", "f/w"
+    );
+    for r in &rows {
         println!(
-            "{:<20} {:>8} {:>11} {:>11} {:>12} {:>12} {:>11} {:>8}",
-            "trivial check",
-            "size",
-            "compile",
-            "cached",
-            "cached+hash",
-            "fresh/run",
-            "warm/run",
-            "f/w"
+            "{:<20} {:>5.1} MB {:>8.0} ms {:>8.2} ms {:>9.2} ms {:>9.1} µs {:>8.1} µs {:>7.0}x",
+            r.label,
+            r.size_mib,
+            ms(r.compile),
+            ms(r.cached),
+            ms(r.cached_hashed),
+            us(r.fresh),
+            us(r.warm),
+            r.fresh.as_secs_f64() / r.warm.as_secs_f64().max(1e-9)
         );
-        for r in &rows {
-            println!(
-                "{:<20} {:>5.1} MB {:>8.0} ms {:>8.2} ms {:>9.2} ms {:>9.1} µs {:>8.1} µs {:>7.0}x",
-                r.label,
-                r.size_mib,
-                ms(r.compile),
-                ms(r.cached),
-                ms(r.cached_hashed),
-                us(r.fresh),
-                us(r.warm),
-                r.fresh.as_secs_f64() / r.warm.as_secs_f64().max(1e-9)
-            );
+    }
+    println!();
+    for r in &rows {
+        let load = if r.cached < Duration::from_millis(5) {
+            "met"
+        } else {
+            "MISSED"
+        };
+        print!("{}: cached load < 5 ms {load}", r.label);
+        if let Some(target) = r.target_warm {
+            let warm = if r.warm < target { "met" } else { "MISSED" };
+            print!("; warm run < {} µs {warm}", target.as_micros());
         }
         println!();
-        for r in &rows {
-            let load = if r.cached < Duration::from_millis(5) {
-                "met"
-            } else {
-                "MISSED"
-            };
-            print!("{}: cached load < 5 ms {load}", r.label);
-            if let Some(target) = r.target_warm {
-                let warm = if r.warm < target { "met" } else { "MISSED" };
-                print!("; warm run < {} µs {warm}", target.as_micros());
-            }
-            println!();
-        }
-        many_js_plugins().await;
-    });
+    }
+    many_js_plugins().await;
 }

@@ -33,83 +33,78 @@ async fn sample(check: &dyn Check) -> Vec<Duration> {
     timing::run_times(check, WARMUP, RUNS).await
 }
 
-fn main() {
-    let tokio = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    tokio.block_on(async {
-        let noop = guests::component("noop");
-        let cache = tempfile::tempdir().unwrap();
-        let config = RuntimeConfig {
-            cache_dir: Some(cache.path().to_owned()),
-            ..RuntimeConfig::default()
-        };
+#[tokio::main(flavor = "current_thread")]
+async fn main() {
+    let noop = guests::component("noop");
+    let cache = tempfile::tempdir().unwrap();
+    let config = RuntimeConfig {
+        cache_dir: Some(cache.path().to_owned()),
+        ..RuntimeConfig::default()
+    };
 
-        let started = Instant::now();
-        let rt = PluginRuntime::new(config.clone()).unwrap();
-        let engine_time = started.elapsed();
-        let started = Instant::now();
-        rt.load(&noop, PluginGrants::default()).await.unwrap();
-        let compile = started.elapsed();
-        let rt = PluginRuntime::new(config).unwrap();
-        let started = Instant::now();
-        let loaded = rt.load(&noop, PluginGrants::default()).await.unwrap();
-        let cached = started.elapsed();
-        assert_eq!(rt.cache().hits(), 1);
+    let started = Instant::now();
+    let rt = PluginRuntime::new(config.clone()).unwrap();
+    let engine_time = started.elapsed();
+    let started = Instant::now();
+    rt.load(&noop, PluginGrants::default()).await.unwrap();
+    let compile = started.elapsed();
+    let rt = PluginRuntime::new(config).unwrap();
+    let started = Instant::now();
+    let loaded = rt.load(&noop, PluginGrants::default()).await.unwrap();
+    let cached = started.elapsed();
+    assert_eq!(rt.cache().hits(), 1);
 
-        let check = PluginCheck::new(
-            &rt,
-            "noop",
-            loaded,
-            RunLimits::default(),
-            QuarantinePolicy::default(),
-        )
-        .unwrap();
-        let plugin = sample(&check).await;
-        let native = sample(&NativeNoop).await;
-        let (pm, pp) = (
-            timing::percentile(&plugin, 0.5),
-            timing::percentile(&plugin, 0.95),
-        );
-        let (nm, np) = (
-            timing::percentile(&native, 0.5),
-            timing::percentile(&native, 0.95),
-        );
-        println!("pooling allocator: {}", rt.is_pooling());
-        println!(
-            "engine creation:            {:>10.3} ms",
-            engine_time.as_secs_f64() * 1e3
-        );
-        println!(
-            "noop load, compile:         {:>10.3} ms (compile + describe)",
-            compile.as_secs_f64() * 1e3
-        );
-        println!(
-            "noop load, cached (mmap):   {:>10.3} ms (deserialize + describe)",
-            cached.as_secs_f64() * 1e3
-        );
-        println!(
-            "plugin noop run ({RUNS} runs): median {:>8.2} µs  p95 {:>8.2} µs",
-            pm.as_secs_f64() * 1e6,
-            pp.as_secs_f64() * 1e6
-        );
-        println!(
-            "native noop run ({RUNS} runs): median {:>8.3} µs  p95 {:>8.3} µs",
-            nm.as_secs_f64() * 1e6,
-            np.as_secs_f64() * 1e6
-        );
-        println!(
-            "ratio plugin/native (median): {:.0}x",
-            pm.as_secs_f64() / nm.as_secs_f64().max(1e-9)
-        );
-        println!(
-            "target median < 50 µs: {}",
-            if pm < Duration::from_micros(50) {
-                "met"
-            } else {
-                "MISSED"
-            }
-        );
-    });
+    let check = PluginCheck::new(
+        &rt,
+        "noop",
+        loaded,
+        RunLimits::default(),
+        QuarantinePolicy::default(),
+    )
+    .unwrap();
+    let plugin = sample(&check).await;
+    let native = sample(&NativeNoop).await;
+    let (pm, pp) = (
+        timing::percentile(&plugin, 0.5),
+        timing::percentile(&plugin, 0.95),
+    );
+    let (nm, np) = (
+        timing::percentile(&native, 0.5),
+        timing::percentile(&native, 0.95),
+    );
+    println!("pooling allocator: {}", rt.is_pooling());
+    println!(
+        "engine creation:            {:>10.3} ms",
+        engine_time.as_secs_f64() * 1e3
+    );
+    println!(
+        "noop load, compile:         {:>10.3} ms (compile + describe)",
+        compile.as_secs_f64() * 1e3
+    );
+    println!(
+        "noop load, cached (mmap):   {:>10.3} ms (deserialize + describe)",
+        cached.as_secs_f64() * 1e3
+    );
+    println!(
+        "plugin noop run ({RUNS} runs): median {:>8.2} µs  p95 {:>8.2} µs",
+        pm.as_secs_f64() * 1e6,
+        pp.as_secs_f64() * 1e6
+    );
+    println!(
+        "native noop run ({RUNS} runs): median {:>8.3} µs  p95 {:>8.3} µs",
+        nm.as_secs_f64() * 1e6,
+        np.as_secs_f64() * 1e6
+    );
+    println!(
+        "ratio plugin/native (median): {:.0}x",
+        pm.as_secs_f64() / nm.as_secs_f64().max(1e-9)
+    );
+    println!(
+        "target median < 50 µs: {}",
+        if pm < Duration::from_micros(50) {
+            "met"
+        } else {
+            "MISSED"
+        }
+    );
 }

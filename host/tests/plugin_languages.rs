@@ -13,19 +13,12 @@ mod logs;
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime};
 
-use guests::{config, http_grants};
+use guests::http_grants;
 use vitals::plugin::{
     PluginCheck, PluginGrants, PluginRuntime, QuarantinePolicy, RunLimits, RuntimeConfig,
     WarmPolicy,
 };
 use vitals::{Check, Outcome, Status};
-
-fn with_config(pairs: &[(&str, &str)]) -> PluginGrants {
-    PluginGrants {
-        config: config(pairs),
-        ..PluginGrants::default()
-    }
-}
 
 async fn check(name: &str, grants: PluginGrants, limits: RunLimits) -> PluginCheck {
     let rt = guests::cached_runtime();
@@ -160,9 +153,8 @@ fn write_status(dir: &Path, body: &str, age: Duration) -> String {
 
 fn file_grants(dir: &Path, pairs: &[(&str, &str)]) -> PluginGrants {
     PluginGrants {
-        config: config(pairs),
         read_dirs: vec![dir.to_owned()],
-        ..PluginGrants::default()
+        ..guests::grants(pairs)
     }
 }
 
@@ -226,7 +218,7 @@ async fn json_file_cannot_read_a_file_outside_its_granted_directories() {
     let path = write_status(dir.path(), "{}", Duration::ZERO);
     let outcome = run(
         "json-file",
-        with_config(&[("path", &path)]),
+        guests::grants(&[("path", &path)]),
         RunLimits::default(),
     )
     .await;
@@ -250,7 +242,7 @@ async fn a_quickjs_plugin_loads_and_runs() {
 #[tokio::test]
 async fn javascript_and_python_plugins_pass_within_their_deadline() {
     for guest in GUESTS {
-        let outcome = run(guest, with_config(&[("mode", "pass")]), deadline(1000)).await;
+        let outcome = run(guest, guests::grants(&[("mode", "pass")]), deadline(1000)).await;
         assert_eq!(outcome.status, Status::Pass, "{guest}: {outcome:?}");
     }
 }
@@ -258,7 +250,7 @@ async fn javascript_and_python_plugins_pass_within_their_deadline() {
 #[tokio::test]
 async fn spinning_javascript_and_python_plugins_fail_at_their_deadline() {
     for guest in GUESTS {
-        let check = check(guest, with_config(&[("mode", "spin")]), deadline(500)).await;
+        let check = check(guest, guests::grants(&[("mode", "spin")]), deadline(500)).await;
         let started = Instant::now();
         let outcome = check.run().await;
         let took = started.elapsed();
@@ -274,7 +266,7 @@ async fn spinning_javascript_and_python_plugins_fail_at_their_deadline() {
 #[tokio::test]
 async fn javascript_and_python_plugins_may_use_memory_within_the_limit() {
     for guest in GUESTS {
-        let grants = with_config(&[("mode", "memory"), ("mib", "8")]);
+        let grants = guests::grants(&[("mode", "memory"), ("mib", "8")]);
         let outcome = run(guest, grants, RunLimits::default()).await;
         assert_eq!(outcome.status, Status::Pass, "{guest}: {outcome:?}");
         assert_eq!(outcome.output, "held 8 MiB", "{guest}");
@@ -289,7 +281,7 @@ async fn javascript_and_python_plugins_may_use_memory_within_the_limit() {
 #[tokio::test]
 async fn javascript_and_python_plugins_past_the_memory_limit_fail_with_the_limit_named() {
     for guest in GUESTS {
-        let grants = with_config(&[("mode", "memory"), ("mib", "200")]);
+        let grants = guests::grants(&[("mode", "memory"), ("mib", "200")]);
         let outcome = run(guest, grants, RunLimits::default()).await;
         assert_eq!(outcome.status, Status::Fail, "{guest}: {outcome:?}");
         assert_eq!(outcome.output, "memory limit 64 MiB exceeded", "{guest}");
@@ -311,7 +303,7 @@ async fn a_javascript_plugin_reaches_a_granted_url_and_is_denied_any_other() {
     assert_eq!(outcome.output, "HTTP 200");
 
     let (logs, _guard) = logs::capture_logs();
-    let grants = with_config(&[("mode", "fetch"), ("url", &url)]);
+    let grants = guests::grants(&[("mode", "fetch"), ("url", &url)]);
     let outcome = run("misbehave-js", grants, RunLimits::default()).await;
     assert_eq!(outcome.status, Status::Fail, "{outcome:?}");
     assert!(
@@ -347,7 +339,7 @@ async fn a_python_plugin_reads_a_granted_directory_and_nothing_else() {
     assert_eq!(outcome.output, "read 11 bytes");
 
     for path in [path.as_str(), "/etc/passwd"] {
-        let grants = with_config(&[("mode", "read"), ("path", path)]);
+        let grants = guests::grants(&[("mode", "read"), ("path", path)]);
         let outcome = run("misbehave-py", grants, RunLimits::default()).await;
         assert_eq!(outcome.status, Status::Fail, "{outcome:?}");
         assert!(
@@ -370,7 +362,7 @@ async fn warm_javascript_and_python_instances_serve_up_to_max_runs_then_start_fr
     for guest in GUESTS {
         let check = check(
             guest,
-            with_config(&[("mode", "count")]),
+            guests::grants(&[("mode", "count")]),
             RunLimits::default(),
         )
         .await
@@ -413,7 +405,7 @@ async fn a_warm_instance_is_never_reused_after_a_deadline_or_memory_limit_hit() 
                 RunLimits::default(),
             ),
         ] {
-            let check = check(guest, with_config(mode), limits)
+            let check = check(guest, guests::grants(mode), limits)
                 .await
                 .with_warm_instances(warm(100));
             let first = check.run().await;

@@ -94,32 +94,35 @@ impl CompileCache {
         self.hashed.load(Ordering::Relaxed)
     }
 
-    /// Hex sha256 of a plugin file's bytes.
-    pub(crate) fn hash_file(&self, wasm: &[u8]) -> String {
-        self.hashed.fetch_add(1, Ordering::Relaxed);
-        sha256_hex(wasm)
-    }
-
-    /// The remembered sha256 of the file at `path`, if its identity has not changed.
-    pub(crate) fn known_sha256(&self, path: &Path, meta: &Metadata) -> Option<String> {
-        self.known.get(path, meta)
-    }
-
-    /// Remember the sha256 of the file at `path` (see [`known_hashes`] for when it is kept).
-    pub(crate) fn remember_sha256(
+    /// The sha256 and the compiled component of the plugin file at `path`, whose metadata
+    /// `meta` the caller has read (for its size check). A settled file whose hash is
+    /// remembered is not read again. Blocking: call from `spawn_blocking`. The outer error is
+    /// reading the file, the inner one compiling it.
+    pub(crate) fn load_file(
         &self,
+        engine: &Engine,
         path: &Path,
-        before: &Metadata,
-        after: &Metadata,
-        sha256: &str,
-    ) {
-        self.known
-            .remember(path, before, after, sha256, SystemTime::now());
+        meta: &Metadata,
+    ) -> std::io::Result<(String, Result<Arc<Component>, String>)> {
+        if let Some(sha256) = self.known.get(path, meta)
+            && let Some(component) = self.load_cached(engine, &sha256)
+        {
+            return Ok((sha256, Ok(component)));
+        }
+        let wasm = std::fs::read(path)?;
+        self.hashed.fetch_add(1, Ordering::Relaxed);
+        let sha256 = sha256_hex(&wasm);
+        if let Ok(after) = std::fs::metadata(path) {
+            self.known
+                .remember(path, meta, &after, &sha256, SystemTime::now());
+        }
+        let compiled = self.load_or_compile(engine, &wasm, &sha256);
+        Ok((sha256, compiled))
     }
 
     /// The component for a wasm file with this sha256 if it is in use or has a usable cached
-    /// artifact. Blocking: call from `spawn_blocking`.
-    pub(crate) fn load_cached(&self, engine: &Engine, sha256: &str) -> Option<Arc<Component>> {
+    /// artifact.
+    fn load_cached(&self, engine: &Engine, sha256: &str) -> Option<Arc<Component>> {
         if let Some(live) = self.live(sha256) {
             return Some(live);
         }
@@ -155,9 +158,9 @@ impl CompileCache {
         Some(dir.join(format!("{sha256}-{}.cwasm", self.engine_hash)))
     }
 
-    /// Load the compiled component from disk, or compile and store it. Blocking: call from
-    /// `spawn_blocking`. A corrupt or incompatible entry is recompiled.
-    pub(crate) fn load_or_compile(
+    /// Load the compiled component from disk, or compile and store it. A corrupt or
+    /// incompatible entry is recompiled.
+    fn load_or_compile(
         &self,
         engine: &Engine,
         wasm: &[u8],

@@ -147,31 +147,15 @@ impl PluginRuntime {
         let http_rules = grants.http_rules(&name)?;
 
         let runtime = self.inner.clone();
-        let known = runtime.cache.known_sha256(path, &meta);
-        let file = path.to_path_buf();
+        let blocking_path = file.clone();
         let (sha256, compiled) = tokio::task::spawn_blocking(move || {
-            // An unchanged, settled file: its artifact, without reading the file again.
-            if let Some(sha256) = known
-                && let Some(component) = runtime.cache.load_cached(&runtime.engine, &sha256)
-            {
-                return Ok((sha256, Ok(component)));
-            }
-            let wasm = std::fs::read(&file).map_err(|source| PluginError::Read {
-                file: file.clone(),
-                source,
-            })?;
-            let sha256 = runtime.cache.hash_file(&wasm);
-            if let Ok(after) = std::fs::metadata(&file) {
-                runtime.cache.remember_sha256(&file, &meta, &after, &sha256);
-            }
-            let compiled = runtime
+            runtime
                 .cache
-                .load_or_compile(&runtime.engine, &wasm, &sha256);
-            Ok((sha256, compiled))
+                .load_file(&runtime.engine, &blocking_path, &meta)
         })
         .await
-        .map_err(|e| PluginError::Runtime(format!("compile task failed: {e}")))??;
-        let file = path.to_path_buf();
+        .map_err(|e| PluginError::Runtime(format!("compile task failed: {e}")))?
+        .map_err(read_err)?;
         let component = compiled.map_err(|message| PluginError::Compile {
             file: file.clone(),
             message,

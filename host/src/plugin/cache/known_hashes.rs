@@ -17,7 +17,7 @@ use std::time::{Duration, SystemTime};
 use serde::{Deserialize, Serialize};
 
 /// How long a file must have been unchanged before its hash is remembered.
-pub(crate) const SETTLED: Duration = Duration::from_secs(1);
+const SETTLED: Duration = Duration::from_secs(1);
 
 /// The name of the file in the cache directory.
 const FILE_NAME: &str = "file-hashes.json";
@@ -163,12 +163,18 @@ mod tests {
         SystemTime::now() + SETTLED * 2
     }
 
+    /// `p.wasm` in `dir` with `bytes`, and its metadata.
+    fn written(dir: &tempfile::TempDir, bytes: &[u8]) -> (PathBuf, Metadata) {
+        let file = dir.path().join("p.wasm");
+        std::fs::write(&file, bytes).unwrap();
+        let meta = std::fs::metadata(&file).unwrap();
+        (file, meta)
+    }
+
     #[test]
     fn a_settled_file_is_known_until_it_changes_and_across_restarts() {
         let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("p.wasm");
-        std::fs::write(&file, b"version one").unwrap();
-        let meta = std::fs::metadata(&file).unwrap();
+        let (file, meta) = written(&dir, b"version one");
         let hashes = KnownHashes::open(Some(dir.path()));
         hashes.remember(&file, &meta, &meta, "aaa", later());
         assert_eq!(hashes.get(&file, &meta).as_deref(), Some("aaa"));
@@ -185,9 +191,7 @@ mod tests {
     #[test]
     fn a_fresh_file_or_one_that_changed_while_read_is_not_remembered() {
         let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("p.wasm");
-        std::fs::write(&file, b"version one").unwrap();
-        let before = std::fs::metadata(&file).unwrap();
+        let (file, before) = written(&dir, b"version one");
         let hashes = KnownHashes::open(Some(dir.path()));
         hashes.remember(&file, &before, &before, "aaa", SystemTime::now());
         assert_eq!(hashes.get(&file, &before), None, "fresh");
@@ -203,9 +207,7 @@ mod tests {
     #[test]
     fn retain_forgets_hashes_no_longer_kept() {
         let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("p.wasm");
-        std::fs::write(&file, b"x").unwrap();
-        let meta = std::fs::metadata(&file).unwrap();
+        let (file, meta) = written(&dir, b"x");
         let hashes = KnownHashes::open(Some(dir.path()));
         hashes.remember(&file, &meta, &meta, "aaa", later());
         hashes.retain(&["bbb".to_owned()]);
