@@ -16,7 +16,12 @@
 # Uses its own target dir (target/guests) so it never waits on, or blocks, a `cargo test` holding
 # the main target dir's lock, and the `guest` profile (release, opt-level "s", stripped).
 # Idempotent: when nothing changed it only asks cargo (well under a second) and copies nothing.
+#
+# `--rust-only` builds the Rust guests alone, without installing the JavaScript and Python
+# toolchains (what the daemon's embedded default needs).
 set -euo pipefail
+rust_only=false
+[[ "${1:-}" == "--rust-only" ]] && rust_only=true
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -65,6 +70,8 @@ for name in "${packages[@]}"; do
         install_atomically "$copy" "$root/target/plugins/$name.wasm"
     fi
 done
+
+$rust_only && exit 0
 
 bash "$root/scripts/toolchains.sh"
 js_bin="$root/tools/js/node_modules/.bin"
