@@ -65,6 +65,10 @@ pub struct PluginsConfig {
     /// Quiet time after a file event before plugins are reloaded.
     #[serde(with = "humantime_serde")]
     pub debounce: Duration,
+    /// Longest wait for that quiet time: a file rewritten non-stop is still looked at this
+    /// long after its first change.
+    #[serde(with = "humantime_serde")]
+    pub debounce_max: Duration,
     /// A file modified more recently than this that fails to load is taken to be still being
     /// written: it is retried, and rejected only once unchanged this long.
     #[serde(with = "humantime_serde")]
@@ -91,6 +95,7 @@ impl Default for PluginsConfig {
         PluginsConfig {
             dir: None,
             debounce: watch.debounce,
+            debounce_max: watch.max_delay,
             settle: crate::plugin::SupervisorConfig::default().settle,
             rescan: watch.rescan,
             cache_dir: None,
@@ -133,6 +138,7 @@ impl Config {
     pub fn watch_config(&self) -> crate::plugin::WatchConfig {
         crate::plugin::WatchConfig {
             debounce: self.plugins.debounce,
+            max_delay: self.plugins.debounce_max,
             rescan: self.plugins.rescan,
         }
     }
@@ -349,6 +355,7 @@ fn validate(cfg: &Config, text: &str, file: &Path) -> Result<(), ConfigError> {
     }
     for (key, value) in [
         ("plugins.debounce", cfg.plugins.debounce),
+        ("plugins.debounce_max", cfg.plugins.debounce_max),
         ("plugins.rescan", cfg.plugins.rescan),
     ] {
         if value.is_zero() {

@@ -18,6 +18,7 @@ mod engine;
 mod grants;
 mod host_api;
 mod http_guard;
+mod lift;
 mod limits;
 mod loader;
 mod output;
@@ -60,7 +61,9 @@ pub enum PluginError {
         source: std::io::Error,
     },
     /// The file is larger than the runtime accepts.
-    #[error("plugin {file}: file is {size} bytes, larger than the {limit} byte limit")]
+    #[error(
+        "plugin {file}: file is {size} bytes, larger than the {limit} byte limit (plugins.max_file_size)"
+    )]
     TooLarge {
         /// The plugin file.
         file: PathBuf,

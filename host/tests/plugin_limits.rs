@@ -303,7 +303,8 @@ async fn a_component_of_another_world_is_rejected_naming_the_world_and_file() {
         ),
     ] {
         let file = dir.path().join(name);
-        std::fs::write(&file, text).unwrap();
+        // The loader takes the binary format only.
+        std::fs::write(&file, wat::parse_str(text).unwrap()).unwrap();
         let err = rt.load(&file, PluginGrants::default()).await.unwrap_err();
         let msg = err.to_string();
         assert!(matches!(err, PluginError::WrongWorld { .. }), "{msg}");

@@ -38,6 +38,19 @@ impl Harness {
     }
 
     async fn with(runtime: RuntimeConfig, declared: BTreeMap<String, PluginCheckConfig>) -> Self {
+        let watch = WatchConfig {
+            debounce: Duration::from_millis(50),
+            rescan: Duration::from_secs(30),
+            ..WatchConfig::default()
+        };
+        Self::with_watch(runtime, declared, watch).await
+    }
+
+    async fn with_watch(
+        runtime: RuntimeConfig,
+        declared: BTreeMap<String, PluginCheckConfig>,
+        watch: WatchConfig,
+    ) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let cache = tempfile::tempdir().unwrap();
         let runtime = PluginRuntime::new(RuntimeConfig {
@@ -73,15 +86,7 @@ impl Harness {
         ));
         supervisor.set_declared(declared);
         let stop = CancellationToken::new();
-        let watcher = PluginWatcher::start(
-            supervisor.clone(),
-            WatchConfig {
-                debounce: Duration::from_millis(50),
-                rescan: Duration::from_secs(30),
-            },
-            stop.clone(),
-        )
-        .unwrap();
+        let watcher = PluginWatcher::start(supervisor.clone(), watch, stop.clone()).unwrap();
         Harness {
             dir,
             cache,
@@ -375,12 +380,12 @@ async fn every_kind_of_bad_file_is_rejected_with_its_reason_and_never_replaces_a
         ),
         (
             "wrong world",
-            b"(component)".to_vec(),
+            wat::parse_str("(component)").unwrap(),
             "does not implement vitals:check/plugin@0.1.0",
         ),
         (
             "wrong contract version",
-            b"(component (import \"vitals:check/host@0.2.0\" (instance)))".to_vec(),
+            wat::parse_str("(component (import \"vitals:check/host@0.2.0\" (instance)))").unwrap(),
             "does not implement vitals:check/plugin@0.1.0",
         ),
         (
@@ -406,11 +411,9 @@ async fn every_kind_of_bad_file_is_rejected_with_its_reason_and_never_replaces_a
             "{what}: {}",
             rejected.reason
         );
-        assert_eq!(
-            rejected.sha256.as_deref(),
-            Some(sha256(&bytes).as_str()),
-            "{what}"
-        );
+        // A file over the size limit is not read, not even to hash it.
+        let hashed = (what != "too large").then(|| sha256(&bytes));
+        assert_eq!(rejected.sha256, hashed, "{what}");
         assert_eq!(
             view.version, "1.0.0",
             "{what}: the good version keeps running"
@@ -506,6 +509,47 @@ async fn a_flood_of_quick_replacements_ends_on_the_last_version_with_nothing_els
         2,
         "compile cache entries of replaced files are pruned, but for the one before the last"
     );
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_rewritten_more_often_than_the_debounce_goes_live_within_its_bound() {
+    // The daemon's defaults: 100 ms of quiet, but at most 1 s after the first event.
+    let watch = WatchConfig::default();
+    let h = Harness::with_watch(RuntimeConfig::default(), BTreeMap::new(), watch).await;
+    let a = guests::variant("versioned-a", "busy", 0);
+    let b = guests::variant("versioned-b", "busy", 0);
+    let dir = h.dir.path().to_owned();
+    let (first, last) = (a.clone(), b.clone());
+    let started = Instant::now();
+    // Every 50 ms for 5 s: never quiet for the 100 ms debounce.
+    let writer = std::thread::spawn(move || {
+        for i in 0..100 {
+            let bytes = if i % 2 == 0 { &first } else { &last };
+            guests::install(&dir, "busy.wasm", bytes);
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    });
+    h.wait_until("busy.wasm runs while it is still being rewritten", |h| {
+        h.output("busy").is_some()
+    })
+    .await;
+    let live_after = started.elapsed();
+    assert!(
+        !writer.is_finished(),
+        "busy.wasm went live only after the writes stopped ({live_after:?})"
+    );
+    assert!(
+        live_after < watch.max_delay * 3,
+        "live after {live_after:?}, bound {:?}",
+        watch.max_delay
+    );
+    writer.join().unwrap();
+    h.wait_until("the newest version is live once the writes stop", |h| {
+        h.view("busy").is_some_and(|v| v.sha256 == sha256(&b))
+    })
+    .await;
+    h.wait_output("busy", "versioned v2").await;
     h.stop().await;
 }
 

@@ -8,6 +8,7 @@ mod known_hashes;
 use std::collections::HashMap;
 use std::fs::Metadata;
 use std::hash::Hasher;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
@@ -95,21 +96,22 @@ impl CompileCache {
     }
 
     /// The sha256 and the compiled component of the plugin file at `path`, whose metadata
-    /// `meta` the caller has read (for its size check). A settled file whose hash is
-    /// remembered is not read again. Blocking: call from `spawn_blocking`. The outer error is
-    /// reading the file, the inner one compiling it.
+    /// `meta` the caller has read (for its size check), reading at most `limit` bytes. A
+    /// settled file whose hash is remembered is not read again. Blocking: call from
+    /// `spawn_blocking`. The outer error is reading the file, the inner one compiling it.
     pub(crate) fn load_file(
         &self,
         engine: &Engine,
         path: &Path,
         meta: &Metadata,
+        limit: u64,
     ) -> std::io::Result<(String, Result<Arc<Component>, String>)> {
         if let Some(sha256) = self.known.get(path, meta)
             && let Some(component) = self.load_cached(engine, &sha256)
         {
             return Ok((sha256, Ok(component)));
         }
-        let wasm = std::fs::read(path)?;
+        let wasm = read_bounded(path, limit)?;
         self.hashed.fetch_add(1, Ordering::Relaxed);
         let sha256 = sha256_hex(&wasm);
         if let Ok(after) = std::fs::metadata(path) {
@@ -118,6 +120,31 @@ impl CompileCache {
         }
         let compiled = self.load_or_compile(engine, &wasm, &sha256);
         Ok((sha256, compiled))
+    }
+
+    /// The sha256 of the file at `path` (metadata `meta`): remembered for a settled file,
+    /// else hashed by streaming in constant memory. Blocking: call from `spawn_blocking`.
+    pub(crate) fn hash_file(&self, path: &Path, meta: &Metadata) -> std::io::Result<String> {
+        if let Some(sha256) = self.known.get(path, meta) {
+            return Ok(sha256);
+        }
+        let mut hasher = Sha256::new();
+        let mut file = std::fs::File::open(path)?.take(meta.len());
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let n = file.read(&mut buf)?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buf[..n]);
+        }
+        self.hashed.fetch_add(1, Ordering::Relaxed);
+        let sha256 = hex::encode(hasher.finalize());
+        if let Ok(after) = std::fs::metadata(path) {
+            self.known
+                .remember(path, meta, &after, &sha256, SystemTime::now());
+        }
+        Ok(sha256)
     }
 
     /// The component for a wasm file with this sha256 if it is in use or has a usable cached
@@ -169,6 +196,7 @@ impl CompileCache {
         if let Some(live) = self.live(sha256) {
             return Ok(live);
         }
+        binary_component(wasm)?;
         self.compile_or_load(engine, wasm, sha256)
             .map(|component| self.share(sha256, component))
     }
@@ -233,6 +261,60 @@ impl CompileCache {
     }
 }
 
+/// Read the file at `path`, at most `limit` bytes: the size is checked on the opened file (the
+/// caller's earlier check may be of a file renamed away since), and the read stops past the
+/// limit, so a file swapped for or grown into a bigger one is never read whole.
+fn read_bounded(path: &Path, limit: u64) -> std::io::Result<Vec<u8>> {
+    let file = std::fs::File::open(path)?;
+    let len = file.metadata()?.len();
+    let too_large = |size: u64| {
+        std::io::Error::other(format!(
+            "file is {size} bytes, larger than the {limit} byte limit (plugins.max_file_size)"
+        ))
+    };
+    if len > limit {
+        return Err(too_large(len));
+    }
+    let mut wasm = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+    file.take(limit.saturating_add(1)).read_to_end(&mut wasm)?;
+    if wasm.len() as u64 > limit {
+        return Err(too_large(wasm.len() as u64));
+    }
+    Ok(wasm)
+}
+
+/// Only the binary format of a component: wasmtime would also parse the text format, whose
+/// errors are multi-line and meaningless for a file that is not WebAssembly at all.
+fn binary_component(wasm: &[u8]) -> Result<(), String> {
+    const MAGIC: &[u8; 4] = b"\0asm";
+    // Component-model layer 1, encoding version 0x0d.
+    const COMPONENT: [u8; 4] = [0x0d, 0x00, 0x01, 0x00];
+    if wasm.is_empty() {
+        return Err("empty file".to_owned());
+    }
+    if !wasm.starts_with(MAGIC) {
+        let start: String = wasm
+            .iter()
+            .take(8)
+            .map(|b| match b {
+                b' '..=b'~' => char::from(*b).to_string(),
+                _ => format!("\\x{b:02x}"),
+            })
+            .collect();
+        return Err(format!("starts with \"{start}\", not \"\\0asm\""));
+    }
+    match wasm.get(4..8) {
+        Some(v) if v == COMPONENT => Ok(()),
+        Some([1, 0, 0, 0]) => Err(
+            "a core module, not a component: build for wasm32-wasip2, or wrap it with \
+             `wasm-tools component new`"
+                .to_owned(),
+        ),
+        Some(v) => Err(format!("unknown binary version {v:02x?}")),
+        None => Err("truncated header".to_owned()),
+    }
+}
+
 fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let tmp = path.with_extension(format!("tmp{}", std::process::id()));
     std::fs::write(&tmp, bytes)?;
@@ -251,4 +333,41 @@ fn load_artifact(engine: &Engine, path: &Path) -> wasmtime::Result<Component> {
     // configuration. wasmtime still checks the header and version and rejects a mismatch,
     // which we treat as a corrupt entry and recompile.
     unsafe { Component::deserialize_file(engine, path) }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn only_a_binary_component_header_is_accepted_and_each_refusal_is_one_line() {
+        assert_eq!(binary_component(b""), Err("empty file".to_owned()));
+        let text = binary_component(b"(component)").unwrap_err();
+        assert_eq!(text, "starts with \"(compone\", not \"\\0asm\"");
+        let elf = binary_component(b"\x7fELF\x02\x01").unwrap_err();
+        assert!(elf.starts_with("starts with \"\\x7fELF"), "{elf}");
+        let module = binary_component(b"\0asm\x01\0\0\0").unwrap_err();
+        assert!(
+            module.starts_with("a core module, not a component"),
+            "{module}"
+        );
+        assert!(binary_component(b"\0asm\x0d\0\x01\0").is_ok());
+        for refusal in [text, elf, module] {
+            assert!(!refusal.contains('\n'), "{refusal}");
+        }
+    }
+
+    #[test]
+    fn a_file_past_the_limit_is_not_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("a.wasm");
+        std::fs::write(&file, vec![7u8; 1000]).unwrap();
+        assert_eq!(read_bounded(&file, 1000).unwrap().len(), 1000);
+        let over = read_bounded(&file, 10).unwrap_err();
+        assert_eq!(
+            over.to_string(),
+            "file is 1000 bytes, larger than the 10 byte limit (plugins.max_file_size)"
+        );
+    }
 }

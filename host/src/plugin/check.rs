@@ -10,9 +10,10 @@ use super::PluginError;
 use super::bindings::vitals::check::types as wit;
 use super::engine::PluginRuntime;
 use super::host_api::{LOG_BURST, LOG_RATE, PluginContext};
+use super::lift::{BoundedCheckResult, KEY_BYTES};
 use super::limits::RunLimits;
 use super::loader::LoadedPlugin;
-use super::output::{cap_details, truncate_text};
+use super::output::truncate_text;
 use super::quarantine::{Quarantine, QuarantinePolicy};
 use super::registry::PluginStats;
 use super::sandbox::{Call, Returned, Sandbox, WarmPolicy, run_in};
@@ -53,25 +54,31 @@ impl std::fmt::Debug for PluginCheck {
     }
 }
 
-/// What in a result is over the output cap, if anything.
-fn output_violation(result: &wit::CheckResult, limit: usize, max_details: usize) -> Option<String> {
+/// What in a result is over the output cap, if anything. Judged on the full sizes the guest
+/// returned, of which only the capped start was copied (see `lift`).
+fn output_violation(
+    result: &BoundedCheckResult,
+    limit: usize,
+    max_details: usize,
+) -> Option<String> {
     if result.output.len() > limit {
         return Some(format!("output text is {} bytes", result.output.len()));
     }
-    if result.details.len() > max_details {
+    if result.details.len > max_details {
         return Some(format!(
             "{} details, at most {max_details} allowed",
-            result.details.len()
+            result.details.len
         ));
     }
     result
         .details
+        .kept
         .iter()
-        .find(|(k, v)| k.len() > 128 || v.len() > limit)
+        .find(|(k, v)| k.len() > KEY_BYTES || v.len() > limit)
         .map(|(k, v)| {
             format!(
                 "detail {:?} is {} bytes",
-                truncate_text(k, 64),
+                k.truncated(64),
                 k.len() + v.len()
             )
         })
@@ -252,7 +259,7 @@ impl PluginCheck {
     }
 
     /// The outcome of a completed run, and whether it hit the output cap.
-    fn outcome_of(&self, result: wit::CheckResult) -> (Outcome, bool) {
+    fn outcome_of(&self, result: BoundedCheckResult) -> (Outcome, bool) {
         let limit = usize::try_from(self.limits.output.bytes()).unwrap_or(usize::MAX);
         if let Some(violation) = output_violation(&result, limit, self.limits.max_details) {
             // Over the cap is a limit hit like any other: the run fails and says which, and the
@@ -261,7 +268,7 @@ impl PluginCheck {
                 "output limit {} exceeded: {violation}",
                 self.limits.output
             ))
-            .detail("output_truncated", truncate_text(&result.output, 256));
+            .detail("output_truncated", result.output.truncated(256));
             return (outcome, true);
         }
         let status = match result.status {
@@ -270,24 +277,17 @@ impl PluginCheck {
             wit::Status::Fail => Status::Fail,
             wit::Status::Unknown => Status::Unknown,
         };
-        let mut outcome = Outcome::new(status, truncate_text(&result.output, limit));
+        let mut outcome = Outcome::new(status, result.output.truncated(limit));
         if let Some(obs) = result.observed {
-            let unit = truncate_text(&obs.unit, 32);
+            let unit = obs.unit.truncated(32);
             *self
                 .measurement
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner) = measurement_for(&unit);
             outcome = outcome.observed(obs.value, unit);
         }
-        let (details, dropped) = cap_details(result.details, self.limits.max_details, limit);
-        for (k, v) in details {
-            outcome = outcome.detail(k, v);
-        }
-        if dropped > 0 {
-            outcome = outcome.detail(
-                "details_truncated",
-                format!("… (truncated {dropped} details)"),
-            );
+        for (k, v) in result.details.kept.iter().take(self.limits.max_details) {
+            outcome = outcome.detail(k.truncated(KEY_BYTES), v.truncated(limit));
         }
         (outcome, false)
     }
@@ -362,7 +362,7 @@ impl Check for PluginCheck {
                 limit_hit = hit;
                 outcome
             }
-            Ok(Returned::Checked(Err(message))) => Outcome::unknown(truncate_text(&message, limit)),
+            Ok(Returned::Checked(Err(message))) => Outcome::unknown(message.truncated(limit)),
             Ok(Returned::Described(_)) => {
                 Outcome::unknown("plugin returned a description to check()")
             }

@@ -9,11 +9,10 @@ use serde::Serialize;
 use wasmtime::component::Component;
 
 use super::bindings::PluginPre;
-use super::bindings::vitals::check::types as wit;
 use super::engine::{PluginRuntime, VersionCount};
 use super::grants::PluginGrants;
 use super::host_api::PluginContext;
-use super::output::truncate_text;
+use super::lift::BoundedDescription;
 use super::sandbox::{Call, PluginState, Returned, run_call};
 use super::{PluginError, WORLD};
 
@@ -44,12 +43,12 @@ pub struct Description {
 }
 
 impl Description {
-    fn from_wit(d: wit::Description) -> Self {
+    fn from_wit(d: BoundedDescription) -> Self {
         // Described strings end up in logs and API responses: keep them short.
         Description {
-            name: truncate_text(&d.name, 128),
-            version: truncate_text(&d.version, 64),
-            summary: truncate_text(&d.summary, 512),
+            name: d.name.truncated(128),
+            version: d.version.truncated(64),
+            summary: d.summary.truncated(512),
             defaults: SuggestedDefaults {
                 interval: d.defaults.interval_ms.map(Duration::from_millis),
                 timeout: d.defaults.timeout_ms.map(Duration::from_millis),
@@ -126,6 +125,22 @@ fn file_stem(path: &Path) -> String {
 }
 
 impl PluginRuntime {
+    /// The sha256 of the file at `path`, if it is a file within `plugins.max_file_size`: hashed
+    /// on a blocking thread, streaming, so a huge file costs neither memory nor the caller's
+    /// runtime.
+    pub(crate) async fn file_sha256(&self, path: &Path) -> Option<String> {
+        let meta = tokio::fs::metadata(path).await.ok()?;
+        if !meta.is_file() || meta.len() > self.inner.config.max_file_size.bytes() {
+            return None;
+        }
+        let runtime = self.inner.clone();
+        let path = path.to_path_buf();
+        tokio::task::spawn_blocking(move || runtime.cache.hash_file(&path, &meta).ok())
+            .await
+            .ok()
+            .flatten()
+    }
+
     /// Read, compile (cached), validate and describe the plugin at `path`.
     pub async fn load(
         &self,
@@ -151,7 +166,7 @@ impl PluginRuntime {
         let (sha256, compiled) = tokio::task::spawn_blocking(move || {
             runtime
                 .cache
-                .load_file(&runtime.engine, &blocking_path, &meta)
+                .load_file(&runtime.engine, &blocking_path, &meta, limit)
         })
         .await
         .map_err(|e| PluginError::Runtime(format!("compile task failed: {e}")))?

@@ -13,22 +13,6 @@ pub(crate) fn truncate_text(text: &str, limit: usize) -> String {
     format!("{}… (truncated {} bytes)", &text[..end], text.len() - end)
 }
 
-/// Keep at most `max_entries` details, each key and value truncated to `limit` bytes. Returns
-/// the kept entries and how many were dropped.
-pub(crate) fn cap_details(
-    details: Vec<(String, String)>,
-    max_entries: usize,
-    limit: usize,
-) -> (Vec<(String, String)>, usize) {
-    let dropped = details.len().saturating_sub(max_entries);
-    let kept = details
-        .into_iter()
-        .take(max_entries)
-        .map(|(k, v)| (truncate_text(&k, 128), truncate_text(&v, limit)))
-        .collect();
-    (kept, dropped)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -43,14 +27,5 @@ mod tests {
         assert_eq!(truncate_text("abcdef", 4), "abcd… (truncated 2 bytes)");
         // 'é' is two bytes: never split inside it.
         assert_eq!(truncate_text("aé", 2), "a… (truncated 2 bytes)");
-    }
-
-    #[test]
-    fn details_past_the_count_are_dropped_and_counted() {
-        let d = (0..5).map(|i| (format!("k{i}"), "v".repeat(10))).collect();
-        let (kept, dropped) = cap_details(d, 3, 4);
-        assert_eq!(kept.len(), 3);
-        assert_eq!(dropped, 2);
-        assert_eq!(kept[0].1, "vvvv… (truncated 6 bytes)");
     }
 }

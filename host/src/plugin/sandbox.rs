@@ -7,16 +7,16 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use wasmtime::component::ResourceTable;
+use wasmtime::component::{Instance, ResourceTable};
 use wasmtime::{Store, Trap, UpdateDeadline};
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
-use super::bindings::vitals::check::types as wit;
-use super::bindings::{Plugin, PluginPre};
+use super::bindings::PluginPre;
 use super::capture::BoundedCapture;
 use super::host_api::PluginContext;
 use super::http_guard::HttpGuard;
+use super::lift::{BoundedDescription, CheckReturn, LiftCaps, with_caps};
 use super::limits::{ByteSize, MemoryLimitExceeded, MemoryLimiter, RunLimits};
 
 /// Bytes of guest stdout/stderr kept per run (for panic messages).
@@ -117,10 +117,10 @@ pub(crate) enum Call {
     Check,
 }
 
-/// What the export returned.
+/// What the export returned, lifted within the run's output caps.
 pub(crate) enum Returned {
-    Described(wit::Description),
-    Checked(Result<wit::CheckResult, String>),
+    Described(BoundedDescription),
+    Checked(CheckReturn),
 }
 
 fn new_store(
@@ -180,7 +180,7 @@ fn new_store(
 /// when the operator opts in, kept warm for several.
 pub(crate) struct Sandbox {
     store: Store<PluginState>,
-    instance: Plugin,
+    instance: Instance,
     capture: BoundedCapture,
     created: Instant,
     calls: u32,
@@ -199,7 +199,8 @@ impl Sandbox {
         let mut store =
             new_store(engine, plugin, limits, &capture, deadline).map_err(|f| (f, 0))?;
         let budget = deadline.saturating_duration_since(Instant::now()) + BACKSTOP_SLACK;
-        let instantiated = tokio::time::timeout(budget, pre.instantiate_async(&mut store)).await;
+        let instantiated =
+            tokio::time::timeout(budget, pre.instance_pre().instantiate_async(&mut store)).await;
         match instantiated {
             Ok(Ok(instance)) => Ok(Sandbox {
                 store,
@@ -235,13 +236,32 @@ impl Sandbox {
         self.calls += 1;
         let budget = deadline.saturating_duration_since(Instant::now()) + BACKSTOP_SLACK;
         let (instance, store) = (&self.instance, &mut self.store);
+        let caps = match call {
+            Call::Describe => BoundedDescription::CAPS,
+            Call::Check => LiftCaps {
+                text: usize::try_from(limits.output.bytes()).unwrap_or(usize::MAX),
+                details: limits.max_details,
+            },
+        };
         let work = async {
+            // Typed by hand (not through bindgen's `Plugin`) so the result is lifted within
+            // the caps: see `lift`.
             match call {
-                Call::Describe => instance.call_describe(store).await.map(Returned::Described),
-                Call::Check => instance.call_check(store).await.map(Returned::Checked),
+                Call::Describe => {
+                    let func = instance
+                        .get_typed_func::<(), (BoundedDescription,)>(&mut *store, "describe")?;
+                    let (d,) = func.call_async(&mut *store, ()).await?;
+                    Ok(Returned::Described(d))
+                }
+                Call::Check => {
+                    let func =
+                        instance.get_typed_func::<(), (CheckReturn,)>(&mut *store, "check")?;
+                    let (r,) = func.call_async(&mut *store, ()).await?;
+                    Ok(Returned::Checked(r))
+                }
             }
         };
-        let outcome = tokio::time::timeout(budget, work).await;
+        let outcome = tokio::time::timeout(budget, with_caps(caps, work)).await;
         self.store.data().plugin.flush_dropped_logs();
         match outcome {
             Ok(Ok(returned)) => Ok(returned),

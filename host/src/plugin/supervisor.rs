@@ -327,11 +327,14 @@ impl PluginSupervisor {
             }
             _ => {}
         }
-        if let Some(current) = state.current.get_mut(name)
-            && current.fingerprint.manifest == fingerprint.manifest
-            && current.fingerprint.config == fingerprint.config
-            && std::fs::read(&want.file)
-                .is_ok_and(|bytes| super::cache::sha256_hex(&bytes) == current.loaded.sha256())
+        let same_settings = state.current.get(name).is_some_and(|c| {
+            c.fingerprint.manifest == fingerprint.manifest
+                && c.fingerprint.config == fingerprint.config
+        });
+        if same_settings
+            && let Some(sha256) = self.runtime.file_sha256(&want.file).await
+            && let Some(current) = state.current.get_mut(name)
+            && current.loaded.sha256() == sha256
         {
             // Touched or copied over with the same bytes: nothing to reload.
             current.fingerprint = fingerprint;
@@ -343,10 +346,12 @@ impl PluginSupervisor {
         let mut config = want.config.clone();
         config.file = Some(want.file.clone());
         let built = PluginCheck::build(&self.runtime, name, &config).await;
-        // A file that changed while it was being loaded is looked at again next pass.
+        // A file that changed while it was being loaded is looked at again right away. What
+        // loaded is still a complete, valid version (it compiled and described itself), so it
+        // goes live meanwhile: a file rewritten non-stop still gets its newer versions in.
         let unchanged = FileStamp::of(&want.file).as_ref() == Some(&fingerprint.wasm);
         match built {
-            Ok((spec, loaded)) if unchanged => {
+            Ok((spec, loaded)) => {
                 let note = match state.current.get(name) {
                     Some(old) if old.loaded.sha256() == loaded.sha256() => {
                         format!("settings reloaded from {}", want.file.display())
@@ -376,6 +381,7 @@ impl PluginSupervisor {
                     .get(name)
                     .map(|c| c.loaded.sha256().to_owned())
                     .filter(|sha| sha != loaded.sha256());
+                let retry = fingerprint.clone();
                 state.current.insert(
                     name.to_owned(),
                     Current {
@@ -385,13 +391,13 @@ impl PluginSupervisor {
                     },
                 );
                 report.loaded.push(name.to_owned());
-            }
-            Ok(_) => {
-                tracing::debug!(check = %name, "plugin file changed while loading; retrying");
-                state.attempts.insert(
-                    name.to_owned(),
-                    Attempt::Deferred(fingerprint, Instant::now()),
-                );
+                if !unchanged {
+                    tracing::debug!(check = %name, "plugin file changed while loading; looking again");
+                    // Due now: the watcher passes again at once.
+                    state
+                        .attempts
+                        .insert(name.to_owned(), Attempt::Deferred(retry, Instant::now()));
+                }
             }
             Err(error) => {
                 if let Some(left) = fresh_for.filter(|d| !d.is_zero()) {
@@ -402,8 +408,8 @@ impl PluginSupervisor {
                         .insert(name.to_owned(), Attempt::Deferred(fingerprint, retry_at));
                     return;
                 }
-                let reason = error.to_string();
-                self.reject(state, name, want, Some(&want.file), reason, report);
+                let sha256 = self.runtime.file_sha256(&want.file).await;
+                self.reject(state, name, want, sha256, error.to_string(), report);
                 state
                     .attempts
                     .insert(name.to_owned(), Attempt::Rejected(fingerprint));
@@ -434,13 +440,12 @@ impl PluginSupervisor {
         state: &mut State,
         name: &str,
         want: &Wanted,
-        read: Option<&Path>,
+        sha256: Option<String>,
         reason: String,
         report: &mut ReconcileReport,
     ) {
-        let sha256 = read
-            .and_then(|f| std::fs::read(f).ok())
-            .map(|b| super::cache::sha256_hex(&b));
+        // One line in the log and in /plugins, whatever the compiler printed.
+        let reason = reason.split_whitespace().collect::<Vec<_>>().join(" ");
         let keeps = state
             .current
             .get(name)

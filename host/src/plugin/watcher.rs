@@ -19,6 +19,9 @@ use super::supervisor::PluginSupervisor;
 pub struct WatchConfig {
     /// Quiet time after the last event before a pass: a burst of writes becomes one reload.
     pub debounce: Duration,
+    /// Longest wait for a quiet moment: a file rewritten more often than `debounce` still gets
+    /// a pass this long after the first event of the burst, so its newest version goes live.
+    pub max_delay: Duration,
     /// A full pass this often even without events.
     pub rescan: Duration,
 }
@@ -27,6 +30,7 @@ impl Default for WatchConfig {
     fn default() -> Self {
         WatchConfig {
             debounce: Duration::from_millis(100),
+            max_delay: Duration::from_secs(1),
             rescan: Duration::from_secs(30),
         }
     }
@@ -120,9 +124,12 @@ async fn run(
                 if event.is_none() {
                     return;
                 }
-                // Wait for a quiet moment: one pass per burst of writes.
+                // Wait for a quiet moment, at most `max_delay`: one pass per burst of writes.
+                let latest = Instant::now() + config.max_delay;
                 loop {
-                    match tokio::time::timeout(config.debounce, events.recv()).await {
+                    let quiet = (Instant::now() + config.debounce).min(latest);
+                    match tokio::time::timeout_at(quiet, events.recv()).await {
+                        Ok(Some(())) if Instant::now() >= latest => break,
                         Ok(Some(())) => continue,
                         Ok(None) => return,
                         Err(_quiet) => break,
