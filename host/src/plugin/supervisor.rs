@@ -74,6 +74,9 @@ struct Current {
     /// sha256 of the version this one replaced: its compiled artifact stays cached, so rolling
     /// back to it does not recompile.
     previous: Option<String>,
+    /// The `NAME.toml` it was loaded with. A ConfigMap update re-projects every file (new
+    /// inodes, same bytes): comparing content keeps unchanged plugins from reloading.
+    manifest: Option<Vec<u8>>,
 }
 
 /// The last attempt that did not produce a running version.
@@ -304,13 +307,15 @@ impl PluginSupervisor {
         want: &Wanted,
         report: &mut ReconcileReport,
     ) {
-        let Some(wasm) = FileStamp::of(&want.file) else {
+        // One version's files: through a ConfigMap's `..data` symlink, both from its target.
+        let file = directory::resolve(&want.file);
+        let Some(wasm) = FileStamp::of(&file) else {
             self.missing(state, name, want, report);
             return;
         };
         let fingerprint = Fingerprint {
             wasm,
-            manifest: FileStamp::of(&want.file.with_extension("toml")),
+            manifest: FileStamp::of(&file.with_extension("toml")),
             config: want.config.clone(),
         };
         if state
@@ -327,10 +332,12 @@ impl PluginSupervisor {
             }
             _ => {}
         }
+        let manifest_bytes = std::fs::read(file.with_extension("toml")).ok();
         if let Some(current) = state.current.get_mut(name)
-            && current.fingerprint.manifest == fingerprint.manifest
+            && (current.fingerprint.manifest == fingerprint.manifest
+                || current.manifest == manifest_bytes)
             && current.fingerprint.config == fingerprint.config
-            && std::fs::read(&want.file)
+            && std::fs::read(&file)
                 .is_ok_and(|bytes| super::cache::sha256_hex(&bytes) == current.loaded.sha256())
         {
             // Touched or copied over with the same bytes: nothing to reload.
@@ -341,12 +348,21 @@ impl PluginSupervisor {
         // Judged before loading: a slow compile must not make a fresh file look settled.
         let fresh_for = self.config.settle.checked_sub(fingerprint.wasm.age());
         let mut config = want.config.clone();
-        config.file = Some(want.file.clone());
+        config.file = Some(file);
         let built = PluginCheck::build(&self.runtime, name, &config).await;
-        // A file that changed while it was being loaded is looked at again next pass.
+        // A file that changed while it was being loaded is looked at again next pass, whether
+        // it loaded or not: a ConfigMap swap can delete the version being read, and that is no
+        // reason to reject anything.
         let unchanged = FileStamp::of(&want.file).as_ref() == Some(&fingerprint.wasm);
         match built {
-            Ok((spec, loaded)) if unchanged => {
+            _ if !unchanged => {
+                tracing::debug!(check = %name, "plugin file changed while loading; retrying");
+                state.attempts.insert(
+                    name.to_owned(),
+                    Attempt::Deferred(fingerprint, Instant::now()),
+                );
+            }
+            Ok((spec, loaded)) => {
                 let note = match state.current.get(name) {
                     Some(old) if old.loaded.sha256() == loaded.sha256() => {
                         format!("settings reloaded from {}", want.file.display())
@@ -382,16 +398,10 @@ impl PluginSupervisor {
                         loaded,
                         fingerprint,
                         previous,
+                        manifest: manifest_bytes,
                     },
                 );
                 report.loaded.push(name.to_owned());
-            }
-            Ok(_) => {
-                tracing::debug!(check = %name, "plugin file changed while loading; retrying");
-                state.attempts.insert(
-                    name.to_owned(),
-                    Attempt::Deferred(fingerprint, Instant::now()),
-                );
             }
             Err(error) => {
                 if let Some(left) = fresh_for.filter(|d| !d.is_zero()) {
