@@ -23,5 +23,11 @@ bash scripts/build-guests.sh
 echo "== plugin unit tests (JavaScript, Python)"
 bash scripts/plugin-unit-tests.sh
 
+echo "== deployment tools (grpcio-health-checking, kubernetes-validate, promtool)"
+bash scripts/deploy-tools.sh
+
 echo "== tests"
 cargo test --workspace --locked --no-fail-fast
+
+echo "== deployment files (kubernetes-validate, systemd-analyze)"
+bash scripts/deploy-checks.sh

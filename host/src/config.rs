@@ -38,6 +38,9 @@ pub struct Config {
     /// `[http]`: the probe server.
     #[serde(default)]
     pub http: HttpConfig,
+    /// `[grpc]`: the optional gRPC health service.
+    #[serde(default)]
+    pub grpc: GrpcConfig,
     /// `[evaluator]`: scheduling and staleness.
     #[serde(default)]
     pub evaluator: EvaluatorConfig,
@@ -185,6 +188,14 @@ impl Default for HttpConfig {
             drain: Duration::from_secs(5),
         }
     }
+}
+
+/// `[grpc]`: the gRPC health checking protocol v1 (`grpc.health.v1.Health`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct GrpcConfig {
+    /// Address to serve it on. Unset: no gRPC listener.
+    pub listen: Option<SocketAddr>,
 }
 
 crate::check_config! {
@@ -338,6 +349,15 @@ fn validate(cfg: &Config, text: &str, file: &Path) -> Result<(), ConfigError> {
         return Err(invalid(
             "backpressure.retry_jitter",
             format!("must be within 0..=1, got {}", bp.retry_jitter),
+        ));
+    }
+    if let Some(grpc) = cfg.grpc.listen
+        && grpc.port() != 0
+        && grpc == cfg.http.listen
+    {
+        return Err(invalid(
+            "grpc.listen",
+            format!("{grpc} is already http.listen; gRPC needs a port of its own"),
         ));
     }
     let ev = &cfg.evaluator;

@@ -23,6 +23,7 @@ pub mod config;
 pub mod damping;
 pub mod datasource;
 pub mod evaluator;
+pub mod grpc;
 pub mod heartbeat;
 pub mod http;
 pub mod metrics;

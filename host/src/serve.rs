@@ -5,6 +5,7 @@
 //! the main runtime is saturated by checks. On a shutdown signal readiness turns 503 "draining"
 //! at once; the server keeps answering for the drain window, then everything stops.
 
+mod notify;
 mod reload;
 
 use std::net::SocketAddr;
@@ -19,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 use crate::builder::{Vitals, VitalsBuilder};
 use crate::config::Config;
 use crate::datasource::{Datasources, SharedDatasources};
+use crate::grpc::GrpcServer;
 use crate::http::Token;
 use crate::plugin::{PluginRuntime, PluginSupervisor, PluginWatcher};
 
@@ -52,6 +54,9 @@ pub enum ServeError {
     /// A datasource could not be set up.
     #[error("datasource: {0}")]
     Datasource(String),
+    /// The gRPC health server could not start.
+    #[error(transparent)]
+    Grpc(#[from] crate::grpc::GrpcError),
     /// Installing a signal handler failed.
     #[error("cannot install signal handler: {0}")]
     Signal(std::io::Error),
@@ -88,6 +93,7 @@ pub struct Daemon {
     stop_server: CancellationToken,
     stop_evaluator: CancellationToken,
     server: std::thread::JoinHandle<Result<(), String>>,
+    grpc: Option<GrpcServer>,
     evaluator: tokio::task::JoinHandle<()>,
     plugins: Option<Plugins>,
     reload: Option<mpsc::Sender<ReloadRequest>>,
@@ -197,12 +203,23 @@ impl Daemon {
         let addr = listener
             .local_addr()
             .map_err(|source| ServeError::Bind { addr, source })?;
+        let grpc_listener = cfg.grpc.listen.map(crate::grpc::bind).transpose()?;
 
         let (vitals, evaluator) = builder.build();
         let stop_evaluator = CancellationToken::new();
         let evaluator = tokio::spawn(evaluator.run(stop_evaluator.clone()));
 
         let stop_server = CancellationToken::new();
+        let grpc = match grpc_listener {
+            Some(l) => {
+                let started = GrpcServer::start(l, vitals.shared().clone(), stop_server.clone());
+                if started.is_err() {
+                    stop_evaluator.cancel();
+                }
+                Some(started?)
+            }
+            None => None,
+        };
         let router = vitals.router().merge(extra);
         let stop = stop_server.clone();
         let server = std::thread::Builder::new()
@@ -230,6 +247,7 @@ impl Daemon {
             stop_server,
             stop_evaluator,
             server,
+            grpc,
             evaluator,
             plugins: None,
             reload: None,
@@ -239,6 +257,11 @@ impl Daemon {
     /// The address the server listens on.
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The address the gRPC health service listens on, when `[grpc] listen` is set.
+    pub fn grpc_addr(&self) -> Option<SocketAddr> {
+        self.grpc.as_ref().map(GrpcServer::local_addr)
     }
 
     /// The engine handle.
@@ -269,18 +292,24 @@ impl Daemon {
     /// second SIGTERM/SIGINT during the drain window stops at once.
     pub async fn run_until_signal(self) -> Result<(), ServeError> {
         let mut signals = Signals::new()?;
+        // Signal handlers are installed and the probe server is listening: serving.
+        notify::ready();
         loop {
             match signals.next().await {
                 Signal::Stop => break,
                 Signal::Reload => {
                     tracing::info!("SIGHUP: reloading the config");
-                    // The outcome is logged and shown in the status notes by the reload task.
+                    notify::reloading();
+                    // The outcome is logged and shown in the status notes by the reload task; a
+                    // rejected config leaves the old one serving, so READY=1 either way.
                     let _ = self.reload().await;
+                    notify::ready();
                 }
             }
         }
         tracing::info!(drain = ?self.drain, "shutdown signal: draining");
         self.vitals.start_draining();
+        notify::stopping();
         let drain = tokio::time::sleep(self.drain);
         tokio::pin!(drain);
         loop {
@@ -304,9 +333,14 @@ impl Daemon {
         self.stop_server.cancel();
         let _ = self.evaluator.await;
         let server = self.server;
-        let joined = tokio::task::spawn_blocking(move || server.join())
-            .await
-            .map_err(|e| ServeError::Server(e.to_string()))?;
+        let grpc = self.grpc;
+        let (joined, grpc_joined) =
+            tokio::task::spawn_blocking(move || (server.join(), grpc.map(GrpcServer::join)))
+                .await
+                .map_err(|e| ServeError::Server(e.to_string()))?;
+        if let Some(Err(e)) = grpc_joined {
+            tracing::warn!("gRPC server: {e}");
+        }
         match joined {
             Ok(Ok(())) => {
                 tracing::info!("stopped");

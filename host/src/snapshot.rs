@@ -213,6 +213,9 @@ pub struct Shared {
     draining: AtomicBool,
     stale_after: Duration,
     dead_after: Duration,
+    /// Bumped on every publish and on draining, so followers (gRPC `Watch`) wake only when
+    /// something changed instead of polling.
+    changes: tokio::sync::watch::Sender<u64>,
 }
 
 impl Shared {
@@ -225,6 +228,7 @@ impl Shared {
             draining: AtomicBool::new(false),
             stale_after,
             dead_after,
+            changes: tokio::sync::watch::Sender::new(0),
         }
     }
 
@@ -242,6 +246,18 @@ impl Shared {
     pub fn publish(&self, snapshot: HealthSnapshot) {
         self.snapshot.store(Arc::new(snapshot));
         self.mark_cycle();
+        self.signal_change();
+    }
+
+    /// A receiver that wakes after every publish and when draining starts (not on cycles that
+    /// change nothing). Freshness is time-based and has no event: followers that care about
+    /// staleness must time it themselves from [`Shared::cycle_age`].
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.changes.subscribe()
+    }
+
+    fn signal_change(&self) {
+        self.changes.send_modify(|n| *n = n.wrapping_add(1));
     }
 
     /// Record that the evaluator completed a cycle, even if nothing changed.
@@ -274,6 +290,7 @@ impl Shared {
     /// Start draining: readiness turns 503 at once.
     pub fn start_draining(&self) {
         self.draining.store(true, Ordering::Release);
+        self.signal_change();
     }
 
     /// Serving or draining.

@@ -34,6 +34,7 @@ fn example_config_loads_with_documented_defaults() {
         "example must show the datasource and circuit breaker defaults"
     );
     assert_eq!(cfg.http.listen, defaults.http.listen);
+    assert_eq!(cfg.grpc, defaults.grpc, "gRPC is off unless listen is set");
     assert_eq!(cfg.http.drain, defaults.http.drain);
     assert!(
         matches!(cfg.checks["mailer"], CheckConfig::Heartbeat(ref h) if h.ttl == Duration::from_secs(30))
@@ -184,4 +185,18 @@ fn temp_env(name: &str, value: &str, f: impl FnOnce()) {
     unsafe {
         std::env::remove_var(name)
     };
+}
+
+#[test]
+fn grpc_listen_is_an_address_of_its_own() {
+    let cfg = parse_str("[grpc]\nlisten = \"127.0.0.1:9001\"\n").unwrap();
+    assert_eq!(cfg.grpc.listen, Some("127.0.0.1:9001".parse().unwrap()));
+    let err = parse_str("[grpc]\nlisten = \"127.0.0.1:9000\"\n").unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("grpc.listen") && text.contains("port of its own"),
+        "{text}"
+    );
+    let err = parse_str("[grpc]\nlisten = \"localhost\"\n").unwrap_err();
+    assert!(err.to_string().contains("grpc.listen"), "{err}");
 }

@@ -56,6 +56,21 @@ fn inode(_meta: &std::fs::Metadata) -> u64 {
     0
 }
 
+/// The file a plugin path stands for right now: a symlink is resolved to its target, so that the
+/// `.wasm` and the `.toml` beside it are read from one version. A mounted Kubernetes ConfigMap
+/// makes every visible file a symlink through `..data`, which the kubelet swaps to publish a new
+/// version: reading `NAME.wasm` before a swap and `NAME.toml` after it would load a mix of two
+/// versions; reading both beside the resolved target (the version's own directory) cannot.
+/// A plain file, or a link that cannot be resolved, stays as it is.
+pub(crate) fn resolve(path: &Path) -> PathBuf {
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_symlink() => {
+            std::fs::canonicalize(path).unwrap_or_else(|_| path.to_owned())
+        }
+        _ => path.to_owned(),
+    }
+}
+
 /// Whether a directory entry named `file_name` is a plugin, and its check name. Only `NAME.wasm`
 /// counts: hidden files (`.NAME.wasm.tmp`, editor swap files) and partial downloads
 /// (`NAME.wasm.part`) are ignored, so writing elsewhere and renaming in is always safe.
@@ -134,5 +149,22 @@ mod tests {
         );
         let found = scan(dir.path());
         assert_eq!(found.keys().collect::<Vec<_>>(), ["a"]);
+    }
+
+    #[test]
+    fn a_symlinked_plugin_resolves_to_the_version_directory_it_points_into() {
+        let dir = tempfile::tempdir().unwrap();
+        let version = dir.path().join("..2026_01_01_00_00_00.001");
+        std::fs::create_dir(&version).unwrap();
+        std::fs::write(version.join("a.wasm"), b"v1").unwrap();
+        std::os::unix::fs::symlink("..2026_01_01_00_00_00.001", dir.path().join("..data")).unwrap();
+        std::os::unix::fs::symlink("..data/a.wasm", dir.path().join("a.wasm")).unwrap();
+        let real = std::fs::canonicalize(version.join("a.wasm")).unwrap();
+        assert_eq!(resolve(&dir.path().join("a.wasm")), real);
+        assert_eq!(resolve(&real), real, "a plain file stays");
+        let dangling = dir.path().join("gone.wasm");
+        std::os::unix::fs::symlink("..data/gone.wasm", &dangling).unwrap();
+        assert_eq!(resolve(&dangling), dangling);
+        assert_eq!(scan(dir.path()).keys().collect::<Vec<_>>(), ["a", "gone"]);
     }
 }

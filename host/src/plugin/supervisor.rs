@@ -74,6 +74,9 @@ struct Current {
     /// sha256 of the version this one replaced: its compiled artifact stays cached, so rolling
     /// back to it does not recompile.
     previous: Option<String>,
+    /// The `NAME.toml` it was loaded with. A ConfigMap update re-projects every file (new
+    /// inodes, same bytes): comparing content keeps unchanged plugins from reloading.
+    manifest: Option<Vec<u8>>,
 }
 
 /// The last attempt that did not produce a running version.
@@ -304,13 +307,15 @@ impl PluginSupervisor {
         want: &Wanted,
         report: &mut ReconcileReport,
     ) {
-        let Some(wasm) = FileStamp::of(&want.file) else {
+        // One version's files: through a ConfigMap's `..data` symlink, both from its target.
+        let file = directory::resolve(&want.file);
+        let Some(wasm) = FileStamp::of(&file) else {
             self.missing(state, name, want, report);
             return;
         };
         let fingerprint = Fingerprint {
             wasm,
-            manifest: FileStamp::of(&want.file.with_extension("toml")),
+            manifest: FileStamp::of(&file.with_extension("toml")),
             config: want.config.clone(),
         };
         if state
@@ -327,12 +332,13 @@ impl PluginSupervisor {
             }
             _ => {}
         }
+        let manifest_bytes = std::fs::read(file.with_extension("toml")).ok();
         let same_settings = state.current.get(name).is_some_and(|c| {
-            c.fingerprint.manifest == fingerprint.manifest
+            (c.fingerprint.manifest == fingerprint.manifest || c.manifest == manifest_bytes)
                 && c.fingerprint.config == fingerprint.config
         });
         if same_settings
-            && let Some(sha256) = self.runtime.file_sha256(&want.file).await
+            && let Some(sha256) = self.runtime.file_sha256(&file).await
             && let Some(current) = state.current.get_mut(name)
             && current.loaded.sha256() == sha256
         {
@@ -344,13 +350,22 @@ impl PluginSupervisor {
         // Judged before loading: a slow compile must not make a fresh file look settled.
         let fresh_for = self.config.settle.checked_sub(fingerprint.wasm.age());
         let mut config = want.config.clone();
-        config.file = Some(want.file.clone());
+        config.file = Some(file);
         let built = PluginCheck::build(&self.runtime, name, &config).await;
         // A file that changed while it was being loaded is looked at again right away. What
         // loaded is still a complete, valid version (it compiled and described itself), so it
-        // goes live meanwhile: a file rewritten non-stop still gets its newer versions in.
+        // goes live meanwhile: a file rewritten non-stop still gets its newer versions in. A load
+        // that failed while the file changed is no reason to reject anything (a ConfigMap swap
+        // can delete the version being read).
         let unchanged = FileStamp::of(&want.file).as_ref() == Some(&fingerprint.wasm);
         match built {
+            Err(_) if !unchanged => {
+                tracing::debug!(check = %name, "plugin file changed while loading; retrying");
+                state.attempts.insert(
+                    name.to_owned(),
+                    Attempt::Deferred(fingerprint, Instant::now()),
+                );
+            }
             Ok((spec, loaded)) => {
                 let note = match state.current.get(name) {
                     Some(old) if old.loaded.sha256() == loaded.sha256() => {
@@ -388,6 +403,7 @@ impl PluginSupervisor {
                         loaded,
                         fingerprint,
                         previous,
+                        manifest: manifest_bytes,
                     },
                 );
                 report.loaded.push(name.to_owned());

@@ -168,6 +168,9 @@ fn restart_required(old: &Config, new: &Config) -> Vec<String> {
     if old.http != new.http {
         sections.push("[http]".to_owned());
     }
+    if old.grpc != new.grpc {
+        sections.push("[grpc]".to_owned());
+    }
     if old.evaluator != new.evaluator {
         sections.push("[evaluator]".to_owned());
     }

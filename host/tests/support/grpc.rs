@@ -1,0 +1,165 @@
+//! A `vitals serve` child process with the gRPC health service on, and a tonic health client.
+//!
+//! Use it from a test file with `#[path = "support/grpc.rs"] mod grpc;` (it needs
+//! `#[path = "support/daemon.rs"] mod daemon;` beside it).
+
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use tonic::transport::Channel;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+use tonic_health::pb::{HealthCheckRequest, HealthCheckResponse};
+
+use super::daemon::{Daemon, free_port, request, serve_config, wait_for};
+
+/// The bearer token of [`start`]'s daemons.
+pub const TOKEN: &str = "grpc-test-token";
+
+/// A daemon with the gRPC listener on, its addresses, and the directory holding its files.
+pub struct GrpcDaemon {
+    pub daemon: Daemon,
+    pub http: SocketAddr,
+    pub grpc: SocketAddr,
+    pub dir: tempfile::TempDir,
+}
+
+impl GrpcDaemon {
+    /// `POST /health/heartbeat/{worker}`.
+    pub fn beat(&self, worker: &str) {
+        let path = format!("/health/heartbeat/{worker}");
+        let code = request(self.http, "POST", &path, Some(TOKEN)).unwrap().0;
+        assert_eq!(code, 204, "heartbeat {worker}");
+    }
+
+    /// The daemon's process id.
+    pub fn pid(&self) -> u32 {
+        self.daemon.0.id()
+    }
+}
+
+/// Start `vitals serve` with `[grpc] listen` on a free port, a token, no startup grace and a
+/// 200 ms evaluator heartbeat, plus `extra` (check tables). Returns once liveness answers.
+pub fn start(extra: &str) -> GrpcDaemon {
+    let dir = tempfile::tempdir().unwrap();
+    let grpc = free_port();
+    let config = dir.path().join("vitals.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[service]
+id = "grpc-test"
+data_dir = "{data}"
+
+[http]
+token = "${{GRPC_TEST_TOKEN}}"
+drain = "3s"
+
+[grpc]
+listen = "{grpc}"
+
+[evaluator]
+startup_grace = "0s"
+heartbeat = "200ms"
+{extra}
+"#,
+            data = dir.path().join("data").display(),
+        ),
+    )
+    .unwrap();
+    let http = free_port();
+    let daemon = serve_config(&config, http, ("GRPC_TEST_TOKEN", TOKEN));
+    wait_for(http, "/health/live", 200, Duration::from_secs(20));
+    GrpcDaemon {
+        daemon,
+        http,
+        grpc,
+        dir,
+    }
+}
+
+/// A health client connected to `addr` (retrying while the listener comes up).
+pub async fn client(addr: SocketAddr) -> HealthClient<Channel> {
+    let t0 = Instant::now();
+    loop {
+        match Channel::from_shared(format!("http://{addr}"))
+            .unwrap()
+            .connect()
+            .await
+        {
+            Ok(channel) => return HealthClient::new(channel),
+            Err(e) if t0.elapsed() > Duration::from_secs(10) => panic!("connect {addr}: {e}"),
+            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    }
+}
+
+/// `Check(service)`: the status, or the gRPC error code.
+pub async fn check(
+    client: &mut HealthClient<Channel>,
+    service: &str,
+) -> Result<ServingStatus, tonic::Code> {
+    client
+        .check(HealthCheckRequest {
+            service: service.to_owned(),
+        })
+        .await
+        .map(|r| status_of(&r.into_inner()))
+        .map_err(|s| s.code())
+}
+
+/// Poll `Check(service)` until it answers `want`; panics after `within`.
+pub async fn wait_check(
+    client: &mut HealthClient<Channel>,
+    service: &str,
+    want: ServingStatus,
+    within: Duration,
+) {
+    let t0 = Instant::now();
+    loop {
+        let got = check(client, service).await;
+        if got == Ok(want) {
+            return;
+        }
+        assert!(
+            t0.elapsed() < within,
+            "Check({service:?}) is {got:?}, not {want:?}, after {within:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The status in a response.
+pub fn status_of(r: &HealthCheckResponse) -> ServingStatus {
+    ServingStatus::try_from(r.status).unwrap()
+}
+
+/// A `Watch(service)` stream.
+pub async fn watch(
+    client: &mut HealthClient<Channel>,
+    service: &str,
+) -> tonic::Streaming<HealthCheckResponse> {
+    client
+        .watch(HealthCheckRequest {
+            service: service.to_owned(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+}
+
+/// The next message of a `Watch` stream, within `within`.
+pub async fn next(
+    stream: &mut tonic::Streaming<HealthCheckResponse>,
+    within: Duration,
+) -> ServingStatus {
+    let msg = tokio::time::timeout(within, stream.message())
+        .await
+        .unwrap_or_else(|_| panic!("no Watch message within {within:?}"))
+        .unwrap()
+        .expect("the Watch stream ended");
+    status_of(&msg)
+}

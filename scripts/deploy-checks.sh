@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Checks the deployment files under deploy/ with the tools their platforms use (installed by
+# scripts/deploy-tools.sh): kubernetes-validate for the manifests, systemd-analyze for the unit.
+# The alert rules' promtool tests and the metric names run as Rust tests (host/tests/deploy_files.rs).
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+
+# The Kubernetes version the manifests are validated against (kubernetes-validate's schemas).
+k8s_version=1.34.0
+echo "deploy-checks: kubernetes-validate --strict against Kubernetes $k8s_version"
+tools/deploy/.venv/bin/kubernetes-validate -k "$k8s_version" --strict --quiet deploy/kubernetes/*.yaml
+
+if command -v systemd-analyze >/dev/null; then
+    echo "deploy-checks: systemd-analyze verify deploy/systemd/vitals.service"
+    target="${CARGO_TARGET_DIR:-$root/target}"
+    cargo build -p vitals-host --locked --bin vitals --quiet
+    # Verified as installed, with ExecStart pointing at the binary just built (verify requires
+    # the executable to exist).
+    unit_dir="$(mktemp -d)"
+    trap 'rm -rf "$unit_dir"' EXIT
+    sed "s|/usr/local/bin/vitals|$target/debug/vitals|" deploy/systemd/vitals.service >"$unit_dir/vitals.service"
+    out="$(systemd-analyze verify "$unit_dir/vitals.service" 2>&1)" || { echo "$out"; exit 1; }
+    # verify reports problems in the unit on stderr without always failing: any line naming it is one.
+    if grep -q "vitals.service" <<<"$out"; then
+        echo "$out"
+        exit 1
+    fi
+else
+    echo "deploy-checks: systemd-analyze verify NOT run: systemd-analyze is not installed on this machine (no systemd)"
+fi
