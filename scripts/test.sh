@@ -11,6 +11,11 @@ rustup component add rustfmt clippy >/dev/null 2>&1 || true
 echo "== services (PostgreSQL, MariaDB, Redis)"
 bash scripts/services.sh
 
+echo "== browser (Chromium and chromedriver, for the status page test)"
+if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+    apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null
+fi
+
 echo "== fmt"
 cargo fmt --all -- --check
 

@@ -14,6 +14,12 @@
 //! | `GET /plugins` | token | loaded plugins: file, hash, version, loaded at, quarantine, last error |
 //! | `POST /health/heartbeat/{name}` | token (required) | 204; 404 unknown worker; 403 when no token is configured |
 //! | `POST /admin/reload` | token (required) | daemon only: re-read the config file; 200 with what changed, 422 when rejected |
+//! | `GET /status` | never (the page asks for the token) | the status page (HTML) |
+//! | `GET /openapi.json` | never | the OpenAPI 3.1 document of this table |
+//! | `GET /` | never | daemon only: 307 to `/status` |
+//!
+//! Every route is registered with `routes!`, which takes the handler's `#[utoipa::path]`
+//! description along: the OpenAPI document is built from the same registrations.
 //!
 //! "Token" means `Authorization: Bearer <token>` compared in constant time; when no token is
 //! configured, details are open and the POST endpoints are disabled.
@@ -21,14 +27,18 @@
 mod admin;
 mod auth;
 mod details;
+mod openapi;
+mod page;
 mod probes;
+mod schema;
 
 use std::sync::Arc;
 
 use axum::Router;
-use axum::routing::{get, post};
 use bytes::Bytes;
 use http::{HeaderValue, StatusCode, header};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::backpressure::BackpressureConfig;
 use crate::check::Status;
@@ -36,6 +46,7 @@ use crate::heartbeat::Heartbeats;
 use crate::snapshot::Shared;
 
 pub use auth::Token;
+pub use openapi::{openapi, openapi_json};
 
 /// Content type of health+json bodies.
 pub const HEALTH_JSON: &str = "application/health+json";
@@ -77,33 +88,48 @@ impl std::fmt::Debug for HttpState {
     }
 }
 
-/// The probe and status router. Merge it into an application's router, or serve it alone.
-pub fn router(state: HttpState) -> Router {
-    Router::new()
-        .route("/health/live", get(probes::live))
-        .route("/health/ready", get(probes::ready))
-        .route("/health", get(probes::summary))
-        .route("/health/backpressure", get(probes::backpressure))
-        .route("/health/status", get(details::status))
-        .route("/health/checks/{name}", get(details::check))
-        .route("/metrics", get(details::metrics))
-        .route("/health/heartbeat/{name}", post(admin::heartbeat))
-        .route("/plugins", get(details::plugins))
-        .with_state(state)
+/// The routes of the library router, each with its OpenAPI description.
+fn library_routes() -> OpenApiRouter<HttpState> {
+    OpenApiRouter::new()
+        .routes(routes!(probes::live))
+        .routes(routes!(probes::ready))
+        .routes(routes!(probes::summary))
+        .routes(routes!(probes::backpressure))
+        .routes(routes!(details::status))
+        .routes(routes!(details::check))
+        .routes(routes!(details::metrics))
+        .routes(routes!(details::plugins))
+        .routes(routes!(admin::heartbeat))
+        .routes(routes!(page::status_page))
+        .routes(routes!(openapi::document))
 }
 
-/// `POST /admin/reload` for a daemon: sends a reload request to `trigger` and answers with the
-/// outcome. Requires `token`; disabled (403) without one.
-pub fn reload_router(
+/// The routes only a daemon has, each with its OpenAPI description.
+fn daemon_routes() -> OpenApiRouter<admin::ReloadState> {
+    OpenApiRouter::new()
+        .routes(routes!(admin::reload))
+        .routes(routes!(page::root))
+}
+
+/// The probe and status router. Merge it into an application's router, or serve it alone.
+pub fn router(state: HttpState) -> Router {
+    library_routes().with_state(state).split_for_parts().0
+}
+
+/// The daemon's own routes: `POST /admin/reload`, which sends a reload request to `trigger`
+/// and answers with the outcome (requires `token`; disabled, 403, without one), and `GET /`,
+/// which redirects to the status page.
+pub fn daemon_router(
     token: Option<Token>,
     trigger: tokio::sync::mpsc::Sender<crate::serve::ReloadRequest>,
 ) -> Router {
-    Router::new()
-        .route("/admin/reload", post(admin::reload))
+    daemon_routes()
         .with_state(admin::ReloadState {
             token: token.map(Arc::new),
             trigger,
         })
+        .split_for_parts()
+        .0
 }
 
 /// HTTP status for an overall or per-check state: pass/warn 200, anything else 503.

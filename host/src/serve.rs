@@ -130,7 +130,7 @@ impl Daemon {
             .notes_source(registry)
             .notes_source(log.clone());
         let (reload_tx, mut reload_rx) = mpsc::channel::<ReloadRequest>(4);
-        let admin = crate::http::reload_router(
+        let admin = crate::http::daemon_router(
             cfg.http.token.as_ref().map(|t| Token::new(t.expose())),
             reload_tx.clone(),
         );

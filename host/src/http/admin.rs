@@ -7,7 +7,7 @@ use bytes::Bytes;
 use http::{HeaderMap, StatusCode};
 
 use super::probes::fail_json;
-use super::{HEALTH_JSON, HttpState, Token, auth, respond};
+use super::{HEALTH_JSON, HttpState, Token, auth, respond, schema};
 
 /// Why a state-changing request is refused, if it is.
 pub(crate) fn refuse(token: Option<&Token>, headers: &HeaderMap) -> Option<Response> {
@@ -30,6 +30,16 @@ pub(crate) fn refuse(token: Option<&Token>, headers: &HeaderMap) -> Option<Respo
 }
 
 /// `POST /health/heartbeat/{name}`: record a beat for a registered worker.
+#[utoipa::path(post, path = "/health/heartbeat/{name}", tag = "admin",
+    params(("name" = String, Path, description = "The worker's name (a `heartbeat` check)")),
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Beat recorded"),
+        (status = 401, description = "Missing or wrong token", content_type = "application/health+json", body = schema::Problem),
+        (status = 403, description = "No token is configured: the endpoint is disabled",
+            content_type = "application/health+json", body = schema::Problem),
+        (status = 404, description = "No worker with this name", content_type = "application/health+json", body = schema::Problem),
+    ))]
 pub(super) async fn heartbeat(
     State(state): State<HttpState>,
     Path(name): Path<String>,
@@ -58,6 +68,18 @@ pub(crate) struct ReloadState {
 
 /// `POST /admin/reload`: re-read the config file and apply it. 200 with what changed; 422 with
 /// the error when the file is rejected (the running config stays).
+#[utoipa::path(post, path = "/admin/reload", tag = "admin",
+    description = "Daemon only: re-read the config file and apply it, as SIGHUP does. All or nothing.",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Applied: what changed", content_type = "application/health+json", body = schema::Reloaded),
+        (status = 401, description = "Missing or wrong token", content_type = "application/health+json", body = schema::Problem),
+        (status = 403, description = "No token is configured: the endpoint is disabled",
+            content_type = "application/health+json", body = schema::Problem),
+        (status = 422, description = "The new config is rejected with every error; the running config stays",
+            content_type = "application/health+json", body = schema::Problem),
+        (status = 503, description = "The reload task has stopped", content_type = "application/health+json", body = schema::Problem),
+    ))]
 pub(super) async fn reload(State(state): State<ReloadState>, headers: HeaderMap) -> Response {
     if let Some(refused) = refuse(state.token.as_deref(), &headers) {
         return refused;

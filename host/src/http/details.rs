@@ -8,7 +8,7 @@ use bytes::{BufMut, BytesMut};
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 
 use super::probes::{fail_json, stale_reason};
-use super::{HEALTH_JSON, HttpState, auth, respond, status_code};
+use super::{HEALTH_JSON, HttpState, auth, respond, schema, status_code};
 use crate::snapshot::Lifecycle;
 
 fn unauthorized() -> Response {
@@ -24,6 +24,14 @@ fn unauthorized() -> Response {
 
 /// `GET /health/status`: the full health+json document for token holders, the overall status
 /// for everyone else.
+#[utoipa::path(get, path = "/health/status", tag = "details",
+    security((), ("bearer" = [])),
+    responses(
+        (status = 200, description = "Pass or warn: the full document for token holders, only `status` for others",
+            content_type = "application/health+json", body = schema::Status),
+        (status = 503, description = "Fail or starting (same bodies), or the evaluator is stale (`status` and `output`)",
+            content_type = "application/health+json", body = schema::Status),
+    ))]
 pub(super) async fn status(State(state): State<HttpState>, headers: HeaderMap) -> Response {
     if let Some(reason) = stale_reason(&state) {
         return respond(
@@ -42,6 +50,18 @@ pub(super) async fn status(State(state): State<HttpState>, headers: HeaderMap) -
 }
 
 /// `GET /health/checks/{name}`: one check.
+#[utoipa::path(get, path = "/health/checks/{name}", tag = "details",
+    params(("name" = String, Path, description = "The check's name")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The check passes or warns", content_type = "application/health+json", body = schema::Check),
+        (status = 401, description = "A token is configured and was not presented",
+            content_type = "application/health+json", body = schema::Problem,
+            headers(("www-authenticate" = String, description = "`Bearer`"))),
+        (status = 404, description = "No check with this name", content_type = "application/health+json", body = schema::Problem),
+        (status = 503, description = "The check fails or has no result yet, or the evaluator is stale",
+            content_type = "application/health+json", body = schema::CheckOrProblem),
+    ))]
 pub(super) async fn check(
     State(state): State<HttpState>,
     Path(name): Path<String>,
@@ -70,6 +90,15 @@ pub(super) async fn check(
 
 /// `GET /metrics`: the snapshot's metrics plus the two values only a reader can know (how old
 /// the evaluator's last cycle is, and whether the process is draining).
+#[utoipa::path(get, path = "/metrics", tag = "details",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Prometheus text exposition format 0.0.4", content_type = "text/plain; version=0.0.4",
+            body = String),
+        (status = 401, description = "A token is configured and was not presented",
+            content_type = "application/health+json", body = schema::Problem,
+            headers(("www-authenticate" = String, description = "`Bearer`"))),
+    ))]
 pub(super) async fn metrics(State(state): State<HttpState>, headers: HeaderMap) -> Response {
     if !auth::may_see_details(state.token.as_deref(), &headers) {
         return unauthorized();
@@ -105,6 +134,15 @@ pub(super) async fn metrics(State(state): State<HttpState>, headers: HeaderMap) 
 }
 
 /// `GET /plugins`: the WebAssembly plugins, as rendered with the latest snapshot.
+#[utoipa::path(get, path = "/plugins", tag = "details",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Every plugin check (empty without the plugin runtime)", content_type = "application/json",
+            body = Vec<schema::Plugin>),
+        (status = 401, description = "A token is configured and was not presented",
+            content_type = "application/health+json", body = schema::Problem,
+            headers(("www-authenticate" = String, description = "`Bearer`"))),
+    ))]
 pub(super) async fn plugins(State(state): State<HttpState>, headers: HeaderMap) -> Response {
     if !auth::may_see_details(state.token.as_deref(), &headers) {
         return unauthorized();

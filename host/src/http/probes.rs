@@ -5,7 +5,7 @@ use axum::response::Response;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 
-use super::{HEALTH_JSON, HttpState, TEXT, auth, respond, status_code};
+use super::{HEALTH_JSON, HttpState, TEXT, auth, respond, schema, status_code};
 use crate::backpressure::{Admission, retry_after_secs};
 use crate::evaluator::overall;
 use crate::snapshot::render::{public_ready_line, ready_line};
@@ -16,6 +16,11 @@ fn age_secs(state: &HttpState) -> f64 {
 }
 
 /// `GET /health/live`: the process and its evaluator loop are alive. No dependency is consulted.
+#[utoipa::path(get, path = "/health/live", tag = "probes",
+    responses(
+        (status = 200, description = "The evaluator cycles (`ok`)", content_type = "text/plain", body = String),
+        (status = 503, description = "No evaluator cycle for `evaluator.dead_after`", content_type = "text/plain", body = String),
+    ))]
 pub(super) async fn live(State(state): State<HttpState>) -> Response {
     match state.shared.freshness() {
         Freshness::Dead => {
@@ -63,6 +68,20 @@ fn parse_ready_query(uri: &Uri) -> ReadyQuery {
 }
 
 /// `GET /health/ready[?verbose][&exclude=NAME...]`: started, not draining, critical checks pass.
+#[utoipa::path(get, path = "/health/ready", tag = "probes",
+    params(
+        ("verbose" = Option<String>, Query, description = "List every check (`[+]db pass: ...`), for token holders. \
+            Present without a value (`?verbose`) it is on; `false` or `0` turn it off."),
+        ("exclude" = Option<Vec<String>>, Query, style = Form, explode,
+            description = "Leave this check out of the verdict (repeatable: `?exclude=a&exclude=b`)"),
+    ),
+    security((), ("bearer" = [])),
+    responses(
+        (status = 200, description = "Started, not draining, critical checks pass or warn (`ok`, `ok (degraded: x)`)",
+            content_type = "text/plain", body = String),
+        (status = 503, description = "Not ready, with the reason: `starting: ...`, `draining`, `stale: ...`, `not passing: db`",
+            content_type = "text/plain", body = String),
+    ))]
 pub(super) async fn ready(
     State(state): State<HttpState>,
     uri: Uri,
@@ -113,6 +132,12 @@ pub(super) async fn ready(
 }
 
 /// `GET /health`: the overall status only.
+#[utoipa::path(get, path = "/health", tag = "probes",
+    responses(
+        (status = 200, description = "Pass or warn", content_type = "application/health+json", body = schema::Summary),
+        (status = 503, description = "Fail, starting, or the evaluator is stale", content_type = "application/health+json",
+            body = schema::Summary),
+    ))]
 pub(super) async fn summary(State(state): State<HttpState>) -> Response {
     if let Some(reason) = stale_reason(&state) {
         return respond(
@@ -145,6 +170,14 @@ pub(super) fn fail_json(output: &str) -> Bytes {
 }
 
 /// `GET /health/backpressure`: 200 while work is admitted, 503 + Retry-After while shedding.
+#[utoipa::path(get, path = "/health/backpressure", tag = "probes",
+    security((), ("bearer" = [])),
+    responses(
+        (status = 200, description = "Work is admitted", content_type = "application/health+json", body = schema::Backpressure),
+        (status = 503, description = "Shedding (source, check and reason for token holders), or the evaluator is stale",
+            content_type = "application/health+json", body = schema::Backpressure,
+            headers(("retry-after" = u64, description = "Seconds, with up to `retry_jitter` of random spread"))),
+    ))]
 pub(super) async fn backpressure(State(state): State<HttpState>, headers: HeaderMap) -> Response {
     let bp = &state.backpressure;
     if let Some(reason) = stale_reason(&state) {

@@ -62,11 +62,30 @@ impl ReloadLog {
 impl NotesSource for ReloadLog {
     fn notes(&self, out: &mut Vec<String>) {
         let last = self.last.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some((at, Err(error))) = last.as_ref() {
-            out.push(format!(
+        match last.as_ref() {
+            Some((at, Err(error))) => out.push(format!(
                 "config reload rejected at {}: {error}; the running config stays",
                 humantime::format_rfc3339_seconds(*at)
-            ));
+            )),
+            // The outcome of the latest reload stays visible (status page, notes) until the next.
+            Some((at, Ok(s))) => {
+                let mut note = format!(
+                    "config reloaded at {}: {} added, {} changed, {} removed, {} unchanged",
+                    humantime::format_rfc3339_seconds(*at),
+                    s.added.len(),
+                    s.changed.len(),
+                    s.removed.len(),
+                    s.unchanged
+                );
+                if !s.restart_required.is_empty() {
+                    note.push_str(&format!(
+                        "; needs a restart: {}",
+                        s.restart_required.join(", ")
+                    ));
+                }
+                out.push(note);
+            }
+            None => {}
         }
     }
 }
