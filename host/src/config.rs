@@ -235,9 +235,9 @@ impl CheckConfig {
 
 /// Read and validate a config file.
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+    let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Io {
         file: path.to_owned(),
-        source,
+        error,
     })?;
     parse(&text, path)
 }

@@ -6,12 +6,12 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// The file could not be read.
-    #[error("{}: cannot read: {source}", file.display())]
+    #[error("{}: cannot read: {error}", file.display())]
     Io {
         /// The file.
         file: PathBuf,
-        /// The OS error.
-        source: std::io::Error,
+        /// The OS error: in the message, not a `source()`, so a printed chain names it once.
+        error: std::io::Error,
     },
     /// The file is not valid TOML, or a value has the wrong type, or a key is unknown.
     #[error("{}:{line}:{column}: {}{message}", file.display(), key_prefix(key))]
