@@ -170,6 +170,31 @@ fn unknown_check_type_is_rejected() {
     assert!(e.contains("carrier-pigeon"), "{e}");
 }
 
+#[test]
+fn duplicate_key_errors_name_the_key() {
+    for (text, expected) in [
+        (
+            "[checks.w]\ntype = \"heartbeat\"\nttl = \"1s\"\nttl = \"2s\"\n",
+            "test.toml:4:1: checks.w.ttl: duplicate key",
+        ),
+        (
+            "[http]\n[evaluator]\n[http]\n",
+            "test.toml:3:2: http: duplicate key",
+        ),
+        (
+            "[checks.\"a.b\"]\ntype = \"heartbeat\"\nttl = \"1s\"\n[checks.\"a.b\"]\n",
+            "test.toml:4:9: checks.a.b: duplicate key",
+        ),
+        (
+            "[backpressure]\nqueue.warning = 1.0\nqueue.warning = 2.0\n",
+            "test.toml:3:7: backpressure.queue.warning: duplicate key",
+        ),
+    ] {
+        let e = parse_str(text).unwrap_err().to_string();
+        assert!(e.starts_with(expected), "{e}");
+    }
+}
+
 /// Run `f` with an environment variable set. Environment mutation is process-wide, so each test
 /// uses its own variable name.
 fn temp_env(name: &str, value: &str, f: impl FnOnce()) {
