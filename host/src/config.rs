@@ -317,23 +317,9 @@ fn interpolate_plugin_values(cfg: &mut Config, text: &str, file: &Path) -> Resul
 
 fn validate(cfg: &Config, text: &str, file: &Path) -> Result<(), ConfigError> {
     let invalid = |key: &str, message: String| error::invalid(text, file, key, message);
-    let bp = &cfg.backpressure;
-    bp.channel
+    cfg.backpressure
         .validate()
-        .map_err(|m| invalid("backpressure.channel", m))?;
-    bp.queue
-        .validate()
-        .map_err(|m| invalid("backpressure.queue", m))?;
-    bp.queue_age
-        .seconds()
-        .validate()
-        .map_err(|m| invalid("backpressure.queue_age", m))?;
-    if !(0.0..=1.0).contains(&bp.retry_jitter) {
-        return Err(invalid(
-            "backpressure.retry_jitter",
-            format!("must be within 0..=1, got {}", bp.retry_jitter),
-        ));
-    }
+        .map_err(|(key, message)| invalid(key, message))?;
     let ev = &cfg.evaluator;
     if !(0.0..=1.0).contains(&ev.jitter) {
         return Err(invalid(

@@ -32,3 +32,13 @@ fn a_missing_file_is_reported_with_its_cause_once() {
         )
     );
 }
+
+#[test]
+fn a_valid_file_is_reported_ok() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("vitals.toml");
+    std::fs::write(&file, "[backpressure.queue]\nwarning = 500.0\n").unwrap();
+    let (ok, stdout, stderr) = validate(&file);
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains(": ok (0 checks)"), "{stdout}");
+}
