@@ -8,128 +8,16 @@
 //!
 //! Tiers already carry hysteresis ([`crate::tiers`]); this module only ranks and explains them.
 
+mod config;
+
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::check::Status;
-use crate::tiers::{Thresholds, Tier};
+use crate::tiers::Tier;
 
-/// Retry-After per source.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct RetryAfter {
-    /// An open circuit breaker.
-    #[serde(with = "humantime_serde")]
-    pub circuit_breaker: Duration,
-    /// A channel in the critical tier.
-    #[serde(with = "humantime_serde")]
-    pub channel_critical: Duration,
-    /// A channel in the overflow tier.
-    #[serde(with = "humantime_serde")]
-    pub channel_overflow: Duration,
-    /// A queue in the critical tier.
-    #[serde(with = "humantime_serde")]
-    pub queue_critical: Duration,
-    /// A queue in the overflow tier.
-    #[serde(with = "humantime_serde")]
-    pub queue_overflow: Duration,
-    /// A failing check marked as a backpressure source.
-    #[serde(with = "humantime_serde")]
-    pub check: Duration,
-    /// The evaluator stopped publishing (stale snapshot).
-    #[serde(with = "humantime_serde")]
-    pub stale: Duration,
-}
-
-impl Default for RetryAfter {
-    fn default() -> Self {
-        RetryAfter {
-            circuit_breaker: Duration::from_secs(30),
-            channel_critical: Duration::from_secs(5),
-            channel_overflow: Duration::from_secs(15),
-            queue_critical: Duration::from_secs(30),
-            queue_overflow: Duration::from_secs(60),
-            check: Duration::from_secs(10),
-            stale: Duration::from_secs(5),
-        }
-    }
-}
-
-/// Tier thresholds for the age of a queue's oldest message, e.g. `warning = "5m"`.
-#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct AgeThresholds {
-    /// Warning tier entry.
-    #[serde(with = "humantime_serde")]
-    pub warning: Duration,
-    /// Critical tier entry: admission closes.
-    #[serde(with = "humantime_serde")]
-    pub critical: Duration,
-    /// Overflow tier entry.
-    #[serde(with = "humantime_serde")]
-    pub overflow: Duration,
-    /// A tier is left only below `threshold × exit_ratio`.
-    pub exit_ratio: f64,
-}
-
-impl Default for AgeThresholds {
-    /// 5 minutes / 15 minutes / 1 hour: a message that old means the consumers are not keeping up.
-    fn default() -> Self {
-        AgeThresholds {
-            warning: Duration::from_secs(300),
-            critical: Duration::from_secs(900),
-            overflow: Duration::from_secs(3600),
-            exit_ratio: 0.9,
-        }
-    }
-}
-
-impl AgeThresholds {
-    /// The same thresholds in seconds, for [`crate::tiers::next_tier`].
-    pub fn seconds(&self) -> Thresholds {
-        Thresholds {
-            warning: self.warning.as_secs_f64(),
-            critical: self.critical.as_secs_f64(),
-            overflow: self.overflow.as_secs_f64(),
-            exit_ratio: self.exit_ratio,
-        }
-    }
-}
-
-/// Backpressure settings (`[backpressure]` in config).
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct BackpressureConfig {
-    /// Channel saturation tiers, in percent.
-    pub channel: Thresholds,
-    /// Queue depth tiers, in messages.
-    pub queue: Thresholds,
-    /// Queue tiers by the age of the oldest waiting message (for queues that report it). A
-    /// queue's tier is the higher of its depth tier and its age tier.
-    pub queue_age: AgeThresholds,
-    /// Minimum time a tier is held before it may be left.
-    #[serde(with = "humantime_serde")]
-    pub min_dwell: Duration,
-    /// Retry-After per source.
-    pub retry_after: RetryAfter,
-    /// Random spread added to Retry-After, as a fraction (0.1 = up to +10 %), so clients that were
-    /// refused together do not all come back together.
-    pub retry_jitter: f64,
-}
-
-impl Default for BackpressureConfig {
-    fn default() -> Self {
-        BackpressureConfig {
-            channel: Thresholds::CHANNEL,
-            queue: Thresholds::QUEUE,
-            queue_age: AgeThresholds::default(),
-            min_dwell: Duration::from_secs(10),
-            retry_after: RetryAfter::default(),
-            retry_jitter: 0.1,
-        }
-    }
-}
+pub use config::{AgeThresholds, BackpressureConfig, RetryAfter};
 
 /// One check's contribution to the decision.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -8,6 +8,7 @@
 
 mod check_entry;
 mod error;
+mod validate;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -252,9 +253,9 @@ impl CheckConfig {
 
 /// Read and validate a config file.
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+    let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Io {
         file: path.to_owned(),
-        source,
+        error,
     })?;
     parse(&text, path)
 }
@@ -275,7 +276,7 @@ pub fn parse(text: &str, file: &Path) -> Result<Config, ConfigError> {
         error::from_toml(e.into_inner(), &key, text, file)
     })?;
     interpolate_plugin_values(&mut cfg, text, file)?;
-    validate(&cfg, text, file)?;
+    validate::values(&cfg, text, file)?;
     Ok(cfg)
 }
 
@@ -327,141 +328,6 @@ fn interpolate_plugin_values(cfg: &mut Config, text: &str, file: &Path) -> Resul
                     )
                 })?;
             }
-        }
-    }
-    Ok(())
-}
-
-fn validate(cfg: &Config, text: &str, file: &Path) -> Result<(), ConfigError> {
-    let invalid = |key: &str, message: String| error::invalid(text, file, key, message);
-    let bp = &cfg.backpressure;
-    bp.channel
-        .validate()
-        .map_err(|m| invalid("backpressure.channel", m))?;
-    bp.queue
-        .validate()
-        .map_err(|m| invalid("backpressure.queue", m))?;
-    bp.queue_age
-        .seconds()
-        .validate()
-        .map_err(|m| invalid("backpressure.queue_age", m))?;
-    if !(0.0..=1.0).contains(&bp.retry_jitter) {
-        return Err(invalid(
-            "backpressure.retry_jitter",
-            format!("must be within 0..=1, got {}", bp.retry_jitter),
-        ));
-    }
-    if let Some(grpc) = cfg.grpc.listen
-        && grpc.port() != 0
-        && grpc == cfg.http.listen
-    {
-        return Err(invalid(
-            "grpc.listen",
-            format!("{grpc} is already http.listen; gRPC needs a port of its own"),
-        ));
-    }
-    let ev = &cfg.evaluator;
-    if !(0.0..=1.0).contains(&ev.jitter) {
-        return Err(invalid(
-            "evaluator.jitter",
-            format!("must be within 0..=1, got {}", ev.jitter),
-        ));
-    }
-    if ev.max_concurrency == 0 {
-        return Err(invalid(
-            "evaluator.max_concurrency",
-            "must be at least 1".to_owned(),
-        ));
-    }
-    for (key, value) in [
-        ("plugins.debounce", cfg.plugins.debounce),
-        ("plugins.debounce_max", cfg.plugins.debounce_max),
-        ("plugins.rescan", cfg.plugins.rescan),
-    ] {
-        if value.is_zero() {
-            return Err(invalid(key, "must be greater than zero".to_owned()));
-        }
-    }
-    if ev.heartbeat.is_zero() {
-        return Err(invalid(
-            "evaluator.heartbeat",
-            "must be greater than zero".to_owned(),
-        ));
-    }
-    if ev.heartbeat >= ev.stale_after {
-        return Err(invalid(
-            "evaluator.heartbeat",
-            "must be shorter than evaluator.stale_after, or a healthy evaluator reads as stale"
-                .to_owned(),
-        ));
-    }
-    if ev.stale_after > ev.dead_after {
-        return Err(invalid(
-            "evaluator.dead_after",
-            "must not be shorter than evaluator.stale_after".to_owned(),
-        ));
-    }
-    for (name, check) in &cfg.checks {
-        let key = format!("checks.{name}");
-        if name.is_empty()
-            || !name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
-        {
-            return Err(invalid(
-                &key,
-                "check names use letters, digits, '-', '_' and '.' only".to_owned(),
-            ));
-        }
-        let common = check.common();
-        if common.interval.is_some_and(|d| d.is_zero()) {
-            return Err(invalid(
-                &format!("{key}.interval"),
-                "must be greater than zero".to_owned(),
-            ));
-        }
-        if common.timeout.is_some_and(|d| d.is_zero()) {
-            return Err(invalid(
-                &format!("{key}.timeout"),
-                "must be greater than zero".to_owned(),
-            ));
-        }
-        let mut datasources: Vec<(String, String)> = Vec::new();
-        if let Some(ds) = check
-            .builtin()
-            .as_ref()
-            .and_then(|b| b.datasource().map(str::to_owned))
-        {
-            datasources.push((format!("{key}.datasource"), ds));
-        }
-        if let CheckConfig::Plugin(p) = check {
-            if p.file.is_none() && cfg.plugins.dir.is_none() {
-                return Err(invalid(
-                    &format!("{key}.file"),
-                    "missing: set file = \"path/to/plugin.wasm\", or set [plugins] dir to load \
-                     NAME.wasm from there"
-                        .to_owned(),
-                ));
-            }
-            datasources.extend(
-                p.datasources
-                    .iter()
-                    .map(|d| (format!("{key}.datasources"), d.clone())),
-            );
-        }
-        for (field, ds) in datasources {
-            if !cfg.datasources.contains_key(&ds) {
-                return Err(invalid(
-                    &field,
-                    format!("datasource '{ds}' is not defined under [datasources]"),
-                ));
-            }
-        }
-        if common.failures_before_fail == Some(0) || common.successes_before_pass == Some(0) {
-            return Err(invalid(
-                &key,
-                "failures_before_fail and successes_before_pass must be at least 1".to_owned(),
-            ));
         }
     }
     Ok(())

@@ -41,12 +41,12 @@ const STOP_GRACE: Duration = Duration::from_secs(1);
 #[derive(Debug, thiserror::Error)]
 pub enum GrpcError {
     /// The listen address could not be bound.
-    #[error("cannot listen on {addr} (grpc.listen): {source}")]
+    #[error("cannot listen on {addr} (grpc.listen): {error}")]
     Bind {
         /// The address.
         addr: SocketAddr,
-        /// The OS error.
-        source: std::io::Error,
+        /// The OS error (in the message, not a `source()`, so a printed chain names it once).
+        error: std::io::Error,
     },
     /// The server thread or its runtime could not be started.
     #[error("gRPC server: {0}")]
@@ -210,7 +210,7 @@ impl Health for HealthService {
 
 /// Bind the gRPC listen address (before anything else starts, so a taken port fails the start).
 pub fn bind(addr: SocketAddr) -> Result<std::net::TcpListener, GrpcError> {
-    let bind = |source| GrpcError::Bind { addr, source };
+    let bind = |error| GrpcError::Bind { addr, error };
     let listener = std::net::TcpListener::bind(addr).map_err(bind)?;
     listener.set_nonblocking(true).map_err(bind)?;
     Ok(listener)

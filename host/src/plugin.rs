@@ -53,12 +53,12 @@ pub const WORLD: &str = "vitals:check/plugin@0.1.0";
 #[derive(Debug, thiserror::Error)]
 pub enum PluginError {
     /// The file could not be read.
-    #[error("plugin {file}: cannot read: {source}")]
+    #[error("plugin {file}: cannot read: {error}")]
     Read {
         /// The plugin file.
         file: PathBuf,
-        /// The I/O error.
-        source: std::io::Error,
+        /// The I/O error (in the message, not a `source()`, so a printed chain names it once).
+        error: std::io::Error,
     },
     /// The file is larger than the runtime accepts.
     #[error(

@@ -33,12 +33,12 @@ pub type ReloadRequest = oneshot::Sender<Result<ReloadSummary, String>>;
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
     /// The listen address could not be bound.
-    #[error("cannot listen on {addr}: {source}")]
+    #[error("cannot listen on {addr}: {error}")]
     Bind {
         /// The address.
         addr: SocketAddr,
-        /// The OS error.
-        source: std::io::Error,
+        /// The OS error (in the message, not a `source()`, so a printed chain names it once).
+        error: std::io::Error,
     },
     /// The HTTP thread or its runtime failed.
     #[error("HTTP server failed: {0}")]
@@ -195,14 +195,14 @@ impl Daemon {
         extra: Router,
     ) -> Result<Daemon, ServeError> {
         let addr = listen.unwrap_or(cfg.http.listen);
-        let listener = std::net::TcpListener::bind(addr)
-            .map_err(|source| ServeError::Bind { addr, source })?;
+        let listener =
+            std::net::TcpListener::bind(addr).map_err(|error| ServeError::Bind { addr, error })?;
         listener
             .set_nonblocking(true)
-            .map_err(|source| ServeError::Bind { addr, source })?;
+            .map_err(|error| ServeError::Bind { addr, error })?;
         let addr = listener
             .local_addr()
-            .map_err(|source| ServeError::Bind { addr, source })?;
+            .map_err(|error| ServeError::Bind { addr, error })?;
         let grpc_listener = cfg.grpc.listen.map(crate::grpc::bind).transpose()?;
 
         let (vitals, evaluator) = builder.build();

@@ -102,22 +102,34 @@ impl Thresholds {
             .unwrap_or(Tier::Normal)
     }
 
-    /// Check that thresholds rise and the exit ratio is within (0, 1]; the message names the field.
+    /// Check that thresholds rise and the exit ratio is within (0, 1]; the message names the
+    /// values.
     pub fn validate(&self) -> Result<(), String> {
+        // Written so that NaN fails too.
         if !(self.warning <= self.critical && self.critical <= self.overflow) {
-            return Err(format!(
-                "thresholds must rise: warning {} <= critical {} <= overflow {}",
-                self.warning, self.critical, self.overflow
-            ));
+            return Err(order_error(self.warning, self.critical, self.overflow));
         }
         if !(self.exit_ratio > 0.0 && self.exit_ratio <= 1.0) {
             return Err(format!(
-                "exit_ratio must be in (0, 1], got {}",
+                "exit_ratio must be within (0, 1] (a tier is left below threshold × exit_ratio), \
+                 got {}",
                 self.exit_ratio
             ));
         }
         Ok(())
     }
+}
+
+/// The refusal of thresholds that do not rise, naming the three values as written.
+pub(crate) fn order_error(
+    warning: impl std::fmt::Display,
+    critical: impl std::fmt::Display,
+    overflow: impl std::fmt::Display,
+) -> String {
+    format!(
+        "thresholds must rise (warning <= critical <= overflow), got warning {warning}, \
+         critical {critical}, overflow {overflow}: reorder them"
+    )
 }
 
 /// The tier a source is in and since when.

@@ -19,20 +19,20 @@ pub struct EmbeddedSqlite {
 #[derive(Debug, thiserror::Error)]
 pub enum EmbeddedSqliteError {
     /// The data directory could not be created.
-    #[error("cannot create data directory {}: {source}", path.display())]
+    #[error("cannot create data directory {}: {error}", path.display())]
     DataDir {
         /// The directory.
         path: PathBuf,
-        /// The cause.
-        source: std::io::Error,
+        /// The cause (in the message, not a `source()`, so a printed chain names it once).
+        error: std::io::Error,
     },
     /// The database could not be opened or its schema created.
-    #[error("cannot prepare {}: {source}", path.display())]
+    #[error("cannot prepare {}: {error}", path.display())]
     Database {
         /// The database file.
         path: PathBuf,
-        /// The cause.
-        source: sqlx::Error,
+        /// The cause (in the message, not a `source()`, so a printed chain names it once).
+        error: sqlx::Error,
     },
 }
 
@@ -53,14 +53,14 @@ pub async fn prepare_embedded_sqlite(
 ) -> Result<EmbeddedSqlite, EmbeddedSqliteError> {
     tokio::fs::create_dir_all(data_dir)
         .await
-        .map_err(|source| EmbeddedSqliteError::DataDir {
+        .map_err(|error| EmbeddedSqliteError::DataDir {
             path: data_dir.to_owned(),
-            source,
+            error,
         })?;
     let path = data_dir.join("vitals.db");
-    let db_error = |source| EmbeddedSqliteError::Database {
+    let db_error = |error| EmbeddedSqliteError::Database {
         path: path.clone(),
-        source,
+        error,
     };
     let mut conn = SqliteConnectOptions::new()
         .filename(&path)

@@ -6,12 +6,12 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// The file could not be read.
-    #[error("{}: cannot read: {source}", file.display())]
+    #[error("{}: cannot read: {error}", file.display())]
     Io {
         /// The file.
         file: PathBuf,
-        /// The OS error.
-        source: std::io::Error,
+        /// The OS error: in the message, not a `source()`, so a printed chain names it once.
+        error: std::io::Error,
     },
     /// The file is not valid TOML, or a value has the wrong type, or a key is unknown.
     #[error("{}:{line}:{column}: {}{message}", file.display(), key_prefix(key))]
@@ -106,11 +106,69 @@ pub(crate) fn invalid(text: &str, file: &Path, key: &str, message: String) -> Co
 
 pub(crate) fn from_toml(e: toml::de::Error, key: &str, text: &str, file: &Path) -> ConfigError {
     let (line, column) = e.span().map_or((0, 0), |s| line_col(text, s.start));
+    let mut key = key.to_owned();
+    let mut message = e.message().trim().to_owned();
+    // toml says only "duplicate key", pointing at the second one: name it and its table.
+    if message == "duplicate key"
+        && let Some(written) = e.span().and_then(|s| duplicate_key_path(text, s))
+    {
+        key = written;
+        message = "duplicate key: it is set twice; keep one of them".to_owned();
+    }
     ConfigError::Parse {
         file: file.to_owned(),
         line,
         column,
-        key: key.to_owned(),
-        message: e.message().trim().to_owned(),
+        key,
+        message,
     }
+}
+
+/// The dotted path of the key at `span`, from the table header above it (or the header it is
+/// in) and any dotted prefix on its line. Quotes are dropped, as in every other message.
+fn duplicate_key_path(text: &str, span: std::ops::Range<usize>) -> Option<String> {
+    let written = text.get(span.clone())?;
+    let line_start = text[..span.start].rfind('\n').map_or(0, |i| i + 1);
+    let before = text[line_start..span.start].trim_start();
+    if before.starts_with('[') {
+        return header_path(text[line_start..].lines().next()?);
+    }
+    let table = text[..line_start].lines().rev().find_map(header_path);
+    // `a.b = 1` names `a.b`; inside an inline table (`x = { a = 1, a = 2 }`) only the key itself
+    // is known.
+    let dotted = before
+        .chars()
+        .all(|c| is_key_char(c) || c == '.' || c == ' ');
+    let prefix = if dotted { before } else { "" };
+    let path = [
+        table.unwrap_or_default(),
+        normalize(&format!("{prefix}{written}")),
+    ]
+    .into_iter()
+    .filter(|p| !p.is_empty())
+    .collect::<Vec<_>>()
+    .join(".");
+    Some(path)
+}
+
+/// The path of a `[table]` or `[[array]]` header line, or `None` if `line` is not one.
+fn header_path(line: &str) -> Option<String> {
+    let line = line.split('#').next()?.trim();
+    let inner = line.strip_prefix('[')?.strip_suffix(']')?;
+    let inner = inner.trim_start_matches('[').trim_end_matches(']');
+    inner
+        .chars()
+        .all(|c| is_key_char(c) || c == '.' || c == ' ')
+        .then(|| normalize(inner))
+}
+
+fn is_key_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || "-_\"'".contains(c)
+}
+
+fn normalize(key: &str) -> String {
+    key.split('.')
+        .map(|s| s.trim().trim_matches(['"', '\'']))
+        .collect::<Vec<_>>()
+        .join(".")
 }

@@ -171,6 +171,101 @@ fn unknown_check_type_is_rejected() {
     assert!(e.contains("carrier-pigeon"), "{e}");
 }
 
+#[test]
+fn partial_tier_tables_take_the_other_keys_from_their_own_defaults() {
+    let cfg = parse_str(
+        "[backpressure.queue]\nwarning = 500.0\n[backpressure.channel]\nexit_ratio = 0.5\n\
+         [backpressure.queue_age]\ncritical = \"10m\"\n",
+    )
+    .unwrap();
+    let defaults = crate::backpressure::BackpressureConfig::default();
+    let bp = &cfg.backpressure;
+    assert_eq!(bp.queue.warning, 500.0);
+    assert_eq!(
+        (bp.queue.critical, bp.queue.overflow, bp.queue.exit_ratio),
+        (
+            defaults.queue.critical,
+            defaults.queue.overflow,
+            defaults.queue.exit_ratio
+        )
+    );
+    assert_eq!(bp.channel.exit_ratio, 0.5);
+    assert_eq!(
+        (bp.channel.warning, bp.channel.critical, bp.channel.overflow),
+        (
+            defaults.channel.warning,
+            defaults.channel.critical,
+            defaults.channel.overflow
+        )
+    );
+    assert_eq!(bp.queue_age.critical, Duration::from_secs(600));
+    assert_eq!(bp.queue_age.overflow, defaults.queue_age.overflow);
+}
+
+#[test]
+fn unordered_thresholds_are_rejected_naming_the_three_values() {
+    for (text, key, values) in [
+        (
+            "[backpressure.channel]\nwarning = 90.0\n",
+            "backpressure.channel",
+            "warning 90, critical 80, overflow 95",
+        ),
+        // Unordered only together with the defaults of the keys left out.
+        (
+            "[backpressure.queue]\nwarning = 6000.0\n",
+            "backpressure.queue",
+            "warning 6000, critical 5000, overflow 10000",
+        ),
+        (
+            "[backpressure.queue_age]\noverflow = \"10m\"\n",
+            "backpressure.queue_age",
+            "warning 5m, critical 15m, overflow 10m",
+        ),
+    ] {
+        let e = parse_str(text).unwrap_err().to_string();
+        assert!(e.starts_with(&format!("test.toml:1:15: {key}: ")), "{e}");
+        assert!(e.contains(values) && e.contains("must rise"), "{e}");
+    }
+}
+
+#[test]
+fn exit_ratio_outside_zero_to_one_is_rejected() {
+    for ratio in ["0.0", "1.5"] {
+        let e = parse_str(&format!("[backpressure.queue]\nexit_ratio = {ratio}\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("backpressure.queue: exit_ratio must be within (0, 1]"),
+            "{e}"
+        );
+    }
+}
+
+#[test]
+fn duplicate_key_errors_name_the_key() {
+    for (text, expected) in [
+        (
+            "[checks.w]\ntype = \"heartbeat\"\nttl = \"1s\"\nttl = \"2s\"\n",
+            "test.toml:4:1: checks.w.ttl: duplicate key",
+        ),
+        (
+            "[http]\n[evaluator]\n[http]\n",
+            "test.toml:3:2: http: duplicate key",
+        ),
+        (
+            "[checks.\"a.b\"]\ntype = \"heartbeat\"\nttl = \"1s\"\n[checks.\"a.b\"]\n",
+            "test.toml:4:9: checks.a.b: duplicate key",
+        ),
+        (
+            "[backpressure]\nqueue.warning = 1.0\nqueue.warning = 2.0\n",
+            "test.toml:3:7: backpressure.queue.warning: duplicate key",
+        ),
+    ] {
+        let e = parse_str(text).unwrap_err().to_string();
+        assert!(e.starts_with(expected), "{e}");
+    }
+}
+
 /// Run `f` with an environment variable set. Environment mutation is process-wide, so each test
 /// uses its own variable name.
 fn temp_env(name: &str, value: &str, f: impl FnOnce()) {

@@ -148,9 +148,9 @@ impl PluginRuntime {
         grants: PluginGrants,
     ) -> Result<LoadedPlugin, PluginError> {
         let file = path.to_path_buf();
-        let read_err = |source| PluginError::Read {
+        let read_err = |error| PluginError::Read {
             file: file.clone(),
-            source,
+            error,
         };
         let meta = tokio::fs::metadata(path).await.map_err(read_err)?;
         let size = meta.len();

@@ -64,12 +64,12 @@ pub enum TemplateError {
     )]
     NoSdk(PathBuf),
     /// Writing a file failed.
-    #[error("cannot write {}: {source}", path.display())]
+    #[error("cannot write {}: {error}", path.display())]
     Write {
         /// The file.
         path: PathBuf,
-        /// The OS error.
-        source: std::io::Error,
+        /// The OS error (in the message, not a `source()`, so a printed chain names it once).
+        error: std::io::Error,
     },
 }
 
@@ -199,9 +199,9 @@ pub fn create(args: &NewArgs) -> Result<PathBuf, TemplateError> {
     };
     for (path, text) in files(args.lang) {
         let path = dir.join(fill(path));
-        let write_err = |source| TemplateError::Write {
+        let write_err = |error| TemplateError::Write {
             path: path.clone(),
-            source,
+            error,
         };
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(write_err)?;

@@ -1,0 +1,147 @@
+//! Rules a parsed config must follow beyond its types: ranges, orderings and references between
+//! tables. Each refusal names the key and says why.
+
+use std::path::Path;
+
+use super::error::{self, ConfigError};
+use super::{CheckConfig, Config};
+
+/// The rules on the file's values (nothing on disk is looked at).
+pub(super) fn values(cfg: &Config, text: &str, file: &Path) -> Result<(), ConfigError> {
+    let invalid = |key: &str, message: String| error::invalid(text, file, key, message);
+    cfg.backpressure
+        .validate()
+        .map_err(|(key, message)| invalid(key, message))?;
+    evaluator(cfg, &invalid)?;
+    if let Some(grpc) = cfg.grpc.listen
+        && grpc.port() != 0
+        && grpc == cfg.http.listen
+    {
+        return Err(invalid(
+            "grpc.listen",
+            format!("{grpc} is already http.listen; gRPC needs a port of its own"),
+        ));
+    }
+    for (name, check) in &cfg.checks {
+        check_table(cfg, name, check, &invalid)?;
+    }
+    Ok(())
+}
+
+fn evaluator(
+    cfg: &Config,
+    invalid: &impl Fn(&str, String) -> ConfigError,
+) -> Result<(), ConfigError> {
+    let ev = &cfg.evaluator;
+    if !(0.0..=1.0).contains(&ev.jitter) {
+        return Err(invalid(
+            "evaluator.jitter",
+            format!("must be within 0..=1, got {}", ev.jitter),
+        ));
+    }
+    if ev.max_concurrency == 0 {
+        return Err(invalid(
+            "evaluator.max_concurrency",
+            "must be at least 1".to_owned(),
+        ));
+    }
+    for (key, value) in [
+        ("plugins.debounce", cfg.plugins.debounce),
+        ("plugins.debounce_max", cfg.plugins.debounce_max),
+        ("plugins.rescan", cfg.plugins.rescan),
+    ] {
+        if value.is_zero() {
+            return Err(invalid(key, "must be greater than zero".to_owned()));
+        }
+    }
+    if ev.heartbeat.is_zero() {
+        return Err(invalid(
+            "evaluator.heartbeat",
+            "must be greater than zero".to_owned(),
+        ));
+    }
+    if ev.heartbeat >= ev.stale_after {
+        return Err(invalid(
+            "evaluator.heartbeat",
+            "must be shorter than evaluator.stale_after, or a healthy evaluator reads as stale"
+                .to_owned(),
+        ));
+    }
+    if ev.stale_after > ev.dead_after {
+        return Err(invalid(
+            "evaluator.dead_after",
+            "must not be shorter than evaluator.stale_after".to_owned(),
+        ));
+    }
+    Ok(())
+}
+
+fn check_table(
+    cfg: &Config,
+    name: &str,
+    check: &CheckConfig,
+    invalid: &impl Fn(&str, String) -> ConfigError,
+) -> Result<(), ConfigError> {
+    let key = format!("checks.{name}");
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+    {
+        return Err(invalid(
+            &key,
+            "check names use letters, digits, '-', '_' and '.' only".to_owned(),
+        ));
+    }
+    let common = check.common();
+    if common.interval.is_some_and(|d| d.is_zero()) {
+        return Err(invalid(
+            &format!("{key}.interval"),
+            "must be greater than zero".to_owned(),
+        ));
+    }
+    if common.timeout.is_some_and(|d| d.is_zero()) {
+        return Err(invalid(
+            &format!("{key}.timeout"),
+            "must be greater than zero".to_owned(),
+        ));
+    }
+    let mut datasources: Vec<(String, String)> = Vec::new();
+    if let Some(ds) = check
+        .builtin()
+        .as_ref()
+        .and_then(|b| b.datasource().map(str::to_owned))
+    {
+        datasources.push((format!("{key}.datasource"), ds));
+    }
+    if let CheckConfig::Plugin(p) = check {
+        if p.file.is_none() && cfg.plugins.dir.is_none() {
+            return Err(invalid(
+                &format!("{key}.file"),
+                "missing: set file = \"path/to/plugin.wasm\", or set [plugins] dir to load \
+                 NAME.wasm from there"
+                    .to_owned(),
+            ));
+        }
+        datasources.extend(
+            p.datasources
+                .iter()
+                .map(|d| (format!("{key}.datasources"), d.clone())),
+        );
+    }
+    for (field, ds) in datasources {
+        if !cfg.datasources.contains_key(&ds) {
+            return Err(invalid(
+                &field,
+                format!("datasource '{ds}' is not defined under [datasources]"),
+            ));
+        }
+    }
+    if common.failures_before_fail == Some(0) || common.successes_before_pass == Some(0) {
+        return Err(invalid(
+            &key,
+            "failures_before_fail and successes_before_pass must be at least 1".to_owned(),
+        ));
+    }
+    Ok(())
+}
