@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use super::PluginError;
 use super::bindings::vitals::check::types as wit;
 use super::engine::PluginRuntime;
-use super::host_api::{LOG_BURST, LOG_RATE, PluginContext};
+use super::host_api::PluginContext;
 use super::limits::RunLimits;
 use super::loader::LoadedPlugin;
 use super::output::{cap_details, truncate_text};
@@ -42,6 +42,8 @@ pub struct PluginCheck {
     warm: Option<WarmPolicy>,
     /// The warm instance between runs (only with a warm policy).
     slot: Mutex<Option<Sandbox>>,
+    /// Least time between two reports of dropped log lines: the check's interval.
+    log_report_every: Duration,
 }
 
 impl std::fmt::Debug for PluginCheck {
@@ -108,7 +110,8 @@ impl PluginCheck {
             });
         }
         let stats = runtime.registry().stats(name);
-        let active = Self::activate(runtime, name, &stats, loaded)?;
+        let log_report_every = CheckSettings::default().interval;
+        let active = Self::activate(runtime, name, &stats, loaded, log_report_every)?;
         Ok(PluginCheck {
             name: name.to_owned(),
             runtime: runtime.clone(),
@@ -119,7 +122,16 @@ impl PluginCheck {
             measurement: Mutex::new("status"),
             warm: None,
             slot: Mutex::new(None),
+            log_report_every,
         })
+    }
+
+    /// Report dropped log lines at most once per `every` (default: the default check interval,
+    /// 10 s); pass the interval the check is registered with.
+    pub fn with_log_report_interval(mut self, every: Duration) -> Self {
+        self.log_report_every = every;
+        self.active.load().context.set_log_report_every(every);
+        self
     }
 
     /// Reuse instances under `policy` instead of a fresh one per run (`None`: always fresh).
@@ -135,6 +147,7 @@ impl PluginCheck {
         name: &str,
         stats: &Arc<PluginStats>,
         loaded: LoadedPlugin,
+        log_report_every: Duration,
     ) -> Result<Active, PluginError> {
         let grants = loaded.grants().clone();
         let http_rules = grants.http_rules(name)?;
@@ -153,6 +166,7 @@ impl PluginCheck {
             http_rules,
             runtime.inner.datasources.clone(),
             stats.clone(),
+            log_report_every,
         ));
         Ok(Active { loaded, context })
     }
@@ -210,7 +224,8 @@ impl PluginCheck {
             ..QuarantinePolicy::default()
         };
         let check = PluginCheck::new(runtime, name, loaded.clone(), limits, policy)?
-            .with_warm_instances(config.warm_policy());
+            .with_warm_instances(config.warm_policy())
+            .with_log_report_interval(settings.interval);
         let spec = CheckSpec {
             name: name.to_owned(),
             check: Arc::new(check),
@@ -221,7 +236,13 @@ impl PluginCheck {
 
     /// Swap in a new version (hot reload); runs in flight finish on the old one.
     pub fn replace(&self, loaded: LoadedPlugin) -> Result<(), PluginError> {
-        let active = Self::activate(&self.runtime, &self.name, &self.stats, loaded)?;
+        let active = Self::activate(
+            &self.runtime,
+            &self.name,
+            &self.stats,
+            loaded,
+            self.log_report_every,
+        )?;
         self.active.store(Arc::new(active));
         Ok(())
     }
@@ -354,7 +375,6 @@ impl Check for PluginCheck {
             }
         }
         let limit = usize::try_from(self.limits.output.bytes()).unwrap_or(usize::MAX);
-        let completed = report.result.is_ok();
         let mut limit_hit = false;
         let outcome = match report.result {
             Ok(Returned::Checked(Ok(result))) => {
@@ -369,30 +389,23 @@ impl Check for PluginCheck {
             Err(failure) => Outcome::fail(truncate_text(&failure.to_string(), limit)),
         };
         let dropped = self.stats.logs_dropped().saturating_sub(dropped_before);
-        limit_hit |= dropped > 0;
+        // Dropped log lines leave the instance's state alone: they do not retire it.
         if let (Some(policy), Some(sandbox)) = (self.warm, sandbox)
             && !limit_hit
             && sandbox.reusable(&policy)
         {
             *self.slot.lock().unwrap_or_else(PoisonError::into_inner) = Some(sandbox);
         }
-        let outcome = if dropped > 0 && completed {
-            Outcome::fail(format!(
-                "log limit exceeded: {dropped} lines dropped (at most {LOG_RATE}/s, bursts of \
-                 {LOG_BURST})"
-            ))
-            .detail("result_output", outcome.output)
-            .detail("result_status", outcome.status.as_str())
-        } else {
-            outcome
-        };
         let outcome = if report.denied.is_empty() {
             outcome
         } else {
             outcome.detail("denied", report.denied.join("; "))
         };
         let d = active.loaded.description();
+        // Health is about the dependency, not about how chatty the check is: lines past the
+        // log rate limit are dropped and counted here, and the status stands.
         outcome
+            .detail("logs_dropped", dropped)
             .detail("plugin", d.name.clone())
             .detail("plugin_version", d.version.clone())
             .detail("memory_peak_bytes", report.peak_memory)

@@ -242,7 +242,7 @@ impl Sandbox {
             }
         };
         let outcome = tokio::time::timeout(budget, work).await;
-        self.store.data().plugin.flush_dropped_logs();
+        self.store.data().plugin.report_dropped_logs();
         match outcome {
             Ok(Ok(returned)) => Ok(returned),
             Ok(Err(error)) => Err(classify(&error, limits, &self.capture)),
