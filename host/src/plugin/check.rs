@@ -15,7 +15,7 @@ use super::loader::LoadedPlugin;
 use super::output::{cap_details, truncate_text};
 use super::quarantine::{Quarantine, QuarantinePolicy};
 use super::registry::PluginStats;
-use super::sandbox::{Call, Returned, Sandbox, WarmPolicy, run_in};
+use super::sandbox::{Call, Returned, RunFailure, Sandbox, WarmPolicy, run_in};
 use super::settings::{PluginCheckConfig, PluginManifest};
 use crate::check::{Check, CheckKind, CheckSettings, CheckSpec, Outcome, Status};
 use crate::config::CommonSettings;
@@ -44,6 +44,22 @@ pub struct PluginCheck {
     slot: Mutex<Option<Sandbox>>,
     /// Least time between two reports of dropped log lines: the check's interval.
     log_report_every: Duration,
+}
+
+/// Why the sandbox ended a run without the plugin's own verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Stop {
+    /// A trap, a limit hit (deadline, memory, stack, output) or quarantine.
+    Misbehaved,
+    /// The sandbox could not be set up (a granted directory does not exist).
+    Setup,
+}
+
+/// One run: its outcome, and whether the sandbox stopped it.
+#[derive(Debug)]
+pub(crate) struct PluginRun {
+    pub(crate) outcome: Outcome,
+    pub(crate) stop: Option<Stop>,
 }
 
 impl std::fmt::Debug for PluginCheck {
@@ -312,21 +328,9 @@ impl PluginCheck {
         }
         (outcome, false)
     }
-}
 
-#[async_trait]
-impl Check for PluginCheck {
-    fn kind(&self) -> CheckKind {
-        CheckKind {
-            component_type: "component",
-            measurement: *self
-                .measurement
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner),
-        }
-    }
-
-    async fn run(&self) -> Outcome {
+    /// Run once, telling a verdict of the plugin from a run the sandbox stopped.
+    pub(crate) async fn run_plugin(&self) -> PluginRun {
         let active = self.active.load_full();
         let now = Instant::now();
         let blocked = {
@@ -337,7 +341,10 @@ impl Check for PluginCheck {
             q.blocked(now).map(|left| q.message(left))
         };
         if let Some(message) = blocked {
-            return Outcome::fail(message).detail("quarantine", self.quarantine_detail(now));
+            return PluginRun {
+                outcome: Outcome::fail(message).detail("quarantine", self.quarantine_detail(now)),
+                stop: Some(Stop::Misbehaved),
+            };
         }
         let inner = &self.runtime.inner;
         let dropped_before = self.stats.logs_dropped();
@@ -375,6 +382,11 @@ impl Check for PluginCheck {
             }
         }
         let limit = usize::try_from(self.limits.output.bytes()).unwrap_or(usize::MAX);
+        let stop = match failure {
+            Some(RunFailure::Setup(_)) => Some(Stop::Setup),
+            Some(_) => Some(Stop::Misbehaved),
+            None => None,
+        };
         let mut limit_hit = false;
         let outcome = match report.result {
             Ok(Returned::Checked(Ok(result))) => {
@@ -388,6 +400,7 @@ impl Check for PluginCheck {
             }
             Err(failure) => Outcome::fail(truncate_text(&failure.to_string(), limit)),
         };
+        let stop = stop.or(limit_hit.then_some(Stop::Misbehaved));
         let dropped = self.stats.logs_dropped().saturating_sub(dropped_before);
         // Dropped log lines leave the instance's state alone: they do not retire it.
         if let (Some(policy), Some(sandbox)) = (self.warm, sandbox)
@@ -404,13 +417,31 @@ impl Check for PluginCheck {
         let d = active.loaded.description();
         // Health is about the dependency, not about how chatty the check is: lines past the
         // log rate limit are dropped and counted here, and the status stands.
-        outcome
+        let outcome = outcome
             .detail("logs_dropped", dropped)
             .detail("plugin", d.name.clone())
             .detail("plugin_version", d.version.clone())
             .detail("memory_peak_bytes", report.peak_memory)
             .detail("run_ms", report.wall.as_secs_f64() * 1000.0)
             .detail("instance", if reused { "warm" } else { "fresh" })
-            .detail("quarantine", self.quarantine_detail(Instant::now()))
+            .detail("quarantine", self.quarantine_detail(Instant::now()));
+        PluginRun { outcome, stop }
+    }
+}
+
+#[async_trait]
+impl Check for PluginCheck {
+    fn kind(&self) -> CheckKind {
+        CheckKind {
+            component_type: "component",
+            measurement: *self
+                .measurement
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+        }
+    }
+
+    async fn run(&self) -> Outcome {
+        self.run_plugin().await.outcome
     }
 }
