@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::config::{self, Config};
+use crate::plugin::cli::RunExit;
 use crate::serve::Daemon;
 
 /// Health checks, backpressure and sandboxed WebAssembly checks.
@@ -57,7 +58,8 @@ pub enum Command {
 #[derive(Debug, Subcommand)]
 pub enum PluginCommand {
     /// Run a plugin once with config values and grants from the command line; print its result,
-    /// wall time and peak memory.
+    /// wall time and peak memory. The exit code tells the result (below).
+    #[command(after_help = RunExit::help())]
     Run(crate::plugin::cli::RunArgs),
     /// Print a plugin's description and the interfaces it imports and exports.
     Inspect(crate::plugin::cli::InspectArgs),
@@ -84,11 +86,16 @@ fn init_logs(format: LogFormat) {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logs(cli.log_format);
-    let result = match cli.command {
-        Command::Validate { file } => validate(&file),
-        Command::Serve { config, listen } => serve(config.as_deref(), listen),
-        Command::Plugin(cmd) => plugin(cmd),
-    };
+    let result =
+        match cli.command {
+            Command::Validate { file } => validate(&file),
+            Command::Serve { config, listen } => serve(config.as_deref(), listen),
+            Command::Plugin(PluginCommand::Run(args)) => return plugin_run(&args),
+            Command::Plugin(PluginCommand::Inspect(args)) => print_from_runtime(async move {
+                Ok(crate::plugin::cli::inspect(&args).await?.to_string())
+            }),
+            Command::Plugin(PluginCommand::New(args)) => plugin_new(&args),
+        };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -98,24 +105,30 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn plugin(cmd: PluginCommand) -> anyhow::Result<()> {
-    match cmd {
-        PluginCommand::Run(args) => {
-            print_from_runtime(
-                async move { Ok(crate::plugin::cli::run_once(&args).await?.to_string()) },
-            )
+/// `vitals plugin run`: print the result and exit with its [`RunExit`] code; anything that keeps
+/// the plugin from running is a load error.
+fn plugin_run(args: &crate::plugin::cli::RunArgs) -> ExitCode {
+    let summary = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(anyhow::Error::from)
+        .and_then(|rt| Ok(rt.block_on(crate::plugin::cli::run_once(args))?));
+    match summary {
+        Ok(summary) => {
+            println!("{summary}");
+            ExitCode::from(summary.exit.code())
         }
-        PluginCommand::Inspect(args) => {
-            print_from_runtime(
-                async move { Ok(crate::plugin::cli::inspect(&args).await?.to_string()) },
-            )
-        }
-        PluginCommand::New(args) => {
-            let dir = crate::plugin::template::create(&args)?;
-            println!("{}", crate::plugin::template::next_steps(args.lang, &dir));
-            Ok(())
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(RunExit::LoadError.code())
         }
     }
+}
+
+fn plugin_new(args: &crate::plugin::template::NewArgs) -> anyhow::Result<()> {
+    let dir = crate::plugin::template::create(args)?;
+    println!("{}", crate::plugin::template::next_steps(args.lang, &dir));
+    Ok(())
 }
 
 /// Run `work` on a fresh tokio runtime and print what it returns.

@@ -496,3 +496,97 @@ fn wait_for_check(addr: SocketAddr, name: &str, code: u16) {
     }
     panic!("{path} did not answer {code}");
 }
+
+/// A plugin that logs past the rate limit keeps passing: its dropped lines are counted in its
+/// details, `/plugins` and the metrics, and the log reports them summed, at most once per check
+/// interval — never a line for a single drop.
+#[test]
+fn a_chatty_plugin_keeps_passing_and_its_dropped_log_lines_are_reported_once_per_interval() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("vitals.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[service]
+data_dir = "{data}"
+
+[checks.chatty]
+type = "plugin"
+file = "{file}"
+interval = "1s"
+config = {{ lines = "200" }}
+"#,
+            data = dir.path().join("data").display(),
+            file = guests::component("log-flood").display(),
+        ),
+    )
+    .unwrap();
+    let addr = free_port();
+    let started = Instant::now();
+    let mut daemon = serve_config(&config, addr, ("RUST_LOG", "info"));
+    let mut stderr = daemon.0.stderr.take().unwrap();
+    let log_reader = std::thread::spawn(move || {
+        let mut log = String::new();
+        let _ = stderr.read_to_string(&mut log);
+        log
+    });
+    wait_for(addr, "/health/live", 200, Duration::from_secs(20));
+    wait_for_check(addr, "chatty", 200);
+    // A few more runs, each logging 200 lines against a budget of at most 50.
+    std::thread::sleep(Duration::from_millis(3500));
+
+    let (code, _, body) = request(addr, "GET", "/health/checks/chatty", None).unwrap();
+    let check: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        (code, &check["rawStatus"]),
+        (200, &serde_json::json!("pass")),
+        "{body}"
+    );
+    let run_drops = check["details"]["logs_dropped"].as_u64().unwrap();
+    assert!(run_drops >= 150, "{body}");
+
+    let (_, _, list) = request(addr, "GET", "/plugins", None).unwrap();
+    let list: serde_json::Value = serde_json::from_str(&list).unwrap();
+    let view = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == "chatty")
+        .unwrap();
+    let total = view["logs_dropped"].as_u64().unwrap();
+    assert!(total >= 3 * 150, "several runs' drops: {view}");
+    let runs = view["runs"].as_u64().unwrap();
+
+    let (_, _, metrics) = request(addr, "GET", "/metrics", None).unwrap();
+    let metric = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("vitals_plugin_log_lines_dropped_total{plugin=\"chatty\"} "))
+        .unwrap_or_else(|| panic!("no drop counter in {metrics}"));
+    assert!(metric.parse::<f64>().unwrap() >= total as f64, "{metric}");
+
+    let elapsed = started.elapsed();
+    drop(daemon);
+    let log = log_reader.join().unwrap();
+    let reports: Vec<u64> = log
+        .lines()
+        .filter(|l| l.contains("log lines past the rate limit"))
+        .map(|l| {
+            let after = &l[l.find("dropped ").unwrap() + "dropped ".len()..];
+            after.split(' ').next().unwrap().parse().unwrap()
+        })
+        .collect();
+    assert!(!reports.is_empty(), "{log}");
+    assert!(
+        reports.iter().all(|&n| n >= 150),
+        "each report sums at least a whole run's drops: {reports:?}"
+    );
+    // At most one report per interval: never more than one per run (one more run may have
+    // ended after `/plugins` was read), nor more than the seconds the daemon ran, plus one.
+    let n = reports.len() as u64;
+    assert!(n <= runs + 1, "{n} reports for {runs} runs: {reports:?}");
+    assert!(
+        n as f64 <= elapsed.as_secs_f64() + 1.0,
+        "{n} reports in {elapsed:?} with a 1s interval"
+    );
+}

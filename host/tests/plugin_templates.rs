@@ -23,14 +23,20 @@ const VITALS: &str = env!("CARGO_BIN_EXE_vitals");
 
 /// Run `cmd` in `dir`; panic with its output unless it succeeds. Returns stdout.
 fn run(dir: &Path, cmd: &mut Command) -> String {
+    run_exiting(dir, cmd, 0)
+}
+
+/// Run `cmd` in `dir`; panic with its output unless it exits with `code`. Returns stdout.
+fn run_exiting(dir: &Path, cmd: &mut Command, code: i32) -> String {
     let out = cmd
         .current_dir(dir)
         .output()
         .unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "{cmd:?} in {} failed:\n{stdout}\n{}",
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "{cmd:?} in {}:\n{stdout}\n{}",
         dir.display(),
         String::from_utf8_lossy(&out.stderr)
     );
@@ -53,11 +59,12 @@ fn new_project(lang: &str, name: &str) -> (tempfile::TempDir, PathBuf) {
     (tmp, dir)
 }
 
-/// `vitals plugin run FILE --config value=90`: the template's check warns above 80. Compiles into
-/// the project's cache, which the daemon then uses, so a big component is compiled once.
+/// `vitals plugin run FILE --config value=90`: the template's check warns above 80, and the
+/// command exits 10 (warn). Compiles into the project's cache, which the daemon then uses, so a
+/// big component is compiled once.
 fn run_once_warns(wasm: &Path) {
     let cache = cache_dir(wasm.parent().unwrap());
-    let printed = run(
+    let printed = run_exiting(
         wasm.parent().unwrap(),
         Command::new(VITALS)
             .args([
@@ -71,6 +78,7 @@ fn run_once_warns(wasm: &Path) {
             ])
             .arg(&cache)
             .arg(wasm),
+        10,
     );
     assert!(printed.contains("status:  warn"), "{printed}");
     assert!(printed.contains("90 is above 80"), "{printed}");

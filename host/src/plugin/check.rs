@@ -9,14 +9,14 @@ use async_trait::async_trait;
 use super::PluginError;
 use super::bindings::vitals::check::types as wit;
 use super::engine::PluginRuntime;
-use super::host_api::{LOG_BURST, LOG_RATE, PluginContext};
+use super::host_api::PluginContext;
 use super::lift::{BoundedCheckResult, KEY_BYTES};
 use super::limits::RunLimits;
 use super::loader::LoadedPlugin;
 use super::output::truncate_text;
 use super::quarantine::{Quarantine, QuarantinePolicy};
 use super::registry::PluginStats;
-use super::sandbox::{Call, Returned, Sandbox, WarmPolicy, run_in};
+use super::sandbox::{Call, Returned, RunFailure, Sandbox, WarmPolicy, run_in};
 use super::settings::{PluginCheckConfig, PluginManifest};
 use crate::check::{Check, CheckKind, CheckSettings, CheckSpec, Outcome, Status};
 use crate::config::CommonSettings;
@@ -43,6 +43,24 @@ pub struct PluginCheck {
     warm: Option<WarmPolicy>,
     /// The warm instance between runs (only with a warm policy).
     slot: Mutex<Option<Sandbox>>,
+    /// Least time between two reports of dropped log lines: the check's interval.
+    log_report_every: Duration,
+}
+
+/// Why the sandbox ended a run without the plugin's own verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Stop {
+    /// A trap, a limit hit (deadline, memory, stack, output) or quarantine.
+    Misbehaved,
+    /// The sandbox could not be set up (a granted directory does not exist).
+    Setup,
+}
+
+/// One run: its outcome, and whether the sandbox stopped it.
+#[derive(Debug)]
+pub(crate) struct PluginRun {
+    pub(crate) outcome: Outcome,
+    pub(crate) stop: Option<Stop>,
 }
 
 impl std::fmt::Debug for PluginCheck {
@@ -115,7 +133,8 @@ impl PluginCheck {
             });
         }
         let stats = runtime.registry().stats(name);
-        let active = Self::activate(runtime, name, &stats, loaded)?;
+        let log_report_every = CheckSettings::default().interval;
+        let active = Self::activate(runtime, name, &stats, loaded, log_report_every)?;
         Ok(PluginCheck {
             name: name.to_owned(),
             runtime: runtime.clone(),
@@ -126,7 +145,16 @@ impl PluginCheck {
             measurement: Mutex::new("status"),
             warm: None,
             slot: Mutex::new(None),
+            log_report_every,
         })
+    }
+
+    /// Report dropped log lines at most once per `every` (default: the default check interval,
+    /// 10 s); pass the interval the check is registered with.
+    pub fn with_log_report_interval(mut self, every: Duration) -> Self {
+        self.log_report_every = every;
+        self.active.load().context.set_log_report_every(every);
+        self
     }
 
     /// Reuse instances under `policy` instead of a fresh one per run (`None`: always fresh).
@@ -142,6 +170,7 @@ impl PluginCheck {
         name: &str,
         stats: &Arc<PluginStats>,
         loaded: LoadedPlugin,
+        log_report_every: Duration,
     ) -> Result<Active, PluginError> {
         let grants = loaded.grants().clone();
         let http_rules = grants.http_rules(name)?;
@@ -160,6 +189,7 @@ impl PluginCheck {
             http_rules,
             runtime.inner.datasources.clone(),
             stats.clone(),
+            log_report_every,
         ));
         Ok(Active { loaded, context })
     }
@@ -217,7 +247,8 @@ impl PluginCheck {
             ..QuarantinePolicy::default()
         };
         let check = PluginCheck::new(runtime, name, loaded.clone(), limits, policy)?
-            .with_warm_instances(config.warm_policy());
+            .with_warm_instances(config.warm_policy())
+            .with_log_report_interval(settings.interval);
         let spec = CheckSpec {
             name: name.to_owned(),
             check: Arc::new(check),
@@ -228,7 +259,13 @@ impl PluginCheck {
 
     /// Swap in a new version (hot reload); runs in flight finish on the old one.
     pub fn replace(&self, loaded: LoadedPlugin) -> Result<(), PluginError> {
-        let active = Self::activate(&self.runtime, &self.name, &self.stats, loaded)?;
+        let active = Self::activate(
+            &self.runtime,
+            &self.name,
+            &self.stats,
+            loaded,
+            self.log_report_every,
+        )?;
         self.active.store(Arc::new(active));
         Ok(())
     }
@@ -291,21 +328,9 @@ impl PluginCheck {
         }
         (outcome, false)
     }
-}
 
-#[async_trait]
-impl Check for PluginCheck {
-    fn kind(&self) -> CheckKind {
-        CheckKind {
-            component_type: "component",
-            measurement: *self
-                .measurement
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner),
-        }
-    }
-
-    async fn run(&self) -> Outcome {
+    /// Run once, telling a verdict of the plugin from a run the sandbox stopped.
+    pub(crate) async fn run_plugin(&self) -> PluginRun {
         let active = self.active.load_full();
         let now = Instant::now();
         let blocked = {
@@ -316,7 +341,10 @@ impl Check for PluginCheck {
             q.blocked(now).map(|left| q.message(left))
         };
         if let Some(message) = blocked {
-            return Outcome::fail(message).detail("quarantine", self.quarantine_detail(now));
+            return PluginRun {
+                outcome: Outcome::fail(message).detail("quarantine", self.quarantine_detail(now)),
+                stop: Some(Stop::Misbehaved),
+            };
         }
         let inner = &self.runtime.inner;
         let dropped_before = self.stats.logs_dropped();
@@ -354,7 +382,11 @@ impl Check for PluginCheck {
             }
         }
         let limit = usize::try_from(self.limits.output.bytes()).unwrap_or(usize::MAX);
-        let completed = report.result.is_ok();
+        let stop = match failure {
+            Some(RunFailure::Setup(_)) => Some(Stop::Setup),
+            Some(_) => Some(Stop::Misbehaved),
+            None => None,
+        };
         let mut limit_hit = false;
         let outcome = match report.result {
             Ok(Returned::Checked(Ok(result))) => {
@@ -368,36 +400,48 @@ impl Check for PluginCheck {
             }
             Err(failure) => Outcome::fail(truncate_text(&failure.to_string(), limit)),
         };
+        let stop = stop.or(limit_hit.then_some(Stop::Misbehaved));
         let dropped = self.stats.logs_dropped().saturating_sub(dropped_before);
-        limit_hit |= dropped > 0;
+        // Dropped log lines leave the instance's state alone: they do not retire it.
         if let (Some(policy), Some(sandbox)) = (self.warm, sandbox)
             && !limit_hit
             && sandbox.reusable(&policy)
         {
             *self.slot.lock().unwrap_or_else(PoisonError::into_inner) = Some(sandbox);
         }
-        let outcome = if dropped > 0 && completed {
-            Outcome::fail(format!(
-                "log limit exceeded: {dropped} lines dropped (at most {LOG_RATE}/s, bursts of \
-                 {LOG_BURST})"
-            ))
-            .detail("result_output", outcome.output)
-            .detail("result_status", outcome.status.as_str())
-        } else {
-            outcome
-        };
         let outcome = if report.denied.is_empty() {
             outcome
         } else {
             outcome.detail("denied", report.denied.join("; "))
         };
         let d = active.loaded.description();
-        outcome
+        // Health is about the dependency, not about how chatty the check is: lines past the
+        // log rate limit are dropped and counted here, and the status stands.
+        let outcome = outcome
+            .detail("logs_dropped", dropped)
             .detail("plugin", d.name.clone())
             .detail("plugin_version", d.version.clone())
             .detail("memory_peak_bytes", report.peak_memory)
             .detail("run_ms", report.wall.as_secs_f64() * 1000.0)
             .detail("instance", if reused { "warm" } else { "fresh" })
-            .detail("quarantine", self.quarantine_detail(Instant::now()))
+            .detail("quarantine", self.quarantine_detail(Instant::now()));
+        PluginRun { outcome, stop }
+    }
+}
+
+#[async_trait]
+impl Check for PluginCheck {
+    fn kind(&self) -> CheckKind {
+        CheckKind {
+            component_type: "component",
+            measurement: *self
+                .measurement
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+        }
+    }
+
+    async fn run(&self) -> Outcome {
+        self.run_plugin().await.outcome
     }
 }

@@ -6,13 +6,13 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::PluginError;
-use super::check::PluginCheck;
+use super::check::{PluginCheck, PluginRun, Stop};
 use super::engine::{PluginRuntime, RuntimeConfig};
 use super::grants::PluginGrants;
 use super::limits::{ByteSize, RunLimits};
 use super::loader::Description;
 use super::quarantine::QuarantinePolicy;
-use crate::check::{Check, Outcome};
+use crate::check::{Outcome, Status};
 use crate::datasource::{DatasourceConfig, Datasources};
 
 /// `vitals plugin run FILE.wasm`: run a plugin once and print what it returned.
@@ -46,6 +46,80 @@ pub struct RunArgs {
     pub cache_dir: Option<PathBuf>,
 }
 
+/// How `vitals plugin run` exits, so a CI script can tell a verdict from a broken plugin. Clap's
+/// own usage errors exit 2, so the plugin's meanings start at 10.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunExit {
+    /// The check passed.
+    Pass,
+    /// The check returned `warn`.
+    Warn,
+    /// The check returned `fail` or `unknown` (its own verdict, or an error it returned).
+    Fail,
+    /// The sandbox stopped the run: a trap or a limit hit (deadline, memory, stack, output).
+    Stopped,
+    /// The plugin could not be loaded or set up: a missing file, not a component, the wrong
+    /// world, `describe()` trapped, a bad grant.
+    LoadError,
+}
+
+impl RunExit {
+    /// Every exit, in code order.
+    pub const ALL: [RunExit; 5] = [
+        RunExit::Pass,
+        RunExit::Warn,
+        RunExit::Fail,
+        RunExit::Stopped,
+        RunExit::LoadError,
+    ];
+
+    /// The process exit code.
+    pub const fn code(self) -> u8 {
+        match self {
+            RunExit::Pass => 0,
+            RunExit::Warn => 10,
+            RunExit::Fail => 11,
+            RunExit::Stopped => 12,
+            RunExit::LoadError => 13,
+        }
+    }
+
+    /// What the code means, in one line (for `--help` and the README).
+    pub const fn meaning(self) -> &'static str {
+        match self {
+            RunExit::Pass => "pass",
+            RunExit::Warn => "warn",
+            RunExit::Fail => "fail or unknown",
+            RunExit::Stopped => "trap or limit hit (deadline, memory, stack, output)",
+            RunExit::LoadError => {
+                "load error (missing file, not a component, wrong world, describe() trapped, bad \
+                 grant)"
+            }
+        }
+    }
+
+    /// The exit of a run that loaded: the sandbox's stop, else the plugin's status.
+    pub(crate) fn of(run: &PluginRun) -> Self {
+        match (run.stop, run.outcome.status) {
+            (Some(Stop::Setup), _) => RunExit::LoadError,
+            (Some(Stop::Misbehaved), _) => RunExit::Stopped,
+            (None, Status::Pass) => RunExit::Pass,
+            (None, Status::Warn) => RunExit::Warn,
+            (None, Status::Fail | Status::Unknown) => RunExit::Fail,
+        }
+    }
+
+    /// The exit-code list shown after `vitals plugin run --help`.
+    pub fn help() -> String {
+        let mut text = String::from("Exit codes:\n");
+        for exit in Self::ALL {
+            text.push_str(&format!("  {:>2}  {}\n", exit.code(), exit.meaning()));
+        }
+        text.push_str("   2  usage error (from the argument parser)");
+        text
+    }
+}
+
 /// `vitals plugin inspect FILE.wasm`: what a plugin is and what it imports and exports.
 #[derive(Debug, Clone, clap::Args)]
 pub struct InspectArgs {
@@ -64,6 +138,8 @@ pub struct RunSummary {
     pub wall: Duration,
     /// Peak linear memory, in bytes.
     pub peak_memory: u64,
+    /// How the command exits.
+    pub exit: RunExit,
 }
 
 impl fmt::Display for RunSummary {
@@ -181,7 +257,9 @@ pub async fn run_once(args: &RunArgs) -> Result<RunSummary, PluginError> {
         limits,
         QuarantinePolicy::default(),
     )?;
-    let outcome = check.run().await;
+    let run = check.run_plugin().await;
+    let exit = RunExit::of(&run);
+    let outcome = run.outcome;
     let peak_memory = outcome
         .details
         .get("memory_peak_bytes")
@@ -197,6 +275,7 @@ pub async fn run_once(args: &RunArgs) -> Result<RunSummary, PluginError> {
         outcome,
         wall,
         peak_memory,
+        exit,
     })
 }
 

@@ -2,7 +2,7 @@
 
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 
@@ -32,10 +32,20 @@ pub(crate) struct PluginContext {
     pub(crate) datasources: Arc<ArcSwap<Datasources>>,
     /// Where log counters go (a throwaway while loading).
     pub(crate) stats: Arc<PluginStats>,
-    log: Mutex<TokenBucket>,
+    log: Mutex<LogBudget>,
+}
+
+/// The rate limit and the drops it has not reported yet.
+#[derive(Debug)]
+struct LogBudget {
+    bucket: TokenBucket,
+    drops: DropReport,
 }
 
 impl PluginContext {
+    /// `log_report_every`: the least time between two "dropped N log lines" warnings (the
+    /// check's interval, so a flooding check adds one line per interval to the log, not one per
+    /// run or per second).
     pub(crate) fn new(
         name: String,
         version: String,
@@ -43,6 +53,7 @@ impl PluginContext {
         http_rules: Vec<HttpRule>,
         datasources: Arc<ArcSwap<Datasources>>,
         stats: Arc<PluginStats>,
+        log_report_every: Duration,
     ) -> Self {
         PluginContext {
             name,
@@ -51,21 +62,32 @@ impl PluginContext {
             http_rules,
             datasources,
             stats,
-            log: Mutex::new(TokenBucket::new(Instant::now())),
+            log: Mutex::new(LogBudget {
+                bucket: TokenBucket::new(Instant::now()),
+                drops: DropReport::new(log_report_every),
+            }),
         }
     }
 
-    /// Log one line from the guest, or count it as dropped.
+    fn budget(&self) -> std::sync::MutexGuard<'_, LogBudget> {
+        self.log.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Change the least time between two drop reports.
+    pub(crate) fn set_log_report_every(&self, every: Duration) {
+        self.budget().drops.every = every;
+    }
+
+    /// Log one line from the guest, or count it as dropped (reported after the run).
     pub(crate) fn log(&self, level: Level, message: &str) {
-        let now = Instant::now();
-        let (allowed, report) = {
-            let mut bucket = self.log.lock().unwrap_or_else(PoisonError::into_inner);
-            let allowed = bucket.take(now);
-            (allowed, bucket.report_due(now))
+        let allowed = {
+            let mut budget = self.budget();
+            let allowed = budget.bucket.take(Instant::now());
+            if !allowed {
+                budget.drops.pending += 1;
+            }
+            allowed
         };
-        if let Some(dropped) = report {
-            self.report_dropped(dropped);
-        }
         if !allowed {
             self.stats.logs_dropped.fetch_add(1, Ordering::Relaxed);
             return;
@@ -82,13 +104,10 @@ impl PluginContext {
         }
     }
 
-    /// Report lines dropped since the last report (called at the end of every run).
-    pub(crate) fn flush_dropped_logs(&self) {
-        let dropped = {
-            let mut bucket = self.log.lock().unwrap_or_else(PoisonError::into_inner);
-            bucket.take_unreported(Instant::now())
-        };
-        if dropped > 0 {
+    /// Report the lines dropped since the last report, if one is due (called after every run).
+    pub(crate) fn report_dropped_logs(&self) {
+        let due = self.budget().drops.due(Instant::now());
+        if let Some(dropped) = due {
             self.report_dropped(dropped);
         }
     }
@@ -97,18 +116,29 @@ impl PluginContext {
         tracing::warn!(
             plugin = self.name.as_str(),
             version = self.version.as_str(),
-            "dropped {dropped} log lines"
+            dropped,
+            "dropped {dropped} log lines past the rate limit ({LOG_RATE} lines/s, bursts of \
+             {LOG_BURST})"
         );
     }
 }
 
-/// Token bucket with a count of drops not yet reported.
+impl Drop for PluginContext {
+    /// Drops still waiting for their report when this version is retired (replaced, removed,
+    /// shut down) are reported now rather than lost.
+    fn drop(&mut self) {
+        let pending = std::mem::take(&mut self.budget().drops.pending);
+        if pending > 0 {
+            self.report_dropped(pending);
+        }
+    }
+}
+
+/// Token bucket: `LOG_BURST` lines at once, refilled at `LOG_RATE` lines per second.
 #[derive(Debug)]
 struct TokenBucket {
     tokens: f64,
     refilled: Instant,
-    unreported: u64,
-    reported: Instant,
 }
 
 impl TokenBucket {
@@ -116,8 +146,6 @@ impl TokenBucket {
         TokenBucket {
             tokens: LOG_BURST,
             refilled: now,
-            unreported: 0,
-            reported: now,
         }
     }
 
@@ -129,23 +157,42 @@ impl TokenBucket {
             self.tokens -= 1.0;
             true
         } else {
-            self.unreported += 1;
             false
         }
     }
+}
 
-    /// Drops to report now, at most once per second.
-    fn report_due(&mut self, now: Instant) -> Option<u64> {
-        if self.unreported > 0 && now.saturating_duration_since(self.reported).as_secs() >= 1 {
-            Some(self.take_unreported(now))
-        } else {
-            None
+/// Dropped lines not reported yet: summed into one report per `every` at most.
+#[derive(Debug)]
+struct DropReport {
+    pending: u64,
+    last: Option<Instant>,
+    every: Duration,
+}
+
+impl DropReport {
+    fn new(every: Duration) -> Self {
+        DropReport {
+            pending: 0,
+            last: None,
+            every,
         }
     }
 
-    fn take_unreported(&mut self, now: Instant) -> u64 {
-        self.reported = now;
-        std::mem::take(&mut self.unreported)
+    /// The drops to report now: all pending ones, unless there are none or the last report
+    /// was less than `every` ago (the first report is due at once).
+    fn due(&mut self, now: Instant) -> Option<u64> {
+        if self.pending == 0 {
+            return None;
+        }
+        if self
+            .last
+            .is_some_and(|last| now.saturating_duration_since(last) < self.every)
+        {
+            return None;
+        }
+        self.last = Some(now);
+        Some(std::mem::take(&mut self.pending))
     }
 }
 
@@ -168,7 +215,6 @@ impl host::Host for PluginState {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     #[test]
     fn bucket_allows_a_burst_then_drops_until_refilled() {
@@ -176,7 +222,6 @@ mod tests {
         let mut b = TokenBucket::new(t0);
         let allowed = (0..80).filter(|_| b.take(t0)).count();
         assert_eq!(allowed, 50);
-        assert_eq!(b.unreported, 30);
         // 100 ms refills two tokens at 20 lines/s.
         let t1 = t0 + Duration::from_millis(100);
         assert!(b.take(t1));
@@ -185,14 +230,34 @@ mod tests {
     }
 
     #[test]
-    fn drops_are_reported_at_most_once_per_second() {
+    fn drops_are_reported_at_once_then_summed_into_one_report_per_interval() {
+        let every = Duration::from_secs(10);
         let t0 = Instant::now();
-        let mut b = TokenBucket::new(t0);
-        for _ in 0..60 {
-            b.take(t0);
+        let mut r = DropReport::new(every);
+        assert_eq!(r.due(t0), None, "nothing dropped, nothing to report");
+        r.pending = 30;
+        assert_eq!(r.due(t0), Some(30), "the first report is due at once");
+        // Runs every second, each dropping one line: no report until the interval has passed,
+        // then one report with their sum.
+        for s in 1..10 {
+            r.pending += 1;
+            assert_eq!(r.due(t0 + Duration::from_secs(s)), None, "after {s} s");
         }
-        assert_eq!(b.report_due(t0 + Duration::from_millis(500)), None);
-        assert_eq!(b.report_due(t0 + Duration::from_secs(1)), Some(10));
-        assert_eq!(b.report_due(t0 + Duration::from_secs(3)), None);
+        r.pending += 1;
+        assert_eq!(r.due(t0 + every), Some(10));
+        assert_eq!(r.due(t0 + every + every), None, "nothing new");
+        r.pending += 1;
+        assert_eq!(r.due(t0 + every + every), Some(1));
+    }
+
+    #[test]
+    fn a_shorter_interval_allows_reports_more_often() {
+        let t0 = Instant::now();
+        let mut r = DropReport::new(Duration::from_secs(10));
+        r.pending = 1;
+        assert_eq!(r.due(t0), Some(1));
+        r.every = Duration::from_secs(1);
+        r.pending = 2;
+        assert_eq!(r.due(t0 + Duration::from_secs(1)), Some(2));
     }
 }

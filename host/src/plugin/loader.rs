@@ -194,6 +194,8 @@ impl PluginRuntime {
             http_rules,
             self.inner.datasources.clone(),
             Arc::default(),
+            // describe() runs once: its drops are reported when it returns.
+            Duration::ZERO,
         ));
         let limits = self.inner.config.describe_limits;
         let report = run_call(&self.inner.engine, &pre, &context, &limits, Call::Describe).await;

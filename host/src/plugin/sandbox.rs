@@ -262,7 +262,7 @@ impl Sandbox {
             }
         };
         let outcome = tokio::time::timeout(budget, with_caps(caps, work)).await;
-        self.store.data().plugin.flush_dropped_logs();
+        self.store.data().plugin.report_dropped_logs();
         match outcome {
             Ok(Ok(returned)) => Ok(returned),
             Ok(Err(error)) => Err(classify(&error, limits, &self.capture)),

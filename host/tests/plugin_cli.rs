@@ -1,0 +1,159 @@
+//! `vitals plugin run` as a CI script sees it: the real binary on real guest components, with
+//! one exit code per kind of result (0 pass, 10 warn, 11 fail or unknown, 12 trap or limit hit,
+//! 13 load error; clap keeps 2 for usage errors).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+#[path = "support/guests.rs"]
+mod guests;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use vitals::plugin::cli::RunExit;
+
+/// `vitals plugin run FILE ARGS...`: its exit code and what it printed.
+fn plugin_run(file: &Path, args: &[&str]) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_vitals"))
+        .args(["plugin", "run"])
+        .arg(file)
+        .args(args)
+        .output()
+        .unwrap();
+    (code(&out), printed(&out))
+}
+
+fn code(out: &Output) -> i32 {
+    out.status.code().expect("exited, not killed")
+}
+
+fn printed(out: &Output) -> String {
+    format!(
+        "stdout:\n{}\nstderr:\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// `sql-threshold` on an SQLite file, measuring `SELECT 90` against `bounds`.
+fn threshold(dir: &Path, query: &str, bounds: &[&str]) -> (i32, String) {
+    let db = format!("main=sqlite://{}", dir.join("x.db").display());
+    let query = format!("query={query}");
+    let mut args = vec!["--datasource", &db, "--config", "datasource=main"];
+    args.extend(["--config", &query]);
+    for bound in bounds {
+        args.extend(["--config", bound]);
+    }
+    plugin_run(&guests::component("sql-threshold"), &args)
+}
+
+#[test]
+fn a_passing_plugin_exits_0() {
+    let (code, out) = plugin_run(&guests::component("noop"), &[]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("status:  pass"), "{out}");
+}
+
+#[test]
+fn a_warning_plugin_exits_10() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, out) = threshold(dir.path(), "SELECT 90", &["warn_above=80"]);
+    assert_eq!(code, 10, "{out}");
+    assert!(out.contains("status:  warn"), "{out}");
+}
+
+#[test]
+fn a_failing_plugin_exits_11_and_so_does_one_that_cannot_measure() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, out) = threshold(dir.path(), "SELECT 90", &["warn_above=50", "fail_above=80"]);
+    assert_eq!(code, 11, "{out}");
+    assert!(out.contains("status:  fail"), "{out}");
+    let (code, out) = threshold(dir.path(), "SELECT count(*) FROM no_such_table", &[]);
+    assert_eq!(code, 11, "{out}");
+    assert!(out.contains("status:  unknown"), "{out}");
+}
+
+#[test]
+fn a_trap_or_a_limit_hit_exits_12() {
+    let cases: [(&str, &[&str], &str); 5] = [
+        ("panicker", &[], "trap: wasm `unreachable`"),
+        (
+            "spin-loop",
+            &["--timeout", "200ms"],
+            "deadline 200ms exceeded",
+        ),
+        (
+            "memory-hog",
+            &["--memory", "16MiB", "--config", "mib=64"],
+            "memory limit 16 MiB exceeded",
+        ),
+        (
+            "deep-recursion",
+            &["--config", "depth=100000000"],
+            "stack overflow",
+        ),
+        (
+            "big-output",
+            &["--config", "bytes=100000"],
+            "output limit 4 KiB exceeded",
+        ),
+    ];
+    for (guest, args, reason) in cases {
+        let (code, out) = plugin_run(&guests::component(guest), args);
+        assert_eq!(code, 12, "{guest}: {out}");
+        assert!(out.contains(reason), "{guest}: {out}");
+    }
+}
+
+#[test]
+fn a_plugin_that_cannot_be_loaded_exits_13_saying_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let garbage = dir.path().join("garbage.wasm");
+    std::fs::write(&garbage, b"\0asm not really").unwrap();
+    let alien = dir.path().join("alien.wasm");
+    std::fs::write(&alien, "(component)").unwrap();
+    let cases: [(PathBuf, &str); 4] = [
+        (dir.path().join("missing.wasm"), "cannot read"),
+        (garbage, "not a valid WebAssembly component"),
+        (alien, "does not implement vitals:check/plugin"),
+        (guests::component("trap-describe"), "describe() failed"),
+    ];
+    for (file, reason) in cases {
+        let (code, out) = plugin_run(&file, &[]);
+        assert_eq!(code, 13, "{}: {out}", file.display());
+        assert!(out.contains(reason), "{}: {out}", file.display());
+    }
+}
+
+#[test]
+fn a_usage_error_exits_with_clap_s_2_apart_from_every_plugin_code() {
+    let (code, out) = plugin_run(&guests::component("noop"), &["--no-such-flag"]);
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        RunExit::ALL.iter().all(|e| i32::from(e.code()) != 2),
+        "no plugin result shares the usage-error code"
+    );
+}
+
+#[test]
+fn help_lists_every_exit_code() {
+    let out = Command::new(env!("CARGO_BIN_EXE_vitals"))
+        .args(["plugin", "run", "--help"])
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 0);
+    let help = String::from_utf8_lossy(&out.stdout);
+    for exit in RunExit::ALL {
+        let line = format!("{:>2}  {}", exit.code(), exit.meaning());
+        assert!(help.contains(&line), "{line:?} not in:\n{help}");
+    }
+}
+
+#[test]
+fn the_readme_lists_every_exit_code() {
+    let readme = std::fs::read_to_string(guests::workspace_root().join("README.md")).unwrap();
+    for exit in RunExit::ALL {
+        let row = format!("| {} | {} |", exit.code(), exit.meaning());
+        assert!(readme.contains(&row), "README lacks the row {row:?}");
+    }
+}
