@@ -16,6 +16,9 @@ if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; the
     apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null
 fi
 
+echo "== schemathesis (fuzzes the live daemon's API)"
+bash scripts/toolchains.sh
+
 echo "== fmt"
 cargo fmt --all -- --check
 

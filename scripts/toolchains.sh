@@ -6,6 +6,8 @@
 #   package-lock.json (`npm install`, which keeps a matching lock file as it is: npm 11's `npm ci` rejects this lock file for
 #   platform packages it lists without versions).
 # - tools/python/.venv: componentize-py from requirements.txt.
+# - tools/schemathesis/.venv: schemathesis (fuzzes the live daemon's OpenAPI document,
+#   host/tests/api_fuzz.rs) from requirements.txt.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
@@ -16,10 +18,14 @@ if [[ ! -f "$js/node_modules/.installed" || "$js/package-lock.json" -nt "$js/nod
     touch "$js/node_modules/.installed"
 fi
 
-py="$root/tools/python"
-if [[ ! -f "$py/.venv/.installed" || "$py/requirements.txt" -nt "$py/.venv/.installed" ]]; then
-    echo "toolchains: installing the Python component toolchain (tools/python)" >&2
-    python3 -m venv "$py/.venv"
-    "$py/.venv/bin/pip" install --quiet --disable-pip-version-check -r "$py/requirements.txt"
-    touch "$py/.venv/.installed"
-fi
+venv() { # DIR WHAT: a venv in DIR/.venv with DIR/requirements.txt installed
+    local dir="$root/tools/$1"
+    if [[ ! -f "$dir/.venv/.installed" || "$dir/requirements.txt" -nt "$dir/.venv/.installed" ]]; then
+        echo "toolchains: installing $2 (tools/$1)" >&2
+        python3 -m venv "$dir/.venv"
+        "$dir/.venv/bin/pip" install --quiet --disable-pip-version-check -r "$dir/requirements.txt"
+        touch "$dir/.venv/.installed"
+    fi
+}
+venv python "the Python component toolchain"
+venv schemathesis "schemathesis"
