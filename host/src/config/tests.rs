@@ -171,6 +171,29 @@ fn unknown_check_type_is_rejected() {
 }
 
 #[test]
+fn datasource_url_with_an_unknown_scheme_is_rejected_without_its_password() {
+    let e = parse_str("[datasources.orders]\nurl = \"postgress://app:hunter2@db/orders\"\n")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with("test.toml:2:1: datasources.orders.url: unknown scheme 'postgress': use"),
+        "{e}"
+    );
+    assert!(!e.contains("hunter2") && !e.contains('\n'), "{e}");
+}
+
+#[test]
+fn datasource_url_with_an_impossible_port_is_rejected() {
+    let e = parse_str("[datasources.orders]\nurl = \"postgres://app@db:99999/orders\"\n")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with("test.toml:2:1: datasources.orders.url: invalid port number"),
+        "{e}"
+    );
+}
+
+#[test]
 fn partial_tier_tables_take_the_other_keys_from_their_own_defaults() {
     let cfg = parse_str(
         "[backpressure.queue]\nwarning = 500.0\n[backpressure.channel]\nexit_ratio = 0.5\n\

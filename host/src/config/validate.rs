@@ -1,5 +1,5 @@
-//! Rules a parsed config must follow beyond its types: ranges, orderings and references between
-//! tables. Each refusal names the key and says why.
+//! Rules a parsed config must follow beyond its types: ranges, orderings, references between
+//! tables, and URLs that must make sense. Each refusal names the key and says why.
 
 use std::path::Path;
 
@@ -13,6 +13,10 @@ pub(super) fn values(cfg: &Config, text: &str, file: &Path) -> Result<(), Config
         .validate()
         .map_err(|(key, message)| invalid(key, message))?;
     evaluator(cfg, &invalid)?;
+    for (name, ds) in &cfg.datasources {
+        crate::datasource::check_url(ds.url.expose())
+            .map_err(|m| invalid(&format!("datasources.{name}.url"), m))?;
+    }
     for (name, check) in &cfg.checks {
         check_table(cfg, name, check, &invalid)?;
     }
