@@ -263,6 +263,20 @@ pub fn parse(text: &str, file: &Path) -> Result<Config, ConfigError> {
     Ok(cfg)
 }
 
+/// Deserialize a TOML document other than the config file (a plugin manifest), with the same
+/// one-line `file:line:column: key: problem` errors.
+pub(crate) fn parse_document<T: serde::de::DeserializeOwned>(
+    text: &str,
+    file: &Path,
+) -> Result<T, ConfigError> {
+    let de =
+        toml::de::Deserializer::parse(text).map_err(|e| error::from_toml(e, "", text, file))?;
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let key = e.path().to_string();
+        error::from_toml(e.into_inner(), &key, text, file)
+    })
+}
+
 /// The precise error inside `[checks.NAME]`, found by deserializing the table as its `type`.
 fn check_table_error(text: &str, file: &Path, name: &str) -> Option<ConfigError> {
     fn precise<T: serde::de::DeserializeOwned>(

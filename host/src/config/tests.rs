@@ -194,6 +194,16 @@ fn datasource_url_with_an_impossible_port_is_rejected() {
 }
 
 #[test]
+fn allow_http_rule_that_is_not_a_url_is_rejected_with_its_key() {
+    let text = "[checks.p]\ntype = \"plugin\"\nfile = \"p.wasm\"\nallow_http = [\"not a url\"]\n";
+    let e = parse_str(text).unwrap_err().to_string();
+    assert!(
+        e.starts_with("test.toml:4:1: checks.p.allow_http: \"not a url\": missing scheme"),
+        "{e}"
+    );
+}
+
+#[test]
 fn partial_tier_tables_take_the_other_keys_from_their_own_defaults() {
     let cfg = parse_str(
         "[backpressure.queue]\nwarning = 500.0\n[backpressure.channel]\nexit_ratio = 0.5\n\
