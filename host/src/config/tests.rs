@@ -204,6 +204,13 @@ fn allow_http_rule_that_is_not_a_url_is_rejected_with_its_key() {
 }
 
 #[test]
+fn empty_token_is_rejected_with_advice_to_remove_the_key() {
+    let e = parse_str("[http]\ntoken = \"\"\n").unwrap_err().to_string();
+    assert!(e.starts_with("test.toml:2:1: http.token: is empty"), "{e}");
+    assert!(e.contains("remove the key"), "{e}");
+}
+
+#[test]
 fn partial_tier_tables_take_the_other_keys_from_their_own_defaults() {
     let cfg = parse_str(
         "[backpressure.queue]\nwarning = 500.0\n[backpressure.channel]\nexit_ratio = 0.5\n\

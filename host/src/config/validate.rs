@@ -12,6 +12,19 @@ pub(super) fn values(cfg: &Config, text: &str, file: &Path) -> Result<(), Config
     cfg.backpressure
         .validate()
         .map_err(|(key, message)| invalid(key, message))?;
+    if cfg
+        .http
+        .token
+        .as_ref()
+        .is_some_and(|t| t.expose().trim().is_empty())
+    {
+        return Err(invalid(
+            "http.token",
+            "is empty, which no request can present, so every detail endpoint would be locked: \
+             remove the key to leave details open, or set a token"
+                .to_owned(),
+        ));
+    }
     evaluator(cfg, &invalid)?;
     for (name, ds) in &cfg.datasources {
         crate::datasource::check_url(ds.url.expose())
