@@ -158,9 +158,19 @@ fn validate_reports_file_line_and_key_of_a_bad_config() {
         "{err}"
     );
 
+    // The example's plugin check names a shipped plugin, which must exist: run from a
+    // directory holding it where scripts/build-guests.sh puts it.
+    let plugins = dir.path().join("target/plugins");
+    std::fs::create_dir_all(&plugins).unwrap();
+    std::fs::copy(
+        guests::component("http-endpoint"),
+        plugins.join("http-endpoint.wasm"),
+    )
+    .unwrap();
     let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../vitals.example.toml");
     let out = Command::new(env!("CARGO_BIN_EXE_vitals"))
         .args(["validate", example])
+        .current_dir(dir.path())
         .output()
         .unwrap();
     assert!(

@@ -1,5 +1,5 @@
 //! Rules a parsed config must follow beyond its types: ranges, orderings, references between
-//! tables, and URLs that must make sense. Each refusal names the key and says why.
+//! tables, and URLs and files that must make sense. Each refusal names the key and says why.
 
 use std::path::Path;
 
@@ -148,6 +148,35 @@ fn check_table(
         return Err(invalid(
             &key,
             "failures_before_fail and successes_before_pass must be at least 1".to_owned(),
+        ));
+    }
+    Ok(())
+}
+
+/// A plugin check's `file` must be there: a typo would otherwise only show as a rejected plugin
+/// once the daemon runs. (A check without `file` loads `NAME.wasm` from the watched directory,
+/// which may legitimately arrive later.)
+pub(super) fn plugin_files(cfg: &Config, text: &str, file: &Path) -> Result<(), ConfigError> {
+    for (name, check) in &cfg.checks {
+        let CheckConfig::Plugin(p) = check else {
+            continue;
+        };
+        let Some(wasm) = &p.file else { continue };
+        let problem = match std::fs::metadata(wasm) {
+            Ok(meta) if meta.is_file() => continue,
+            Ok(_) => format!("{} is not a file", wasm.display()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => format!(
+                "{} does not exist (a relative path is taken from the working directory): fix \
+                 the path or build the plugin",
+                wasm.display()
+            ),
+            Err(e) => format!("cannot read {}: {e}", wasm.display()),
+        };
+        return Err(error::invalid(
+            text,
+            file,
+            &format!("checks.{name}.file"),
+            problem,
         ));
     }
     Ok(())
