@@ -19,6 +19,14 @@ fi
 echo "== schemathesis (fuzzes the live daemon's API)"
 bash scripts/toolchains.sh
 
+echo "== tools (promtool checks /metrics in host/tests/metrics_promtool.rs)"
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+if ! command -v promtool >/dev/null; then
+    as_root apt-get update -qq
+    # Recommends would add node-exporter; only the promtool binary is needed.
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus
+fi
+
 echo "== fmt"
 cargo fmt --all -- --check
 

@@ -151,7 +151,11 @@ fn validate(file: &Path) -> anyhow::Result<()> {
 fn load_or_default(file: Option<&Path>) -> anyhow::Result<Config> {
     Ok(match file {
         Some(f) => config::load(f)?,
-        None => config::parse(DEFAULT_CONFIG, Path::new("<embedded default>"))?,
+        // Its shipped plugins may not be built: `embedded_plugins` leaves those out.
+        None => config::parse_allowing_missing_plugin_files(
+            DEFAULT_CONFIG,
+            Path::new("<embedded default>"),
+        )?,
     })
 }
 

@@ -260,8 +260,17 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
     parse(&text, path)
 }
 
-/// Parse and validate config text; `file` is only used in messages.
+/// Parse and validate config text; `file` is only used in messages. Plugin check files must
+/// exist (relative paths are from the working directory).
 pub fn parse(text: &str, file: &Path) -> Result<Config, ConfigError> {
+    let cfg = parse_allowing_missing_plugin_files(text, file)?;
+    validate::plugin_files(&cfg, text, file)?;
+    Ok(cfg)
+}
+
+/// [`parse`], except that a plugin check's `file` need not exist: for the embedded default,
+/// whose shipped plugins are left out when they have not been built.
+pub fn parse_allowing_missing_plugin_files(text: &str, file: &Path) -> Result<Config, ConfigError> {
     let de =
         toml::de::Deserializer::parse(text).map_err(|e| error::from_toml(e, "", text, file))?;
     let mut cfg: Config = serde_path_to_error::deserialize(de).map_err(|e| {
@@ -278,6 +287,20 @@ pub fn parse(text: &str, file: &Path) -> Result<Config, ConfigError> {
     interpolate_plugin_values(&mut cfg, text, file)?;
     validate::values(&cfg, text, file)?;
     Ok(cfg)
+}
+
+/// Deserialize a TOML document other than the config file (a plugin manifest), with the same
+/// one-line `file:line:column: key: problem` errors.
+pub(crate) fn parse_document<T: serde::de::DeserializeOwned>(
+    text: &str,
+    file: &Path,
+) -> Result<T, ConfigError> {
+    let de =
+        toml::de::Deserializer::parse(text).map_err(|e| error::from_toml(e, "", text, file))?;
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let key = e.path().to_string();
+        error::from_toml(e.into_inner(), &key, text, file)
+    })
 }
 
 /// The precise error inside `[checks.NAME]`, found by deserializing the table as its `type`.

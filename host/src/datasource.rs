@@ -6,6 +6,7 @@
 //! timeout and a client-side one.
 
 mod config;
+mod connect;
 mod metrics;
 mod mysql;
 mod postgres;
@@ -13,18 +14,19 @@ mod query;
 mod sqlite;
 
 use std::collections::BTreeMap;
-use std::str::FromStr;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions};
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::mysql::{MySqlPool, MySqlPoolOptions};
+use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqlitePool, SqlitePoolOptions};
 
 use crate::circuit::{Admission, CircuitBreaker};
 use crate::secret::{Scrubber, redact_url};
+use connect::ConnectOptions;
 
 pub use config::DatasourceConfig;
+pub use connect::check_url;
 pub use query::{QueryError, QueryLimits, Rows, SqlValue, ensure_read_only_statement};
 
 /// Slack on top of the server-side statement timeout before the client gives up itself.
@@ -69,23 +71,6 @@ impl DatasourceKind {
             DatasourceKind::Postgres => "postgres",
             DatasourceKind::MySql => "mysql",
             DatasourceKind::Sqlite => "sqlite",
-        }
-    }
-
-    /// The kind a URL names; a plain path (no `scheme://`) is a SQLite file. An unknown scheme
-    /// is an error rather than a SQLite file of that name: `postgress://` is a typo.
-    fn from_url(url: &str) -> Result<Self, String> {
-        let Some((scheme, _)) = url.split_once("://") else {
-            return Ok(DatasourceKind::Sqlite);
-        };
-        match scheme.to_ascii_lowercase().as_str() {
-            "postgres" | "postgresql" => Ok(DatasourceKind::Postgres),
-            "mysql" | "mariadb" => Ok(DatasourceKind::MySql),
-            "sqlite" => Ok(DatasourceKind::Sqlite),
-            other => Err(format!(
-                "unknown scheme '{other}': use postgres://, mysql://, mariadb://, sqlite:// or a \
-                 file path"
-            )),
         }
     }
 }
@@ -146,31 +131,25 @@ impl Datasource {
         }
         let url = config.url.expose();
         let scrubber = Scrubber::for_dsn(url);
-        let kind = DatasourceKind::from_url(url).map_err(|reason| DatasourceError::InvalidUrl {
-            datasource: name.to_owned(),
-            url: redact_url(url),
-            reason,
-        })?;
-        let invalid = |e: sqlx::Error| DatasourceError::InvalidUrl {
-            datasource: name.to_owned(),
-            url: redact_url(url),
-            reason: scrubber.scrub(&e.to_string()),
-        };
+        let (kind, options) =
+            connect::connect_options(url, config.statement_timeout).map_err(|reason| {
+                DatasourceError::InvalidUrl {
+                    datasource: name.to_owned(),
+                    url: redact_url(url),
+                    reason,
+                }
+            })?;
         let (max, min) = (config.max_connections.max(1), config.min_connections);
         let acquire = config.acquire_timeout.max(config.connect_timeout);
-        let pool = match kind {
-            DatasourceKind::Postgres => {
-                let options = PgConnectOptions::from_str(url).map_err(invalid)?;
-                Pool::Postgres(
-                    PgPoolOptions::new()
-                        .max_connections(max)
-                        .min_connections(min)
-                        .acquire_timeout(acquire)
-                        .connect_lazy_with(options),
-                )
-            }
-            DatasourceKind::MySql => {
-                let options = MySqlConnectOptions::from_str(url).map_err(invalid)?;
+        let pool = match options {
+            ConnectOptions::Postgres(options) => Pool::Postgres(
+                PgPoolOptions::new()
+                    .max_connections(max)
+                    .min_connections(min)
+                    .acquire_timeout(acquire)
+                    .connect_lazy_with(options),
+            ),
+            ConnectOptions::MySql(options) => {
                 let pool = MySqlPoolOptions::new()
                     .max_connections(max)
                     .min_connections(min)
@@ -178,17 +157,13 @@ impl Datasource {
                     .connect_lazy_with(options);
                 Pool::MySql(pool, OnceLock::new())
             }
-            DatasourceKind::Sqlite => {
-                let options =
-                    sqlite::connect_options(url, config.statement_timeout).map_err(invalid)?;
-                Pool::Sqlite(
-                    SqlitePoolOptions::new()
-                        .max_connections(max)
-                        .min_connections(min)
-                        .acquire_timeout(acquire)
-                        .connect_lazy_with(options),
-                )
-            }
+            ConnectOptions::Sqlite(options) => Pool::Sqlite(
+                SqlitePoolOptions::new()
+                    .max_connections(max)
+                    .min_connections(min)
+                    .acquire_timeout(acquire)
+                    .connect_lazy_with(options),
+            ),
         };
         Ok(Datasource {
             name: name.to_owned(),

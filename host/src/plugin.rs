@@ -109,7 +109,7 @@ pub enum PluginError {
     /// The runtime itself could not be created (engine, cache directory).
     #[error("plugin runtime: {0}")]
     Runtime(String),
-    /// A manifest next to the plugin could not be read or parsed.
+    /// A manifest next to the plugin could not be read.
     #[error("plugin manifest {file}: {message}")]
     Manifest {
         /// The manifest file.
@@ -117,4 +117,7 @@ pub enum PluginError {
         /// What is wrong.
         message: String,
     },
+    /// A manifest next to the plugin is not valid (the error names file, line, column and key).
+    #[error("plugin manifest {0}")]
+    InvalidManifest(crate::config::ConfigError),
 }

@@ -158,9 +158,19 @@ fn validate_reports_file_line_and_key_of_a_bad_config() {
         "{err}"
     );
 
+    // The example's plugin check names a shipped plugin, which must exist: run from a
+    // directory holding it where scripts/build-guests.sh puts it.
+    let plugins = dir.path().join("target/plugins");
+    std::fs::create_dir_all(&plugins).unwrap();
+    std::fs::copy(
+        guests::component("http-endpoint"),
+        plugins.join("http-endpoint.wasm"),
+    )
+    .unwrap();
     let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../vitals.example.toml");
     let out = Command::new(env!("CARGO_BIN_EXE_vitals"))
         .args(["validate", example])
+        .current_dir(dir.path())
         .output()
         .unwrap();
     assert!(
@@ -430,7 +440,7 @@ fn config_reload_adds_and_removes_checks_and_rejects_an_invalid_file_whole() {
     let (code_, _, body) = request(addr, "POST", "/admin/reload", tok).unwrap();
     assert_eq!(code_, 422, "{body}");
     assert!(body.contains("vitals.toml:12:1: checks.beta.ttl"), "{body}");
-    // A file that parses but names a datasource that cannot be built is rejected whole too.
+    // A datasource URL that cannot work is refused by validation, with its position.
     write(
         "[datasources.bad]\nurl = \"postgress://u:p@h/db\"\n\
          [checks.delta]\ntype = \"heartbeat\"\nttl = \"1h\"\n\
@@ -438,7 +448,10 @@ fn config_reload_adds_and_removes_checks_and_rejects_an_invalid_file_whole() {
     );
     let (code_, _, body) = request(addr, "POST", "/admin/reload", tok).unwrap();
     assert_eq!(code_, 422, "{body}");
-    assert!(body.contains("unknown scheme 'postgress'"), "{body}");
+    assert!(
+        body.contains("vitals.toml:8:1: datasources.bad.url: unknown scheme 'postgress'"),
+        "{body}"
+    );
     assert!(!body.contains(":p@"), "the password stays hidden: {body}");
     assert_eq!(
         code("/health/checks/delta"),

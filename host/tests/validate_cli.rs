@@ -34,6 +34,26 @@ fn a_missing_file_is_reported_with_its_cause_once() {
 }
 
 #[test]
+fn a_misspelt_datasource_scheme_is_one_line_naming_file_line_column_and_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("vitals.toml");
+    std::fs::write(
+        &file,
+        "[datasources.orders]\nurl = \"postgress://app:hunter2@db:5432/orders\"\n",
+    )
+    .unwrap();
+    let (ok, _, stderr) = validate(&file);
+    assert!(!ok, "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    let expected = format!(
+        "error: {}:2:1: datasources.orders.url: unknown scheme 'postgress'",
+        file.display()
+    );
+    assert!(stderr.starts_with(&expected), "{stderr}");
+    assert!(!stderr.contains("hunter2"), "{stderr}");
+}
+
+#[test]
 fn a_valid_file_is_reported_ok() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("vitals.toml");

@@ -1,5 +1,5 @@
-//! Rules a parsed config must follow beyond its types: ranges, orderings and references between
-//! tables. Each refusal names the key and says why.
+//! Rules a parsed config must follow beyond its types: ranges, orderings, references between
+//! tables, and URLs and files that must make sense. Each refusal names the key and says why.
 
 use std::path::Path;
 
@@ -12,6 +12,19 @@ pub(super) fn values(cfg: &Config, text: &str, file: &Path) -> Result<(), Config
     cfg.backpressure
         .validate()
         .map_err(|(key, message)| invalid(key, message))?;
+    if cfg
+        .http
+        .token
+        .as_ref()
+        .is_some_and(|t| t.expose().trim().is_empty())
+    {
+        return Err(invalid(
+            "http.token",
+            "is empty, which no request can present, so every detail endpoint would be locked: \
+             remove the key to leave details open, or set a token"
+                .to_owned(),
+        ));
+    }
     evaluator(cfg, &invalid)?;
     if let Some(grpc) = cfg.grpc.listen
         && grpc.port() != 0
@@ -21,6 +34,10 @@ pub(super) fn values(cfg: &Config, text: &str, file: &Path) -> Result<(), Config
             "grpc.listen",
             format!("{grpc} is already http.listen; gRPC needs a port of its own"),
         ));
+    }
+    for (name, ds) in &cfg.datasources {
+        crate::datasource::check_url(ds.url.expose())
+            .map_err(|m| invalid(&format!("datasources.{name}.url"), m))?;
     }
     for (name, check) in &cfg.checks {
         check_table(cfg, name, check, &invalid)?;
@@ -141,6 +158,35 @@ fn check_table(
         return Err(invalid(
             &key,
             "failures_before_fail and successes_before_pass must be at least 1".to_owned(),
+        ));
+    }
+    Ok(())
+}
+
+/// A plugin check's `file` must be there: a typo would otherwise only show as a rejected plugin
+/// once the daemon runs. (A check without `file` loads `NAME.wasm` from the watched directory,
+/// which may legitimately arrive later.)
+pub(super) fn plugin_files(cfg: &Config, text: &str, file: &Path) -> Result<(), ConfigError> {
+    for (name, check) in &cfg.checks {
+        let CheckConfig::Plugin(p) = check else {
+            continue;
+        };
+        let Some(wasm) = &p.file else { continue };
+        let problem = match std::fs::metadata(wasm) {
+            Ok(meta) if meta.is_file() => continue,
+            Ok(_) => format!("{} is not a file", wasm.display()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => format!(
+                "{} does not exist (a relative path is taken from the working directory): fix \
+                 the path or build the plugin",
+                wasm.display()
+            ),
+            Err(e) => format!("cannot read {}: {e}", wasm.display()),
+        };
+        return Err(error::invalid(
+            text,
+            file,
+            &format!("checks.{name}.file"),
+            problem,
         ));
     }
     Ok(())

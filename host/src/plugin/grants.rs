@@ -21,7 +21,7 @@ pub struct PluginGrants {
     pub config: BTreeMap<String, String>,
     /// Outgoing HTTP destinations, `scheme://host:port` with `*` wildcards for the port and the
     /// leftmost host labels, e.g. `"https://*.example.com"`, `"http://127.0.0.1:*"`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "checked_http_rules")]
     pub allow_http: Vec<String>,
     /// Host directories mounted read-only at the same path in the guest.
     #[serde(default)]
@@ -86,33 +86,52 @@ impl std::str::FromStr for HttpRule {
     fn from_str(raw: &str) -> Result<Self, Self::Err> {
         let bad =
             |why: &str| format!("{raw:?}: {why} (expected e.g. \"https://api.example.com:443\")");
-        let (scheme, rest) = raw.split_once("://").ok_or_else(|| bad("missing scheme"))?;
-        let scheme = scheme.to_ascii_lowercase();
+        if !raw.contains("://") {
+            return Err(bad("missing scheme"));
+        }
+        // `:*` (any port) is not URL syntax: parse without it.
+        let trimmed = raw.trim_end_matches('/');
+        let (text, any_port) = match trimmed.strip_suffix(":*") {
+            Some(rest) => (rest, true),
+            None => (trimmed, false),
+        };
+        let url = url::Url::parse(text).map_err(|e| bad(&e.to_string()))?;
+        let scheme = url.scheme().to_owned();
         if scheme != "http" && scheme != "https" {
             return Err(bad("scheme must be http or https"));
         }
-        let rest = rest.trim_end_matches('/');
-        if rest.contains('/') || rest.contains('@') {
+        if !url.username().is_empty()
+            || url.password().is_some()
+            || url.path() != "/"
+            || url.query().is_some()
+            || url.fragment().is_some()
+        {
             return Err(bad("a rule names scheme, host and port only"));
         }
-        let (host, port) = match rest.rsplit_once(':') {
-            Some((h, p)) if !h.ends_with(']') || !p.is_empty() => {
-                let port = if p == "*" {
-                    None
-                } else {
-                    Some(p.parse::<u16>().map_err(|_| bad("invalid port"))?)
-                };
-                (h, port)
-            }
-            _ => (rest, Some(default_port(&scheme))),
-        };
-        let host = host.to_ascii_lowercase();
+        let host = url.host_str().unwrap_or_default().to_ascii_lowercase();
         let without_wildcard = host.strip_prefix("*.").unwrap_or(&host);
         if host.is_empty() || (host != "*" && without_wildcard.contains('*')) {
             return Err(bad("invalid host"));
         }
+        let port = if any_port {
+            None
+        } else {
+            Some(url.port().unwrap_or_else(|| default_port(&scheme)))
+        };
         Ok(HttpRule { scheme, host, port })
     }
+}
+
+/// Deserialize an `allow_http` list, refusing a rule that does not parse, so a bad rule is
+/// reported with its key when the config is read rather than when the plugin loads.
+pub(crate) fn checked_http_rules<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Vec<String>, D::Error> {
+    let rules = Vec::<String>::deserialize(d)?;
+    for raw in &rules {
+        raw.parse::<HttpRule>().map_err(serde::de::Error::custom)?;
+    }
+    Ok(rules)
 }
 
 impl fmt::Display for HttpRule {
@@ -196,6 +215,29 @@ mod tests {
         ] {
             assert!(bad.parse::<HttpRule>().is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn rules_name_their_origin_however_they_are_written() {
+        assert_eq!(
+            rule("HTTPS://API.Example.com/").to_string(),
+            "https://api.example.com:443"
+        );
+        assert_eq!(rule("http://[::1]:8080").to_string(), "http://[::1]:8080");
+        assert_eq!(
+            rule("https://*.example.com:*").to_string(),
+            "https://*.example.com:*"
+        );
+        assert!(rule("http://[::1]:8080").allows("http", "[::1]", 8080));
+    }
+
+    #[test]
+    fn a_grant_that_is_not_a_url_is_refused_when_read() {
+        let err = toml::from_str::<PluginGrants>("allow_http = [\"not a url\"]")
+            .err()
+            .map(|e| e.message().to_owned())
+            .unwrap_or_default();
+        assert!(err.contains("\"not a url\": missing scheme"), "{err}");
     }
 
     #[test]

@@ -30,7 +30,7 @@ crate::check_config! {
         #[serde(default)]
         pub config: BTreeMap<String, String>,
         /// Outgoing HTTP destinations (`scheme://host:port`, `*` wildcards).
-        #[serde(default)]
+        #[serde(default, deserialize_with = "super::grants::checked_http_rules")]
         pub allow_http: Vec<String>,
         /// Directories mounted read-only at the same path.
         #[serde(default)]
@@ -75,7 +75,7 @@ crate::check_config! {
         #[serde(default)]
         pub config: BTreeMap<String, String>,
         /// Outgoing HTTP destinations.
-        #[serde(default)]
+        #[serde(default, deserialize_with = "super::grants::checked_http_rules")]
         pub allow_http: Vec<String>,
         /// Read-only directories.
         #[serde(default)]
@@ -143,12 +143,9 @@ impl PluginManifest {
                 });
             }
         };
-        toml::from_str(&text)
+        crate::config::parse_document(&text, &path)
             .map(Some)
-            .map_err(|e| PluginError::Manifest {
-                file: path,
-                message: e.to_string(),
-            })
+            .map_err(PluginError::InvalidManifest)
     }
 }
 
@@ -204,5 +201,30 @@ impl PluginCheckConfig {
             sql_statement_timeout: self.sql_statement_timeout,
             sql_row_limit: self.sql_row_limit,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn manifest_with_an_allow_http_rule_that_is_not_a_url_is_refused_naming_the_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let manifest = dir.path().join("p.toml");
+        std::fs::write(
+            &manifest,
+            "interval = \"5s\"\nallow_http = [\"not a url\"]\n",
+        )
+        .unwrap();
+        let err = PluginManifest::for_wasm(&dir.path().join("p.wasm"))
+            .unwrap_err()
+            .to_string();
+        let expected = format!(
+            "plugin manifest {}:2:14: allow_http: \"not a url\": missing scheme",
+            manifest.display()
+        );
+        assert!(err.starts_with(&expected), "{err}");
     }
 }

@@ -186,12 +186,13 @@ pub(super) fn render(snap: &HealthSnapshot, sources: &[Arc<dyn MetricsSource>]) 
         );
     }
 
+    // A counter's name ends in `_total` (the exposition convention promtool checks).
     w.family(
-        "vitals_snapshot_sequence",
+        "vitals_snapshots_published_total",
         "counter",
         "Snapshots published.",
     );
-    w.sample("vitals_snapshot_sequence", &[], snap.seq as f64);
+    w.sample("vitals_snapshots_published_total", &[], snap.seq as f64);
 
     for s in sources {
         s.render(&mut w);
