@@ -164,9 +164,11 @@ fn the_kubernetes_configmap_config_and_plugin_settings_validate() {
 
     // NAME.toml takes the keys of a plugin check's table.
     let settings = read("deploy/kubernetes/plugins/payments-api.toml");
-    let as_table = format!(
-        "[checks.payments-api]\ntype = \"plugin\"\nfile = \"/etc/vitals/plugins/payments-api.wasm\"\n{settings}"
-    );
+    // Validation requires the plugin file to exist; its content is not looked at.
+    let plugins = tempfile::tempdir().unwrap();
+    let wasm = plugins.path().join("payments-api.wasm");
+    std::fs::write(&wasm, b"").unwrap();
+    let as_table = format!("[checks.payments-api]\ntype = \"plugin\"\nfile = {wasm:?}\n{settings}");
     let out = validate(&as_table);
     assert!(
         out.status.success(),

@@ -111,7 +111,8 @@ fn a_plugin_that_cannot_be_loaded_exits_13_saying_why() {
     let garbage = dir.path().join("garbage.wasm");
     std::fs::write(&garbage, b"\0asm not really").unwrap();
     let alien = dir.path().join("alien.wasm");
-    std::fs::write(&alien, "(component)").unwrap();
+    // A component, in the binary format the loader takes, that implements no world of ours.
+    std::fs::write(&alien, wat::parse_str("(component)").unwrap()).unwrap();
     let cases: [(PathBuf, &str); 4] = [
         (dir.path().join("missing.wasm"), "cannot read"),
         (garbage, "not a valid WebAssembly component"),

@@ -164,7 +164,16 @@ rescan = "1h"
             && !p.contains_key("beta")
     });
     let live_after = swapped.elapsed();
-    let (code, _, _) = request(addr, "GET", "/health/checks/beta", Some(TOKEN)).unwrap();
+    // The check leaves with the evaluator's next publish, just after /plugins drops it.
+    let t0 = Instant::now();
+    let mut code = 0;
+    while t0.elapsed() < Duration::from_secs(5) {
+        code = request(addr, "GET", "/health/checks/beta", Some(TOKEN)).map_or(0, |r| r.0);
+        if code == 404 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
     assert_eq!(code, 404, "the dropped file's check is gone");
 
     // Version 3: alpha rolled back to v1 code, with settings of its own.

@@ -22,6 +22,13 @@ use vitals::plugin::{
 };
 use vitals::serve::Daemon;
 
+/// How long a wait for a published outcome (a load, a rejection, a run) may take before the
+/// test gives up. The waits end as soon as the outcome is published; the bound only catches a
+/// daemon that never publishes it. It covers the slowest work a test here queues behind: the
+/// JavaScript and Python compiles of the test running beside it, which take 10-30 s on a busy
+/// 2-core machine.
+const OUTCOME_BOUND: Duration = Duration::from_secs(90);
+
 struct Harness {
     dir: tempfile::TempDir,
     cache: tempfile::TempDir,
@@ -119,7 +126,7 @@ impl Harness {
 
     /// Wait until `check`'s latest output is `expected`.
     async fn wait_output(&self, check: &str, expected: &str) {
-        self.wait_output_within(check, expected, Duration::from_secs(10))
+        self.wait_output_within(check, expected, OUTCOME_BOUND)
             .await;
     }
 
@@ -141,7 +148,7 @@ impl Harness {
 
     async fn wait_until(&self, what: &str, mut cond: impl FnMut(&Self) -> bool) {
         let started = Instant::now();
-        while started.elapsed() < Duration::from_secs(10) {
+        while started.elapsed() < OUTCOME_BOUND {
             if cond(self) {
                 return;
             }
