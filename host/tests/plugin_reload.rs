@@ -29,6 +29,10 @@ use vitals::serve::Daemon;
 /// 2-core machine.
 const OUTCOME_BOUND: Duration = Duration::from_secs(90);
 
+/// Held by the two tests that load the machine (thirty compiles under probes; the JavaScript
+/// and Python compiles), so neither measures the other's load.
+static HEAVY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 struct Harness {
     dir: tempfile::TempDir,
     cache: tempfile::TempDir,
@@ -666,6 +670,7 @@ async fn a_declared_plugin_fails_until_its_file_arrives_and_a_stray_file_is_only
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn probes_never_fail_or_slow_down_while_plugins_are_replaced() {
+    let _alone = HEAVY.lock().await;
     let h = Harness::start().await;
     for name in ["one", "two", "three"] {
         guests::install(
@@ -718,6 +723,7 @@ async fn probes_never_fail_or_slow_down_while_plugins_are_replaced() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn javascript_and_python_plugins_reload_like_rust_ones_and_their_compiles_stall_no_probe_or_check()
  {
+    let _alone = HEAVY.lock().await;
     // Uncached compiles (a private cache): QuickJS ~1.6 MB, Python ~18 MB.
     let compile = Duration::from_secs(120);
     let h = Harness::start().await;
