@@ -236,6 +236,23 @@ fn burst(manifest: &str) -> Burst {
     }
 }
 
+impl Burst {
+    /// Under 16 MiB beyond the guest's own memory, and back within 20 % of baseline in 10 s.
+    fn assert_bounded(&self) {
+        assert!(
+            self.host_extra < (16 * MIB) as i64,
+            "the host allocated {} MiB beyond the guest's memory",
+            self.host_extra / MIB as i64
+        );
+        assert!(
+            self.settled as f64 <= self.baseline as f64 * 1.2,
+            "RSS {} MiB did not return within 20 % of {} MiB in 10 s",
+            self.settled / MIB,
+            self.baseline / MIB
+        );
+    }
+}
+
 fn report(what: &str, b: &Burst) {
     println!(
         "{what}: baseline {:.1} MiB, guest peak {:.1} MiB, host beyond the guest {:+.1} MiB, \
@@ -260,17 +277,7 @@ fn a_64_mib_output_is_judged_without_being_copied_into_the_host() {
         b.output
     );
     assert!(b.guest_peak >= 64 * MIB, "the guest really built it");
-    assert!(
-        b.host_extra < (16 * MIB) as i64,
-        "the host allocated {} MiB beyond the guest's memory",
-        b.host_extra / MIB as i64
-    );
-    assert!(
-        b.settled as f64 <= b.baseline as f64 * 1.2,
-        "RSS {} MiB did not return within 20 % of {} MiB in 10 s",
-        b.settled / MIB,
-        b.baseline / MIB
-    );
+    b.assert_bounded();
 }
 
 #[test]
@@ -286,15 +293,5 @@ fn a_million_details_are_judged_without_being_copied_into_the_host() {
         "the reason names the limit and the count: {}",
         b.output
     );
-    assert!(
-        b.host_extra < (16 * MIB) as i64,
-        "the host allocated {} MiB beyond the guest's memory",
-        b.host_extra / MIB as i64
-    );
-    assert!(
-        b.settled as f64 <= b.baseline as f64 * 1.2,
-        "RSS {} MiB did not return within 20 % of {} MiB in 10 s",
-        b.settled / MIB,
-        b.baseline / MIB
-    );
+    b.assert_bounded();
 }
