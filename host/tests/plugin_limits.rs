@@ -6,6 +6,8 @@
 mod guests;
 #[path = "support/probe.rs"]
 mod probe;
+#[path = "support/wait.rs"]
+mod wait;
 
 use std::time::{Duration, Instant};
 
@@ -445,7 +447,20 @@ async fn probes_stay_fast_while_every_hostile_plugin_misbehaves() {
         200,
         Duration::from_millis(5),
     );
+    // Probe for 3 s at least, and until every guest has misbehaved twice.
     tokio::time::sleep(Duration::from_secs(3)).await;
+    let vitals = daemon.vitals().clone();
+    wait::until_async(
+        "every hostile check has run twice",
+        wait::QUICK,
+        async || {
+            let snap = vitals.snapshot();
+            hostile
+                .iter()
+                .all(|(guest, ..)| snap.check(guest).is_some_and(|c| c.runs >= 2))
+        },
+    )
+    .await;
     let (live, ready) = (live.stop(), ready.stop());
     for stats in [&live, &ready] {
         assert!(stats.sent > 100, "{stats:?}");
