@@ -7,6 +7,8 @@
 mod guests;
 #[path = "support/probe.rs"]
 mod probe;
+#[path = "support/wait.rs"]
+mod wait;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -27,7 +29,7 @@ use vitals::serve::Daemon;
 /// daemon that never publishes it. It covers the slowest work a test here queues behind: the
 /// JavaScript and Python compiles of the test running beside it, which take 10-30 s on a busy
 /// 2-core machine.
-const OUTCOME_BOUND: Duration = Duration::from_secs(90);
+const OUTCOME_BOUND: Duration = wait::COMPILE;
 
 /// Held by the two tests that load the machine (thirty compiles under probes; the JavaScript
 /// and Python compiles), so neither measures the other's load.
@@ -136,29 +138,23 @@ impl Harness {
 
     /// Wait up to `within` until `check`'s latest output is `expected`.
     async fn wait_output_within(&self, check: &str, expected: &str, within: Duration) {
-        let started = Instant::now();
-        while started.elapsed() < within {
-            if self.output(check).as_deref() == Some(expected) {
-                return;
+        let what = format!("{check} reports {expected:?}");
+        wait::until_async(&what, within, async || {
+            let output = self.output(check);
+            if output.as_deref() == Some(expected) {
+                Ok(())
+            } else {
+                Err(format!(
+                    "{output:?}; plugins: {:?}",
+                    self.runtime.registry().views()
+                ))
             }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        panic!(
-            "{check} did not report {expected:?} within {within:?}; last: {:?}; plugins: {:?}",
-            self.output(check),
-            self.runtime.registry().views()
-        );
+        })
+        .await;
     }
 
     async fn wait_until(&self, what: &str, mut cond: impl FnMut(&Self) -> bool) {
-        let started = Instant::now();
-        while started.elapsed() < OUTCOME_BOUND {
-            if cond(self) {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        panic!("timed out waiting until {what}");
+        wait::until_async(what, OUTCOME_BOUND, async || cond(self)).await;
     }
 
     fn view(&self, check: &str) -> Option<vitals::plugin::PluginView> {
