@@ -29,11 +29,19 @@ pub struct GrpcDaemon {
 }
 
 impl GrpcDaemon {
-    /// `POST /health/heartbeat/{worker}`.
+    /// `POST /health/heartbeat/{worker}`. The daemon serves HTTP (liveness answers) a moment
+    /// before it registers the configured checks, a moment that is longer on a busy machine:
+    /// until the worker is registered, the answer is 404 and the beat is sent again.
     pub fn beat(&self, worker: &str) {
         let path = format!("/health/heartbeat/{worker}");
-        let code = request(self.http, "POST", &path, Some(TOKEN)).unwrap().0;
-        assert_eq!(code, 204, "heartbeat {worker}");
+        let what = format!("worker {worker} is registered and takes a beat");
+        wait::until(&what, wait::QUICK, || {
+            match request(self.http, "POST", &path, Some(TOKEN)).map(|r| r.0) {
+                Some(204) => Ok(()),
+                Some(404) => Err("404".to_owned()),
+                code => panic!("heartbeat {worker}: {code:?}, not 204"),
+            }
+        });
     }
 
     /// The daemon's process id.
