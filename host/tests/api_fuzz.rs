@@ -13,6 +13,8 @@
 mod daemon;
 #[path = "support/guests.rs"]
 mod guests;
+#[path = "support/wait.rs"]
+mod wait;
 
 use std::process::Command;
 use std::sync::Arc;
@@ -106,24 +108,21 @@ fn schemathesis_finds_no_undocumented_response_and_probes_keep_answering() {
     let addr = free_port();
     std::fs::write(&file, config(dir.path(), addr)).unwrap();
     let mut daemon = serve_config(&file, addr, ("FUZZ_TOKEN", TOKEN));
-    wait_for(addr, "/health/live", 200, Duration::from_secs(30));
-    // The failing checks have failed, and the plugin has run, before the fuzzing starts.
-    let t0 = Instant::now();
-    loop {
-        let (_, _, body) = request(addr, "GET", "/health/status", Some(TOKEN)).unwrap();
+    wait_for(addr, "/health/live", 200, wait::START);
+    // The failing checks have failed, and the plugin has run (after its compile), before the
+    // fuzzing starts.
+    wait::until("the daemon settles", wait::COMPILE, || {
+        let (_, _, body) = request(addr, "GET", "/health/status", Some(TOKEN)).unwrap_or_default();
         let probe = request(addr, "GET", "/health/checks/self-probe", Some(TOKEN)).map(|r| r.0);
         if body.contains(r#""state":"shedding""#)
             && body.contains("broken.wasm")
             && probe == Some(200)
         {
-            break;
+            Ok(())
+        } else {
+            Err(format!("self-probe {probe:?}; {body}"))
         }
-        assert!(
-            t0.elapsed() < Duration::from_secs(60),
-            "daemon never settled: {body}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    });
 
     // Liveness is polled all along: every answer must be a 200, none slower than 1 s.
     let running = Arc::new(AtomicBool::new(true));

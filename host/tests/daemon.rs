@@ -7,6 +7,8 @@ mod daemon;
 mod guests;
 #[path = "support/servers.rs"]
 mod servers;
+#[path = "support/wait.rs"]
+mod wait;
 
 use std::io::Read;
 use std::net::SocketAddr;
@@ -46,7 +48,7 @@ interval = "200ms"
     .unwrap();
     let addr = free_port();
     let mut daemon = serve_config(&config, addr, ("E2E_TOKEN", "e2e-secret"));
-    wait_for(addr, "/health/ready", 200, Duration::from_secs(20));
+    wait_for(addr, "/health/ready", 200, wait::START);
 
     let tok = Some("e2e-secret");
     assert_eq!(request(addr, "GET", "/health/live", None).unwrap().0, 200);
@@ -92,6 +94,7 @@ interval = "200ms"
 
     // SIGTERM: readiness turns 503 at once, the server keeps answering during the drain window,
     // then the process exits cleanly.
+    let drain = Duration::from_millis(1_500);
     let sent = Instant::now();
     let status = Command::new("kill")
         .args(["-TERM", &daemon.0.id().to_string()])
@@ -102,29 +105,22 @@ interval = "200ms"
     let (_, _, body) = request(addr, "GET", "/health/ready", None).unwrap();
     assert!(body.starts_with("draining"), "{body}");
     assert_eq!(request(addr, "GET", "/health/live", None).unwrap().0, 200);
-    std::thread::sleep(Duration::from_millis(700));
+    // Halfway through the drain window (which starts no earlier than the signal was sent).
+    std::thread::sleep((sent + drain / 2).saturating_duration_since(Instant::now()));
     assert_eq!(
         request(addr, "GET", "/health/live", None).unwrap().0,
         200,
         "still answering mid-drain"
     );
 
-    let exit = loop {
-        if let Some(s) = daemon.0.try_wait().unwrap() {
-            break s;
-        }
-        assert!(
-            sent.elapsed() < Duration::from_secs(10),
-            "daemon did not exit after the drain window"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let exit = wait::until(
+        "the daemon exits after the drain window",
+        drain + wait::QUICK,
+        || daemon.0.try_wait().unwrap(),
+    );
     let took = sent.elapsed();
     assert!(exit.success(), "exit status {exit:?}");
-    assert!(
-        took >= Duration::from_millis(1_500),
-        "exited before the drain window: {took:?}"
-    );
+    assert!(took >= drain, "exited before the drain window: {took:?}");
     let mut log = String::new();
     daemon
         .0
@@ -192,7 +188,7 @@ fn embedded_default_runs_on_a_fresh_directory_without_services() {
         .spawn()
         .unwrap();
     let _daemon = Daemon(child);
-    wait_for(addr, "/health/ready", 200, Duration::from_secs(20));
+    wait_for(addr, "/health/ready", 200, wait::START);
     let (code, _, body) = request(addr, "GET", "/health/status", None).unwrap();
     assert_eq!(code, 200, "{body}");
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
@@ -225,27 +221,24 @@ fn embedded_default_runs_the_shipped_plugins_when_built() {
         .spawn()
         .unwrap();
     let _daemon = Daemon(child);
-    wait_for(addr, "/health/ready", 200, Duration::from_secs(30));
-    let t0 = Instant::now();
+    // Readiness waits for the plugin checks, which wait for their compiles.
+    wait_for(addr, "/health/ready", 200, wait::COMPILE);
     for name in ["failed-jobs", "self-live"] {
-        loop {
+        let (code, v, body) = wait::until(&format!("{name} has run"), wait::COMPILE, || {
             let (code, _, body) =
-                request(addr, "GET", &format!("/health/checks/{name}"), None).unwrap();
-            let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+                request(addr, "GET", &format!("/health/checks/{name}"), None).unwrap_or_default();
+            let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
             if v["rawStatus"].is_string() {
-                assert_eq!(
-                    (code, &v["status"]),
-                    (200, &serde_json::json!("pass")),
-                    "{body}"
-                );
-                break;
+                Ok((code, v, body))
+            } else {
+                Err(body)
             }
-            assert!(
-                t0.elapsed() < Duration::from_secs(20),
-                "{name} did not run: {body}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        });
+        assert_eq!(
+            (code, &v["status"]),
+            (200, &serde_json::json!("pass")),
+            "{body}"
+        );
     }
     let (code, _, list) = request(addr, "GET", "/plugins", None).unwrap();
     assert_eq!(code, 200);
@@ -337,9 +330,22 @@ interval = "200ms"
         let _ = stderr.read_to_string(&mut log);
         log
     });
-    wait_for(addr, "/health/live", 200, Duration::from_secs(20));
+    wait_for(addr, "/health/live", 200, wait::START);
     // Let every check fail or pass a few times (the black hole times out at 300 ms).
-    std::thread::sleep(Duration::from_millis(1500));
+    let checks = ["pg-db", "pg-queue", "my-db", "hole-db", "emails"];
+    wait::until("every check has run three times", wait::QUICK, || {
+        let metrics = request(addr, "GET", "/metrics", Some("t0ken")).map(|r| r.2);
+        let metrics = metrics.unwrap_or_default();
+        let few: Vec<_> = checks
+            .iter()
+            .filter(|c| check_runs(&metrics, c) < 3)
+            .collect();
+        if few.is_empty() {
+            Ok(())
+        } else {
+            Err(format!("fewer runs of {few:?}"))
+        }
+    });
 
     let tok = Some("t0ken");
     let mut bodies = String::new();
@@ -409,7 +415,7 @@ fn config_reload_adds_and_removes_checks_and_rejects_an_invalid_file_whole() {
         let _ = stderr.read_to_string(&mut log);
         log
     });
-    wait_for(addr, "/health/ready", 200, Duration::from_secs(20));
+    wait_for(addr, "/health/ready", 200, wait::START);
     let tok = Some("t0ken");
     let code = |path: &str| request(addr, "GET", path, tok).unwrap().0;
     assert_eq!(code("/health/checks/alpha"), 200);
@@ -424,8 +430,9 @@ fn config_reload_adds_and_removes_checks_and_rejects_an_invalid_file_whole() {
         .status()
         .unwrap();
     assert!(hup.success());
-    wait_for_check(addr, "beta", 200);
-    wait_for_check(addr, "gamma", 200);
+    // Each added check answers 200 once its own first run is published.
+    wait_for_check(addr, "beta", 200, wait::QUICK);
+    wait_for_check(addr, "gamma", 200, wait::QUICK);
     assert_eq!(code("/health/checks/alpha"), 404);
     let (_, _, status) = request(addr, "GET", "/health/status", tok).unwrap();
     assert!(status.contains("removed from the config"), "{status}");
@@ -485,7 +492,7 @@ fn config_reload_adds_and_removes_checks_and_rejects_an_invalid_file_whole() {
         serde_json::json!(["[backpressure]"]),
         "{body}"
     );
-    wait_for_check(addr, "delta", 200);
+    wait_for_check(addr, "delta", 200, wait::QUICK);
     let (_, _, status) = request(addr, "GET", "/health/status", tok).unwrap();
     assert!(!status.contains("config reload rejected"), "{status}");
 
@@ -498,16 +505,33 @@ fn config_reload_adds_and_removes_checks_and_rejects_an_invalid_file_whole() {
     assert!(!log.contains(":p@"), "password in the log");
 }
 
-fn wait_for_check(addr: SocketAddr, name: &str, code: u16) {
-    let t0 = Instant::now();
+/// Wait until `/health/checks/NAME` answers `code`, within `bound` (the work it waits behind).
+fn wait_for_check(addr: SocketAddr, name: &str, code: u16, bound: Duration) {
     let path = format!("/health/checks/{name}");
-    while t0.elapsed() < Duration::from_secs(10) {
-        if request(addr, "GET", &path, Some("t0ken")).is_some_and(|r| r.0 == code) {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    panic!("{path} did not answer {code}");
+    wait::until(&format!("{path} answers {code}"), bound, || {
+        request(addr, "GET", &path, Some("t0ken")).map(|r| r.0) == Some(code)
+    });
+}
+
+/// `vitals_check_runs_total` of `check` in a `/metrics` body (0 before its first run).
+fn check_runs(metrics: &str, check: &str) -> u64 {
+    let prefix = format!("vitals_check_runs_total{{check=\"{check}\"}} ");
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(&prefix)?.trim().parse::<f64>().ok())
+        .map_or(0, |v| v as u64)
+}
+
+/// The `runs` of plugin check `name` in `/plugins` (0 before its first run).
+fn plugin_runs(addr: SocketAddr, name: &str) -> u64 {
+    let (_, _, list) = request(addr, "GET", "/plugins", None).unwrap_or_default();
+    let list: serde_json::Value = serde_json::from_str(&list).unwrap_or_default();
+    list.as_array()
+        .into_iter()
+        .flatten()
+        .find(|v| v["name"] == name)
+        .and_then(|v| v["runs"].as_u64())
+        .unwrap_or(0)
 }
 
 /// A plugin that logs past the rate limit keeps passing: its dropped lines are counted in its
@@ -544,10 +568,15 @@ config = {{ lines = "200" }}
         let _ = stderr.read_to_string(&mut log);
         log
     });
-    wait_for(addr, "/health/live", 200, Duration::from_secs(20));
-    wait_for_check(addr, "chatty", 200);
+    wait_for(addr, "/health/live", 200, wait::START);
+    wait_for_check(addr, "chatty", 200, wait::COMPILE);
     // A few more runs, each logging 200 lines against a budget of at most 50.
-    std::thread::sleep(Duration::from_millis(3500));
+    let first = plugin_runs(addr, "chatty");
+    wait::until(
+        "chatty has run three more times",
+        Duration::from_secs(3) + wait::QUICK,
+        || plugin_runs(addr, "chatty") >= first + 3,
+    );
 
     let (code, _, body) = request(addr, "GET", "/health/checks/chatty", None).unwrap();
     let check: serde_json::Value = serde_json::from_str(&body).unwrap();

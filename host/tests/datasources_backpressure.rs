@@ -5,6 +5,8 @@
 
 #[path = "support/servers.rs"]
 mod servers;
+#[path = "support/wait.rs"]
+mod wait;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -35,17 +37,31 @@ fn evaluator() -> EvaluatorConfig {
     }
 }
 
+/// Wait until the published admission decision satisfies `cond`: a few check runs.
 async fn wait_until(vitals: &Vitals, what: &str, cond: impl Fn(&Admission) -> bool) {
-    for _ in 0..500 {
-        if cond(&vitals.snapshot().admission) {
-            return;
+    wait::until_async(what, wait::QUICK, async || {
+        let admission = vitals.snapshot().admission.clone();
+        if cond(&admission) {
+            Ok(())
+        } else {
+            Err(format!("{admission:?}"))
         }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!(
-        "timed out waiting until {what}: {:?}",
-        vitals.snapshot().admission
-    );
+    })
+    .await;
+}
+
+/// How many runs of `check` the published snapshot counts.
+fn runs(vitals: &Vitals, check: &str) -> u64 {
+    vitals.snapshot().check(check).map_or(0, |c| c.runs)
+}
+
+/// Wait until `check` has run `n` more times than `since`: at least one whole run after now.
+async fn wait_runs(vitals: &Vitals, check: &str, since: u64, n: u64) {
+    let what = format!("{check} runs {n} more times");
+    wait::until_async(&what, wait::QUICK, async || {
+        runs(vitals, check) >= since + n
+    })
+    .await;
 }
 
 fn shed_source(a: &Admission) -> Option<ShedSource> {
@@ -156,7 +172,7 @@ async fn deep_queue_closes_admission_and_reopens_below_exit_after_the_dwell() {
         )
     };
 
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    wait_runs(&vitals, "jobs", 0, 1).await;
     assert_eq!(
         post_work(&vitals).await.status(),
         200,
@@ -182,7 +198,7 @@ async fn deep_queue_closes_admission_and_reopens_below_exit_after_the_dwell() {
         .execute("DELETE FROM jobs WHERE id > 46")
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    wait_runs(&vitals, "jobs", runs(&vitals, "jobs"), 2).await;
     assert!(
         !vitals.snapshot().admission.is_open(),
         "hysteresis holds above the exit band"

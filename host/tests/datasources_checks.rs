@@ -5,6 +5,8 @@
 
 #[path = "support/servers.rs"]
 mod servers;
+#[path = "support/wait.rs"]
+mod wait;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -257,7 +259,13 @@ async fn saturated_pool_turns_the_check_warn() {
     let holder = DatabaseCheck::new(ds.clone(), &slow);
     let probe = check(&ds);
     let (held, o) = tokio::join!(holder.run(), async {
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        // Once the slow query holds the only connection (it holds it for 300 ms).
+        wait::until_async(
+            "the slow query holds the connection",
+            wait::QUICK,
+            async || ds.pool_stats().saturated(),
+        )
+        .await;
         probe.run().await
     });
     assert_eq!(held.status, Status::Pass, "{}", held.output);

@@ -8,6 +8,8 @@
 mod probe;
 #[path = "support/servers.rs"]
 mod servers;
+#[path = "support/wait.rs"]
+mod wait;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -55,17 +57,6 @@ async fn start(checks: Vec<CheckSpec>, backpressure: BackpressureConfig) -> Daem
         .unwrap()
 }
 
-async fn wait_for<T>(what: &str, within: Duration, mut probe: impl FnMut() -> Option<T>) -> T {
-    let started = Instant::now();
-    while started.elapsed() < within {
-        if let Some(v) = probe() {
-            return v;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("timed out after {within:?} waiting until {what}");
-}
-
 fn output_of(vitals: &Vitals, check: &str) -> Option<(vitals::Status, String)> {
     let snap = vitals.snapshot();
     let c = snap.check(check)?;
@@ -93,11 +84,9 @@ async fn a_server_that_hangs_mid_session_fails_at_the_statement_timeout_and_prob
     )
     .await;
     let vitals = daemon.vitals().clone();
-    wait_for(
-        "the proxied database passes",
-        Duration::from_secs(10),
-        || output_of(&vitals, "orders-db").filter(|(s, _)| *s == vitals::Status::Pass),
-    )
+    wait::until_async("the proxied database passes", wait::QUICK, async || {
+        output_of(&vitals, "orders-db").filter(|(s, _)| *s == vitals::Status::Pass)
+    })
     .await;
 
     let probes = ProbeLoop::start(
@@ -109,11 +98,9 @@ async fn a_server_that_hangs_mid_session_fails_at_the_statement_timeout_and_prob
     // The pooled connection is established; now the server stops answering mid-session.
     proxy.freeze();
     let frozen_at = Instant::now();
-    let (_, output) = wait_for(
-        "the hung server is reported",
-        Duration::from_secs(5),
-        || output_of(&vitals, "orders-db").filter(|(s, _)| *s == vitals::Status::Fail),
-    )
+    let (_, output) = wait::until_async("the hung server is reported", wait::QUICK, async || {
+        output_of(&vitals, "orders-db").filter(|(s, _)| *s == vitals::Status::Fail)
+    })
     .await;
     let took = frozen_at.elapsed();
     assert!(
@@ -163,10 +150,10 @@ async fn checks_cut_off_by_their_own_timeout_still_open_the_breaker() {
     )
     .await;
     let vitals = daemon.vitals().clone();
-    let shed = wait_for(
+    let shed = wait::until_async(
         "the breaker closes admission",
-        Duration::from_secs(5),
-        || match &vitals.snapshot().admission {
+        wait::QUICK,
+        async || match &vitals.snapshot().admission {
             Admission::Shedding(s) => Some(s.clone()),
             Admission::Open => None,
         },
@@ -208,22 +195,18 @@ async fn an_open_breaker_sheds_then_recovers_through_half_open_and_admission_reo
     let addr = daemon.local_addr();
 
     let started = Instant::now();
-    wait_for(
-        "the breaker closes admission",
-        Duration::from_secs(5),
-        || (!vitals.snapshot().admission.is_open()).then_some(()),
-    )
+    wait::until_async("the breaker closes admission", wait::QUICK, async || {
+        !vitals.snapshot().admission.is_open()
+    })
     .await;
     assert!(
         started.elapsed() < Duration::from_secs(2),
         "{:?}",
         started.elapsed()
     );
-    let (_, output) = wait_for(
-        "a run meets the open breaker",
-        Duration::from_secs(2),
-        || output_of(&vitals, "orders-db").filter(|(_, o)| o.starts_with("circuit open")),
-    )
+    let (_, output) = wait::until_async("a run meets the open breaker", wait::QUICK, async || {
+        output_of(&vitals, "orders-db").filter(|(_, o)| o.starts_with("circuit open"))
+    })
     .await;
     assert!(
         output.starts_with("circuit open (2 consecutive failures); next probe in "),
@@ -242,8 +225,8 @@ async fn an_open_breaker_sheds_then_recovers_through_half_open_and_admission_reo
     // The server comes back: after open_for the breaker half-opens, two good probes close it.
     server.forward();
     let back = Instant::now();
-    wait_for("admission reopens", Duration::from_secs(5), || {
-        vitals.snapshot().admission.is_open().then_some(())
+    wait::until_async("admission reopens", wait::QUICK, async || {
+        vitals.snapshot().admission.is_open()
     })
     .await;
     let took = back.elapsed();

@@ -7,11 +7,12 @@
 mod daemon;
 #[path = "support/guests.rs"]
 mod guests;
+#[path = "support/wait.rs"]
+mod wait;
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
 use daemon::{Daemon, free_port, request, wait_for};
 
@@ -83,21 +84,22 @@ fn every_metric_in_the_alert_rules_and_the_dashboard_exists_in_a_live_daemon() {
             .spawn()
             .unwrap(),
     );
-    wait_for(addr, "/health/live", 200, Duration::from_secs(30));
-    let t0 = Instant::now();
-    let missing = loop {
-        let (_, _, metrics) = request(addr, "GET", "/metrics", None).unwrap();
-        let live = families(&metrics);
-        let missing: Vec<&String> = used.iter().filter(|n| !live.contains(*n)).collect();
-        if missing.is_empty() {
-            return;
-        }
-        if t0.elapsed() > Duration::from_secs(20) {
-            break format!("{missing:?}\n{metrics}");
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    };
-    panic!("used by deploy/ but not in /metrics: {missing}");
+    wait_for(addr, "/health/live", 200, wait::START);
+    // The plugin families appear once noop is compiled and has run.
+    wait::until(
+        "every metric used by deploy/ is in /metrics",
+        wait::COMPILE,
+        || {
+            let (_, _, metrics) = request(addr, "GET", "/metrics", None).unwrap_or_default();
+            let live = families(&metrics);
+            let missing: Vec<&String> = used.iter().filter(|n| !live.contains(*n)).collect();
+            if missing.is_empty() {
+                Ok(())
+            } else {
+                Err(format!("{missing:?} missing from\n{metrics}"))
+            }
+        },
+    );
 }
 
 #[test]

@@ -6,11 +6,16 @@
 mod daemon;
 #[path = "support/grpc.rs"]
 mod grpc;
+#[path = "support/wait.rs"]
+mod wait;
 
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use tonic_health::pb::health_check_response::ServingStatus::{NotServing, ServiceUnknown, Serving};
+
+/// The worker's heartbeat TTL.
+const TTL: Duration = Duration::from_secs(1);
 
 /// A critical worker whose heartbeat lapses after one second, checked every 100 ms.
 const WORKER: &str = r#"
@@ -25,35 +30,23 @@ async fn check_and_watch_follow_a_heartbeat_through_its_ttl() {
     let d = grpc::start(WORKER);
     d.beat("worker");
     let mut client = grpc::client(d.grpc).await;
-    grpc::wait_check(&mut client, "worker", Serving, Duration::from_secs(5)).await;
-    grpc::wait_check(&mut client, "", Serving, Duration::from_secs(5)).await;
+    grpc::wait_check(&mut client, "worker", Serving, wait::QUICK).await;
+    grpc::wait_check(&mut client, "", Serving, wait::QUICK).await;
 
     // Each stream opens with the current status, then pushes only changes.
     let mut overall = grpc::watch(&mut client, "").await;
     let mut worker = grpc::watch(&mut client, "worker").await;
-    assert_eq!(
-        grpc::next(&mut overall, Duration::from_secs(1)).await,
-        Serving
-    );
-    assert_eq!(
-        grpc::next(&mut worker, Duration::from_secs(1)).await,
-        Serving
-    );
+    assert_eq!(grpc::next(&mut overall, wait::QUICK).await, Serving);
+    assert_eq!(grpc::next(&mut worker, wait::QUICK).await, Serving);
 
     // Silence past the TTL: both streams turn NOT_SERVING on their own.
     d.beat("worker");
     let silent = Instant::now();
-    assert_eq!(
-        grpc::next(&mut worker, Duration::from_secs(4)).await,
-        NotServing
-    );
-    assert_eq!(
-        grpc::next(&mut overall, Duration::from_secs(1)).await,
-        NotServing
-    );
+    assert_eq!(grpc::next(&mut worker, TTL + wait::QUICK).await, NotServing);
+    assert_eq!(grpc::next(&mut overall, wait::QUICK).await, NotServing);
     let took = silent.elapsed();
     assert!(
-        took >= Duration::from_millis(800),
+        took >= TTL - Duration::from_millis(200),
         "turned before the TTL: {took:?}"
     );
     assert_eq!(grpc::check(&mut client, "worker").await, Ok(NotServing));
@@ -61,14 +54,8 @@ async fn check_and_watch_follow_a_heartbeat_through_its_ttl() {
 
     // A beat brings both back, each announced once.
     d.beat("worker");
-    assert_eq!(
-        grpc::next(&mut worker, Duration::from_secs(2)).await,
-        Serving
-    );
-    assert_eq!(
-        grpc::next(&mut overall, Duration::from_secs(1)).await,
-        Serving
-    );
+    assert_eq!(grpc::next(&mut worker, wait::QUICK).await, Serving);
+    assert_eq!(grpc::next(&mut overall, wait::QUICK).await, Serving);
     let quiet = tokio::time::timeout(Duration::from_millis(500), worker.message()).await;
     assert!(quiet.is_err(), "a message without a change: {quiet:?}");
 }
@@ -84,12 +71,12 @@ async fn an_unknown_service_is_not_found_for_check_and_service_unknown_in_watch(
     );
     let mut unknown = grpc::watch(&mut client, "no-such-check").await;
     assert_eq!(
-        grpc::next(&mut unknown, Duration::from_secs(1)).await,
+        grpc::next(&mut unknown, wait::QUICK).await,
         ServiceUnknown,
         "Watch keeps the stream open and says SERVICE_UNKNOWN"
     );
     // Known services still answer on the same connection.
-    grpc::wait_check(&mut client, "worker", Serving, Duration::from_secs(5)).await;
+    grpc::wait_check(&mut client, "worker", Serving, wait::QUICK).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -97,17 +84,11 @@ async fn sigterm_turns_every_service_not_serving_at_once_and_ends_watch_streams(
     let mut d = grpc::start(WORKER);
     d.beat("worker");
     let mut client = grpc::client(d.grpc).await;
-    grpc::wait_check(&mut client, "", Serving, Duration::from_secs(5)).await;
+    grpc::wait_check(&mut client, "", Serving, wait::QUICK).await;
     let mut overall = grpc::watch(&mut client, "").await;
     let mut worker = grpc::watch(&mut client, "worker").await;
-    assert_eq!(
-        grpc::next(&mut overall, Duration::from_secs(1)).await,
-        Serving
-    );
-    assert_eq!(
-        grpc::next(&mut worker, Duration::from_secs(1)).await,
-        Serving
-    );
+    assert_eq!(grpc::next(&mut overall, wait::QUICK).await, Serving);
+    assert_eq!(grpc::next(&mut worker, wait::QUICK).await, Serving);
 
     let sent = Instant::now();
     let kill = Command::new("kill")
@@ -133,23 +114,20 @@ async fn sigterm_turns_every_service_not_serving_at_once_and_ends_watch_streams(
     assert_eq!(grpc::check(&mut client, "worker").await, Ok(NotServing));
 
     // The drain window (3 s) still answers; then the streams end and the process exits 0.
+    let drain = Duration::from_secs(3);
     tokio::time::sleep(Duration::from_millis(1000)).await;
     assert_eq!(grpc::check(&mut client, "").await, Ok(NotServing));
-    let ended = tokio::time::timeout(Duration::from_secs(6), overall.message())
+    let ended = tokio::time::timeout(drain + wait::QUICK, overall.message())
         .await
         .expect("the Watch stream outlived the drain");
     assert!(matches!(ended, Ok(None) | Err(_)), "{ended:?}");
-    let t0 = Instant::now();
-    let exit = loop {
-        if let Some(status) = d.daemon.0.try_wait().unwrap() {
-            break status;
-        }
-        assert!(t0.elapsed() < Duration::from_secs(5), "daemon did not exit");
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let exit = wait::until_async("the daemon exits", wait::QUICK, async || {
+        d.daemon.0.try_wait().unwrap()
+    })
+    .await;
     assert!(exit.success(), "{exit:?}");
     assert!(
-        sent.elapsed() >= Duration::from_millis(2900),
+        sent.elapsed() >= drain - Duration::from_millis(100),
         "exited before the drain window"
     );
 }

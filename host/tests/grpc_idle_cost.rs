@@ -7,6 +7,8 @@
 mod daemon;
 #[path = "support/grpc.rs"]
 mod grpc;
+#[path = "support/wait.rs"]
+mod wait;
 
 use std::time::Duration;
 
@@ -50,7 +52,7 @@ interval = "1s"
     );
     d.beat("worker");
     let mut client = grpc::client(d.grpc).await;
-    grpc::wait_check(&mut client, "", Serving, Duration::from_secs(5)).await;
+    grpc::wait_check(&mut client, "", Serving, wait::QUICK).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let hz = ticks_per_second();
 
@@ -66,10 +68,7 @@ interval = "1s"
                 "worker"
             };
             let mut stream = grpc::watch(&mut client, service).await;
-            assert_eq!(
-                grpc::next(&mut stream, Duration::from_secs(2)).await,
-                Serving
-            );
+            assert_eq!(grpc::next(&mut stream, wait::QUICK).await, Serving);
             streams.push(stream);
         }
     }

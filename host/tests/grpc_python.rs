@@ -6,9 +6,14 @@
 mod daemon;
 #[path = "support/grpc.rs"]
 mod grpc;
+#[path = "support/wait.rs"]
+mod wait;
 
+use std::io::BufRead;
 use std::path::PathBuf;
-use std::process::Command;
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
 fn workspace_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -40,26 +45,44 @@ interval = "100ms"
 "#,
     );
     d.beat("worker");
-    let http = d.http;
-    daemon::wait_for(
-        http,
-        "/health/ready",
-        200,
-        std::time::Duration::from_secs(5),
-    );
-    let out = Command::new(&python)
+    daemon::wait_for(d.http, "/health/ready", 200, wait::QUICK);
+    let mut client = Command::new(&python)
         .arg(root.join("tests/grpc/health_client.py"))
         .arg(d.grpc.to_string())
         .arg("worker")
-        .output()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let lines: Vec<&str> = stdout.lines().collect();
+    let (tx, rx) = mpsc::channel();
+    let stdout = client.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    // The worker must stay fresh until the client watches it, then lapse: beat it until the
+    // client has seen it SERVING in its Watch stream (however long Python takes to start),
+    // then stop.
+    let mut lines: Vec<String> = Vec::new();
+    let mut beaten = Instant::now();
+    wait::until("the client watches the worker", wait::START, || {
+        if beaten.elapsed() >= Duration::from_millis(200) {
+            d.beat("worker");
+            beaten = Instant::now();
+        }
+        lines.extend(rx.try_iter());
+        lines.last().is_some_and(|l| l == "watch 'worker' SERVING") || reader.is_finished()
+    });
+    let status = client.wait().unwrap();
+    reader.join().unwrap();
+    lines.extend(rx.try_iter());
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut client.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert!(status.success(), "{lines:#?}\n{stderr}");
     assert_eq!(
         lines,
         [

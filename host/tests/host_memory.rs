@@ -9,6 +9,8 @@
 mod daemon;
 #[path = "support/guests.rs"]
 mod guests;
+#[path = "support/wait.rs"]
+mod wait;
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -51,18 +53,6 @@ fn install_sparse(dir: &Path, name: &str, len: u64) {
 fn json(addr: SocketAddr, path: &str) -> serde_json::Value {
     let (_, _, body) = request(addr, "GET", path, None).unwrap_or_default();
     serde_json::from_str(&body).unwrap_or(serde_json::Value::Null)
-}
-
-/// Poll `probe` until it returns `Some`; panics naming `what` after `within`.
-fn wait_until<T>(what: &str, within: Duration, mut probe: impl FnMut() -> Option<T>) -> T {
-    let t0 = Instant::now();
-    loop {
-        if let Some(v) = probe() {
-            return v;
-        }
-        assert!(t0.elapsed() < within, "timed out waiting until {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 /// The rejection reason `/plugins` shows for `name`, once there is one.
@@ -110,7 +100,7 @@ fn start(checks: &str) -> Setup {
     .unwrap();
     let addr = free_port();
     let daemon = serve_config(&config, addr, ("RUST_LOG", "warn"));
-    daemon::wait_for(addr, "/health/live", 200, Duration::from_secs(60));
+    daemon::wait_for(addr, "/health/live", 200, wait::START);
     Setup {
         _dir: dir,
         plugins,
@@ -128,8 +118,8 @@ fn a_huge_plugin_file_is_refused_by_its_size_without_being_read_and_checks_keep_
     install(&s.plugins, "pace.toml", b"interval = \"200ms\"\n");
     install(&s.plugins, "pace.wasm", &noop);
     install(&s.plugins, "victim.wasm", &noop);
-    wait_until("both plugins run", Duration::from_secs(60), || {
-        (runs(s.addr, "pace") > 0 && runs(s.addr, "victim") > 0).then_some(())
+    wait::until("both plugins run", wait::COMPILE, || {
+        runs(s.addr, "pace") > 0 && runs(s.addr, "victim") > 0
     });
     std::thread::sleep(Duration::from_millis(500));
     let baseline = status_bytes(pid, "VmRSS");
@@ -139,14 +129,13 @@ fn a_huge_plugin_file_is_refused_by_its_size_without_being_read_and_checks_keep_
 
     install_sparse(&s.plugins, "huge.wasm", 1 << 30);
     install_sparse(&s.plugins, "victim.wasm", 1 << 30);
-    let huge = wait_until("huge.wasm is rejected", Duration::from_secs(30), || {
+    // Refused by their size, without being read: no compile to wait for.
+    let huge = wait::until("huge.wasm is rejected", wait::QUICK, || {
         rejection(s.addr, "huge")
     });
-    let victim = wait_until(
-        "the new victim.wasm is rejected",
-        Duration::from_secs(30),
-        || rejection(s.addr, "victim"),
-    );
+    let victim = wait::until("the new victim.wasm is rejected", wait::QUICK, || {
+        rejection(s.addr, "victim")
+    });
     // Long enough that a stall of a second or more would show in the count.
     std::thread::sleep(Duration::from_secs(2).saturating_sub(t0.elapsed()));
     let elapsed = t0.elapsed();
@@ -200,8 +189,8 @@ fn burst(manifest: &str) -> Burst {
         b"interval = \"1h\"\nmemory_limit = \"200MiB\"\n[config]\nbytes = \"10\"\n",
     );
     install(&s.plugins, "big.wasm", &big);
-    wait_until("the small result is in", Duration::from_secs(60), || {
-        (runs(s.addr, "big") > 0).then_some(())
+    wait::until("the small result is in", wait::COMPILE, || {
+        runs(s.addr, "big") > 0
     });
     std::thread::sleep(Duration::from_millis(1500));
     let baseline = status_bytes(pid, "VmRSS");
@@ -209,7 +198,7 @@ fn burst(manifest: &str) -> Burst {
 
     // The same component (no compile) with settings that make it return a huge result.
     install(&s.plugins, "big.toml", manifest.as_bytes());
-    let check = wait_until("the huge result is judged", Duration::from_secs(60), || {
+    let check = wait::until("the huge result is judged", wait::QUICK, || {
         let check = json(s.addr, "/health/checks/big");
         let output = check["output"].as_str()?;
         output.contains("output limit").then(|| check.clone())

@@ -1,6 +1,9 @@
 //! The HTTP surface through the router (no sockets): status codes, auth, bodies, headers.
 #![allow(clippy::unwrap_used, missing_docs)]
 
+#[path = "support/wait.rs"]
+mod wait;
+
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -44,13 +47,11 @@ impl App {
         let (vitals, evaluator) = builder.build();
         let stop = CancellationToken::new();
         tokio::spawn(evaluator.run(stop.clone()));
-        for _ in 0..500 {
+        wait::until_async("every check has a result", wait::QUICK, async || {
             let s = vitals.snapshot();
-            if s.checks.len() == expected_checks && s.checks.iter().all(|c| c.last.is_some()) {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+            s.checks.len() == expected_checks && s.checks.iter().all(|c| c.last.is_some())
+        })
+        .await;
         App {
             vitals,
             _stop: stop,

@@ -11,11 +11,12 @@ mod daemon;
 mod guests;
 #[path = "support/servers.rs"]
 mod servers;
+#[path = "support/wait.rs"]
+mod wait;
 
 use std::io::Write;
 use std::net::SocketAddr;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
 use daemon::{free_port, request, serve_config, wait_for};
 
@@ -100,7 +101,7 @@ file = "{broken}"
     std::fs::write(&config, text).unwrap();
     let addr = free_port();
     let _daemon = serve_config(&config, addr, ("RUST_LOG", "warn"));
-    wait_for(addr, "/health/live", 200, Duration::from_secs(20));
+    wait_for(addr, "/health/live", 200, wait::START);
     let mut expected: Vec<String> = [
         "worker", "local-db", "jobs", "pg-db", "maria-db", "emails", "noop",
     ]
@@ -125,22 +126,22 @@ file = "{broken}"
     );
 }
 
-/// `/metrics` once it shows every one of `needles` (every check has run, every kind of source
-/// has something to say).
+/// `/metrics` once it shows every one of `needles` (every check has run, the noop plugin after
+/// its compile, every kind of source has something to say).
 fn metrics_once_they_show(addr: SocketAddr, needles: &[String]) -> String {
-    let t0 = Instant::now();
-    loop {
-        let (code, _, body) = request(addr, "GET", "/metrics", None).unwrap_or_default();
-        let missing: Vec<&String> = needles.iter().filter(|n| !body.contains(*n)).collect();
-        if code == 200 && missing.is_empty() {
-            return body;
-        }
-        assert!(
-            t0.elapsed() < Duration::from_secs(30),
-            "/metrics lacks {missing:?} after 30s; it answered {code}:\n{body}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait::until(
+        "/metrics shows every check and source",
+        wait::COMPILE,
+        || {
+            let (code, _, body) = request(addr, "GET", "/metrics", None).unwrap_or_default();
+            let missing: Vec<&String> = needles.iter().filter(|n| !body.contains(*n)).collect();
+            if code == 200 && missing.is_empty() {
+                Ok(body)
+            } else {
+                Err(format!("it lacks {missing:?}; it answered {code}:\n{body}"))
+            }
+        },
+    )
 }
 
 /// What `promtool check metrics` reports for `text` (empty: nothing).

@@ -6,10 +6,11 @@
 
 #[path = "support/daemon.rs"]
 mod daemon;
+#[path = "support/wait.rs"]
+mod wait;
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
-use std::time::Duration;
 
 use daemon::{free_port, request, serve_config, wait_for};
 use serde_json::Value;
@@ -114,7 +115,7 @@ fn daemon_serves_openapi_json_the_status_page_and_redirects_root() {
     .unwrap();
     let addr = free_port();
     let _daemon = serve_config(&file, addr, ("T", "t"));
-    wait_for(addr, "/health/live", 200, Duration::from_secs(20));
+    wait_for(addr, "/health/live", 200, wait::START);
 
     let (code, head, body) = request(addr, "GET", "/openapi.json", None).unwrap();
     assert_eq!(code, 200);

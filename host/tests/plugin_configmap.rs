@@ -14,6 +14,8 @@ mod daemon;
 mod guests;
 #[path = "support/probe.rs"]
 mod probe;
+#[path = "support/wait.rs"]
+mod wait;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
@@ -63,24 +65,21 @@ fn payload(plugins: &[(&str, &Version)]) -> BTreeMap<String, Vec<u8>> {
     files
 }
 
-/// Wait until `/plugins` satisfies `cond`.
+/// Wait until `/plugins` satisfies `cond`: a load, which waits for a compile (the rescan is 1 h:
+/// file events must do it).
 fn wait_plugins(
     addr: SocketAddr,
     what: &str,
     cond: impl Fn(&BTreeMap<String, serde_json::Value>) -> bool,
 ) {
-    let t0 = Instant::now();
-    loop {
+    wait::until(what, wait::COMPILE, || {
         let now = plugins(addr);
         if cond(&now) {
-            return;
+            Ok(())
+        } else {
+            Err(format!("{now:#?}"))
         }
-        assert!(
-            t0.elapsed() < Duration::from_secs(10),
-            "not {what} within 10 s (the rescan is 1 h: file events must do it): {now:#?}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    });
 }
 
 #[test]
@@ -130,7 +129,8 @@ rescan = "1h"
     .unwrap();
     let addr = free_port();
     let _daemon = serve_config(&config, addr, ("CONFIGMAP_TOKEN", TOKEN));
-    wait_for(addr, "/health/ready", 200, Duration::from_secs(30));
+    // Readiness waits for the plugin checks' first runs, after their compiles.
+    wait_for(addr, "/health/ready", 200, wait::COMPILE);
     wait_plugins(addr, "version 1 loaded", |p| {
         p.get("alpha")
             .is_some_and(|a| a["sha256"] == sha256(&alpha1.wasm))
@@ -165,16 +165,14 @@ rescan = "1h"
     });
     let live_after = swapped.elapsed();
     // The check leaves with the evaluator's next publish, just after /plugins drops it.
-    let t0 = Instant::now();
-    let mut code = 0;
-    while t0.elapsed() < Duration::from_secs(5) {
-        code = request(addr, "GET", "/health/checks/beta", Some(TOKEN)).map_or(0, |r| r.0);
-        if code == 404 {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    assert_eq!(code, 404, "the dropped file's check is gone");
+    wait::until(
+        "the dropped file's check is gone",
+        wait::QUICK,
+        || match request(addr, "GET", "/health/checks/beta", Some(TOKEN)).map(|r| r.0) {
+            Some(404) => Ok(()),
+            code => Err(format!("/health/checks/beta answers {code:?}")),
+        },
+    );
 
     // Version 3: alpha rolled back to v1 code, with settings of its own.
     volume.write(&payload(&[("alpha", &alpha3), ("gamma", &gamma2)]));

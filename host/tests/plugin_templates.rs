@@ -12,10 +12,11 @@
 mod daemon;
 #[path = "support/guests.rs"]
 mod guests;
+#[path = "support/wait.rs"]
+mod wait;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
 
 use daemon::{free_port, request, serve_config, wait_for};
 
@@ -108,7 +109,7 @@ fn goes_live_in_the_daemon(project: &Path, name: &str, wasm: &Path) {
     .unwrap();
     let addr = free_port();
     let _daemon = serve_config(&config, addr, ("RUST_LOG", "warn"));
-    wait_for(addr, "/health/live", 200, Duration::from_secs(20));
+    wait_for(addr, "/health/live", 200, wait::START);
 
     std::fs::copy(
         project.join(format!("{name}.toml")),
@@ -119,20 +120,16 @@ fn goes_live_in_the_daemon(project: &Path, name: &str, wasm: &Path) {
     std::fs::copy(wasm, &hidden).unwrap();
     std::fs::rename(&hidden, plugins.join(format!("{name}.wasm"))).unwrap();
 
+    // Going live waits for the component's compile (12 MB for JavaScript and Python).
     let path = format!("/health/checks/{name}");
-    let t0 = Instant::now();
-    let mut last = None;
-    while t0.elapsed() < Duration::from_secs(90) {
-        last = request(addr, "GET", &path, None);
-        if last
-            .as_ref()
-            .is_some_and(|r| r.0 == 200 && r.2.contains("42 is fine"))
-        {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("{name} did not go live: last answer {last:?}");
+    wait::until(
+        &format!("{name} goes live"),
+        wait::COMPILE,
+        || match request(addr, "GET", &path, None) {
+            Some(r) if r.0 == 200 && r.2.contains("42 is fine") => Ok(()),
+            last => Err(format!("{last:?}")),
+        },
+    );
 }
 
 #[test]

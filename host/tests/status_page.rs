@@ -8,6 +8,8 @@
 mod browser;
 #[path = "support/daemon.rs"]
 mod daemon;
+#[path = "support/wait.rs"]
+mod wait;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -77,7 +79,7 @@ async fn status_page_reveals_checks_with_the_token_and_shows_a_failing_check_wit
     std::fs::write(&file, config(dir.path())).unwrap();
     let addr = free_port();
     let _daemon = serve_config(&file, addr, ("PAGE_TOKEN", TOKEN));
-    wait_for(addr, "/health/live", 200, Duration::from_secs(20));
+    wait_for(addr, "/health/live", 200, wait::START);
 
     // The worker beats until the test stops it; then its 3 s ttl runs out.
     let beating = Arc::new(AtomicBool::new(true));
@@ -102,11 +104,25 @@ async fn status_page_reveals_checks_with_the_token_and_shows_a_failing_check_wit
         &client,
         "return document.getElementById('overall').textContent !== 'loading' \
             && !document.getElementById('auth').hidden;",
-        Duration::from_secs(10),
+        wait::START,
         "the anonymous view (overall status and token field)",
     )
     .await;
-    tokio::time::sleep(REFRESH + Duration::from_millis(300)).await;
+    // A refresh later: the page's "updated" time changes once the next refresh has rendered.
+    let updated = client
+        .execute(
+            "return document.getElementById('meta').textContent;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    wait_until(
+        &client,
+        &format!("return document.getElementById('meta').textContent !== {updated};"),
+        REFRESH + wait::QUICK,
+        "the anonymous view refreshes",
+    )
+    .await;
     let anonymous = client.source().await.unwrap();
     for name in CHECKS {
         assert!(
@@ -135,7 +151,7 @@ async fn status_page_reveals_checks_with_the_token_and_shows_a_failing_check_wit
         "return document.querySelectorAll('[data-check]').length === 4 \
             && document.querySelector('[data-check=\"mailer-worker\"]').classList.contains('st-pass') \
             && document.querySelector('[data-check=\"cache-db\"]').classList.contains('st-warn');",
-        Duration::from_secs(10),
+        wait::QUICK,
         "every configured check listed, mailer-worker passing, cache-db warning",
     )
     .await;
@@ -165,19 +181,14 @@ async fn status_page_reveals_checks_with_the_token_and_shows_a_failing_check_wit
         .unwrap();
     beating.store(false, Ordering::Relaxed);
     beater.join().unwrap();
-    let t0 = Instant::now();
-    loop {
-        let (code, _, _) =
-            request(addr, "GET", "/health/checks/mailer-worker", Some(TOKEN)).unwrap();
-        if code == 503 {
-            break;
-        }
-        assert!(
-            t0.elapsed() < Duration::from_secs(15),
-            "the heartbeat never expired"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait::until(
+        "the heartbeat expires",
+        Duration::from_secs(3) + wait::QUICK,
+        || {
+            request(addr, "GET", "/health/checks/mailer-worker", Some(TOKEN)).map(|r| r.0)
+                == Some(503)
+        },
+    );
     let followed = wait_until(
         &client,
         "return window.__sameDocument === true \
@@ -201,7 +212,7 @@ async fn status_page_reveals_checks_with_the_token_and_shows_a_failing_check_wit
     let overflow = wait_until(
         &client,
         "return document.documentElement.scrollWidth <= window.innerWidth;",
-        Duration::from_secs(3),
+        wait::QUICK,
         "the page fits a 390 px wide screen without horizontal scrolling",
     )
     .await;
@@ -239,7 +250,7 @@ async fn status_page_lists_500_checks_and_still_follows_a_change() {
     std::fs::write(&file, config).unwrap();
     let addr = free_port();
     let _daemon = serve_config(&file, addr, ("UNUSED", ""));
-    wait_for(addr, "/health/live", 200, Duration::from_secs(20));
+    wait_for(addr, "/health/live", 200, wait::START);
 
     let driver = Driver::start();
     let client = driver.session(1280, 900).await;
@@ -250,7 +261,7 @@ async fn status_page_lists_500_checks_and_still_follows_a_change() {
             "return document.querySelectorAll('[data-check]').length === {N} \
                 && document.querySelector('[data-check=\"worker-250\"]').classList.contains('st-pass');"
         ),
-        Duration::from_secs(15),
+        wait::START,
         "all 500 checks listed, worker-250 passing",
     )
     .await;
@@ -258,18 +269,11 @@ async fn status_page_lists_500_checks_and_still_follows_a_change() {
         .execute("window.__sameDocument = true; return true;", vec![])
         .await
         .unwrap();
-    let t0 = Instant::now();
-    loop {
-        let (code, _, _) = request(addr, "GET", "/health/checks/worker-250", None).unwrap();
-        if code == 503 {
-            break;
-        }
-        assert!(
-            t0.elapsed() < Duration::from_secs(30),
-            "worker-250 never ran out of its 4 s ttl"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait::until(
+        "worker-250 runs out of its 4 s ttl",
+        Duration::from_secs(4) + wait::QUICK,
+        || request(addr, "GET", "/health/checks/worker-250", None).map(|r| r.0) == Some(503),
+    );
     let followed = wait_until(
         &client,
         "return window.__sameDocument === true \

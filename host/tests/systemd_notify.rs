@@ -5,13 +5,17 @@
 
 #[path = "support/daemon.rs"]
 mod daemon;
+#[path = "support/wait.rs"]
+mod wait;
 
 use std::os::unix::net::UnixDatagram;
 use std::process::Command;
-use std::time::Duration;
 
 use daemon::{free_port, request, serve_config};
 
+/// The next notification: returns as soon as it arrives. The socket's read timeout
+/// ([`wait::START`]: the first one waits for the daemon's start-up) only catches a daemon that
+/// never sends it.
 fn recv(socket: &UnixDatagram) -> String {
     let mut buf = [0u8; 4096];
     let n = socket
@@ -33,9 +37,7 @@ fn notifies_ready_reloading_and_stopping_to_the_service_manager() {
     let dir = tempfile::tempdir().unwrap();
     let socket_path = dir.path().join("notify.sock");
     let socket = UnixDatagram::bind(&socket_path).unwrap();
-    socket
-        .set_read_timeout(Some(Duration::from_secs(20)))
-        .unwrap();
+    socket.set_read_timeout(Some(wait::START)).unwrap();
     let config = dir.path().join("vitals.toml");
     let write_config = |ttl: &str| {
         std::fs::write(
@@ -109,7 +111,7 @@ fn without_notify_socket_nothing_is_sent_and_the_daemon_serves() {
     let addr = free_port();
     let mut d = serve_config(&config, addr, ("VITALS_UNUSED", "1"));
     // No checks: readiness waits for the startup grace; liveness shows it serves.
-    daemon::wait_for(addr, "/health/live", 200, Duration::from_secs(20));
+    daemon::wait_for(addr, "/health/live", 200, wait::START);
     signal(d.0.id(), "-TERM");
     let mut log = String::new();
     std::io::Read::read_to_string(d.0.stderr.as_mut().unwrap(), &mut log).unwrap();

@@ -2,7 +2,8 @@
 //! `chromium-driver`) as a child process, `fantoccini` as the client. Missing tools fail the test
 //! with the command that installs them (scripts/test.sh runs it).
 //!
-//! Use it from a test file with `#[path = "support/browser.rs"] mod browser;`.
+//! Use it from a test file with `#[path = "support/browser.rs"] mod browser;` (it needs
+//! `#[path = "support/wait.rs"] mod wait;` beside it).
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
@@ -14,6 +15,8 @@ use std::time::{Duration, Instant};
 use fantoccini::wd::WebDriverCompatibleCommand;
 use fantoccini::{Client, ClientBuilder};
 use serde_json::{Value, json};
+
+use super::wait;
 
 const INSTALL: &str = "apt-get update && apt-get install -y chromium chromium-driver \
     (scripts/test.sh does this when they are missing)";
@@ -59,14 +62,11 @@ impl Driver {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        let t0 = Instant::now();
-        while TcpStream::connect(addr).is_err() {
-            assert!(
-                t0.elapsed() < Duration::from_secs(20),
-                "chromedriver did not listen on {addr}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        wait::until(
+            &format!("chromedriver listens on {addr}"),
+            wait::START,
+            || TcpStream::connect(addr).is_ok(),
+        );
         let profile = tempfile::tempdir().unwrap();
         Driver {
             child,
@@ -138,7 +138,8 @@ pub async fn console_errors(client: &Client) -> Vec<String> {
 }
 
 /// Evaluate `script` (a function body returning a value) until it returns true; panic with
-/// `what` after `within`. Returns how long it took.
+/// `what` after `within` (a [`wait`] bound, or the time the page promises to take). Returns how
+/// long it took.
 pub async fn wait_until(client: &Client, script: &str, within: Duration, what: &str) -> Duration {
     let t0 = Instant::now();
     loop {

@@ -1,13 +1,16 @@
 //! The `vitals` binary as a child process, and a minimal HTTP client to probe it.
 //!
-//! Use it from a test file with `#[path = "support/daemon.rs"] mod daemon;`.
+//! Use it from a test file with `#[path = "support/daemon.rs"] mod daemon;` (it needs
+//! `#[path = "support/wait.rs"] mod wait;` beside it).
 
 #![allow(dead_code, clippy::unwrap_used)]
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use super::wait;
 
 /// A free port on 127.0.0.1 (free when asked; the daemon binds it right after).
 pub fn free_port() -> SocketAddr {
@@ -62,14 +65,14 @@ pub fn serve_config(config: &std::path::Path, addr: SocketAddr, env: (&str, &str
     Daemon(child)
 }
 
-/// Poll `path` until it answers `code`; panics after `within`.
-pub fn wait_for(addr: SocketAddr, path: &str, code: u16, within: Duration) {
-    let t0 = Instant::now();
-    while t0.elapsed() < within {
-        if request(addr, "GET", path, None).is_some_and(|r| r.0 == code) {
-            return;
+/// Poll `path` until it answers `code`; panics after `bound` (one of the [`wait`] bounds: the
+/// work the answer waits behind).
+pub fn wait_for(addr: SocketAddr, path: &str, code: u16, bound: Duration) {
+    wait::until(&format!("{path} answers {code}"), bound, || {
+        match request(addr, "GET", path, None) {
+            Some((got, _, _)) if got == code => Ok(()),
+            Some((got, _, body)) => Err(format!("{got} {body}")),
+            None => Err("no answer".to_owned()),
         }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("{path} did not answer {code} within {within:?}");
+    });
 }

@@ -1,12 +1,13 @@
 //! A `vitals serve` child process with the gRPC health service on, and a tonic health client.
 //!
 //! Use it from a test file with `#[path = "support/grpc.rs"] mod grpc;` (it needs
-//! `#[path = "support/daemon.rs"] mod daemon;` beside it).
+//! `#[path = "support/daemon.rs"] mod daemon;` and `#[path = "support/wait.rs"] mod wait;`
+//! beside it).
 
 #![allow(dead_code, clippy::unwrap_used)]
 
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tonic::transport::Channel;
 use tonic_health::pb::health_check_response::ServingStatus;
@@ -14,6 +15,7 @@ use tonic_health::pb::health_client::HealthClient;
 use tonic_health::pb::{HealthCheckRequest, HealthCheckResponse};
 
 use super::daemon::{Daemon, free_port, request, serve_config, wait_for};
+use super::wait;
 
 /// The bearer token of [`start`]'s daemons.
 pub const TOKEN: &str = "grpc-test-token";
@@ -27,11 +29,19 @@ pub struct GrpcDaemon {
 }
 
 impl GrpcDaemon {
-    /// `POST /health/heartbeat/{worker}`.
+    /// `POST /health/heartbeat/{worker}`. The daemon serves HTTP (liveness answers) a moment
+    /// before it registers the configured checks, a moment that is longer on a busy machine:
+    /// until the worker is registered, the answer is 404 and the beat is sent again.
     pub fn beat(&self, worker: &str) {
         let path = format!("/health/heartbeat/{worker}");
-        let code = request(self.http, "POST", &path, Some(TOKEN)).unwrap().0;
-        assert_eq!(code, 204, "heartbeat {worker}");
+        let what = format!("worker {worker} is registered and takes a beat");
+        wait::until(&what, wait::QUICK, || {
+            match request(self.http, "POST", &path, Some(TOKEN)).map(|r| r.0) {
+                Some(204) => Ok(()),
+                Some(404) => Err("404".to_owned()),
+                code => panic!("heartbeat {worker}: {code:?}, not 204"),
+            }
+        });
     }
 
     /// The daemon's process id.
@@ -72,7 +82,7 @@ heartbeat = "200ms"
     .unwrap();
     let http = free_port();
     let daemon = serve_config(&config, http, ("GRPC_TEST_TOKEN", TOKEN));
-    wait_for(http, "/health/live", 200, Duration::from_secs(20));
+    wait_for(http, "/health/live", 200, wait::START);
     GrpcDaemon {
         daemon,
         http,
@@ -83,18 +93,16 @@ heartbeat = "200ms"
 
 /// A health client connected to `addr` (retrying while the listener comes up).
 pub async fn client(addr: SocketAddr) -> HealthClient<Channel> {
-    let t0 = Instant::now();
-    loop {
-        match Channel::from_shared(format!("http://{addr}"))
+    let what = format!("the gRPC listener on {addr} accepts a connection");
+    wait::until_async(&what, wait::START, async || {
+        Channel::from_shared(format!("http://{addr}"))
             .unwrap()
             .connect()
             .await
-        {
-            Ok(channel) => return HealthClient::new(channel),
-            Err(e) if t0.elapsed() > Duration::from_secs(10) => panic!("connect {addr}: {e}"),
-            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
-        }
-    }
+            .map(HealthClient::new)
+            .map_err(|e| e.to_string())
+    })
+    .await
 }
 
 /// `Check(service)`: the status, or the gRPC error code.
@@ -111,25 +119,20 @@ pub async fn check(
         .map_err(|s| s.code())
 }
 
-/// Poll `Check(service)` until it answers `want`; panics after `within`.
+/// Poll `Check(service)` until it answers `want`; panics after `bound` (one of the [`wait`]
+/// bounds: the work the answer waits behind).
 pub async fn wait_check(
     client: &mut HealthClient<Channel>,
     service: &str,
     want: ServingStatus,
-    within: Duration,
+    bound: Duration,
 ) {
-    let t0 = Instant::now();
-    loop {
-        let got = check(client, service).await;
-        if got == Ok(want) {
-            return;
-        }
-        assert!(
-            t0.elapsed() < within,
-            "Check({service:?}) is {got:?}, not {want:?}, after {within:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let what = format!("Check({service:?}) answers {want:?}");
+    wait::until_async(&what, bound, async || match check(client, service).await {
+        Ok(got) if got == want => Ok(()),
+        got => Err(format!("{got:?}")),
+    })
+    .await;
 }
 
 /// The status in a response.
@@ -151,7 +154,8 @@ pub async fn watch(
         .into_inner()
 }
 
-/// The next message of a `Watch` stream, within `within`.
+/// The next message of a `Watch` stream, within `within` (a [`wait`] bound, or the time the
+/// product promises to take).
 pub async fn next(
     stream: &mut tonic::Streaming<HealthCheckResponse>,
     within: Duration,
