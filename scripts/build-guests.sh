@@ -25,6 +25,9 @@ rust_only=false
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
+# scripts/test.sh builds the host with clippy-driver as the workspace wrapper; guests are built
+# by plain rustc, the same whether this runs from test.sh or from a test.
+unset RUSTC_WORKSPACE_WRAPPER CLIPPY_ARGS
 
 target=wasm32-wasip2
 if ! rustup target list --installed | grep -qx "$target"; then

@@ -185,7 +185,8 @@ impl VitalsBuilder {
 
     /// Build the handle and the evaluator. Spawn `evaluator.run(shutdown)` to start checking.
     pub fn build(self) -> (Vitals, Evaluator) {
-        let initial = initial_snapshot(&self.ctx, &self.backpressure);
+        let ctx = Arc::new(self.ctx);
+        let initial = initial_snapshot(&ctx, &self.backpressure);
         let shared = Arc::new(Shared::new(
             initial,
             self.evaluator.stale_after,
@@ -195,7 +196,7 @@ impl VitalsBuilder {
             shared.clone(),
             self.evaluator,
             self.backpressure.clone(),
-            self.ctx,
+            ctx,
         );
         for spec in self.checks {
             registry.upsert(spec);

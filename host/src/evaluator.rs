@@ -7,6 +7,7 @@
 //! [`Registry`] handle.
 
 mod apply;
+mod permits;
 mod worker;
 
 use std::collections::{BTreeMap, VecDeque};
@@ -14,7 +15,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use serde::Deserialize;
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -127,19 +128,30 @@ impl std::fmt::Debug for Registry {
 }
 
 struct Entry {
-    state: CheckState,
+    /// Shared with the published snapshots until it changes (copy on write).
+    state: Arc<CheckState>,
     generation: u64,
     cancel: CancellationToken,
+}
+
+impl Entry {
+    /// The state, to change: copied first if a snapshot still shares it, and its rendered
+    /// fragment forgotten.
+    fn state_mut(&mut self) -> &mut CheckState {
+        let state = Arc::make_mut(&mut self.state);
+        state.changed();
+        state
+    }
 }
 
 /// What the running evaluator keeps between commands.
 struct Live {
     entries: BTreeMap<Arc<str>, Entry>,
     /// Removed checks, oldest first, with their history.
-    retired: VecDeque<CheckState>,
+    retired: VecDeque<Arc<CheckState>>,
     generation: u64,
     phase: Phase,
-    permits: Arc<Semaphore>,
+    permits: Arc<permits::RunPermits>,
     reports: mpsc::Sender<worker::RunReport>,
     shutdown: CancellationToken,
 }
@@ -150,7 +162,7 @@ pub struct Evaluator {
     shared: Arc<Shared>,
     cfg: EvaluatorConfig,
     bp: BackpressureConfig,
-    ctx: RenderContext,
+    ctx: Arc<RenderContext>,
     commands: mpsc::UnboundedReceiver<Command>,
 }
 
@@ -166,8 +178,11 @@ impl std::fmt::Debug for Evaluator {
 ///
 /// It reads as "starting" (not ready) until the evaluator publishes its first snapshot: an
 /// engine that has not looked at anything yet is not healthy.
-pub fn initial_snapshot(ctx: &RenderContext, bp: &BackpressureConfig) -> snapshot::HealthSnapshot {
-    let checks = Vec::new();
+pub fn initial_snapshot(
+    ctx: &Arc<RenderContext>,
+    bp: &BackpressureConfig,
+) -> snapshot::HealthSnapshot {
+    let checks: Vec<Arc<CheckState>> = Vec::new();
     let admission = admission(&checks, bp);
     let overall = crate::aggregate::Overall {
         status: crate::check::Status::Unknown,
@@ -190,7 +205,7 @@ impl Evaluator {
         shared: Arc<Shared>,
         cfg: EvaluatorConfig,
         bp: BackpressureConfig,
-        ctx: RenderContext,
+        ctx: Arc<RenderContext>,
     ) -> (Evaluator, Registry) {
         let (tx, commands) = mpsc::unbounded_channel();
         (
@@ -214,7 +229,7 @@ impl Evaluator {
             retired: VecDeque::new(),
             generation: 0,
             phase: Phase::Starting,
-            permits: Arc::new(Semaphore::new(self.cfg.max_concurrency.max(1))),
+            permits: permits::RunPermits::new(self.cfg.max_concurrency),
             reports: report_tx,
             shutdown: shutdown.clone(),
         };
@@ -229,6 +244,11 @@ impl Evaluator {
                 _ = shutdown.cancelled() => break,
                 Some(cmd) = self.commands.recv() => {
                     self.apply_command(cmd, &mut live);
+                    // A reconcile sends one command per plugin: fold all that are waiting into
+                    // one snapshot.
+                    while let Ok(more) = self.commands.try_recv() {
+                        self.apply_command(more, &mut live);
+                    }
                     dirty = true;
                 }
                 Some(report) = reports.recv() => {
@@ -254,17 +274,17 @@ impl Evaluator {
             // A joining check that is overdue now counts: publish the change.
             for e in live.entries.values_mut() {
                 if e.state.joining_until.is_some_and(|until| now >= until) {
-                    e.state.joining_until = None;
+                    e.state_mut().joining_until = None;
                     dirty = true;
                 }
             }
             if dirty {
                 seq += 1;
-                let checks: Vec<CheckState> =
+                let checks: Vec<Arc<CheckState>> =
                     live.entries.values().map(|e| e.state.clone()).collect();
                 let overall = overall(&checks, live.phase, now);
                 let admission = admission(&checks, &self.bp);
-                let removed: Vec<CheckState> = live.retired.iter().cloned().collect();
+                let removed: Vec<Arc<CheckState>> = live.retired.iter().cloned().collect();
                 let snap = snapshot::build(
                     seq, live.phase, checks, removed, overall, admission, &self.ctx,
                 );
@@ -293,9 +313,9 @@ impl Evaluator {
                     .position(|s| s.name == name)
                     .and_then(|i| live.retired.remove(i));
                 let state = match (live.entries.remove(&name), revived) {
-                    (Some(old), _) => {
+                    (Some(mut old), _) => {
                         old.cancel.cancel();
-                        let mut state = old.state;
+                        let state = old.state_mut();
                         state.settings = spec.settings.clone();
                         state.kind = spec.check.kind();
                         state.push_transition(Transition {
@@ -304,7 +324,7 @@ impl Evaluator {
                             to: state.status(),
                             output: note.unwrap_or_else(|| "replaced".to_owned()),
                         });
-                        state
+                        old.state
                     }
                     (None, revived) => {
                         let mut state = CheckState::new(
@@ -330,7 +350,7 @@ impl Evaluator {
                         if live.phase == Phase::Running {
                             state.joining_until = Some(Instant::now() + spec.settings.timeout);
                         }
-                        state
+                        Arc::new(state)
                     }
                 };
                 tokio::spawn(
@@ -357,9 +377,9 @@ impl Evaluator {
                 );
             }
             Command::Remove { name, note } => {
-                if let Some(old) = live.entries.remove(name.as_str()) {
+                if let Some(mut old) = live.entries.remove(name.as_str()) {
                     old.cancel.cancel();
-                    let mut state = old.state;
+                    let state = old.state_mut();
                     state.push_transition(Transition {
                         time: SystemTime::now(),
                         from: Some(state.status()),
@@ -369,7 +389,7 @@ impl Evaluator {
                     if live.retired.len() == RETIRED_CHECKS {
                         live.retired.pop_front();
                     }
-                    live.retired.push_back(state);
+                    live.retired.push_back(old.state);
                     tracing::info!(check = %name, "check removed");
                 }
             }
@@ -387,9 +407,10 @@ impl Evaluator {
             tracing::debug!(check = %report.name, "result of a replaced version ignored");
             return;
         }
-        entry.state.kind = report.kind;
+        let state = entry.state_mut();
+        state.kind = report.kind;
         apply_result(
-            &mut entry.state,
+            state,
             report.result,
             report.timed_out,
             &self.bp,

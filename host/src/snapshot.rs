@@ -9,14 +9,15 @@
 mod prometheus;
 pub(crate) mod render;
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::Arc;
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
 
 use arc_swap::ArcSwap;
 use bytes::Bytes;
 use serde::Serialize;
+use serde_json::value::RawValue;
 use tokio::time::Instant;
 
 use crate::aggregate::{Overall, Phase};
@@ -26,6 +27,8 @@ use crate::damping::Damped;
 use crate::tiers::{Tier, TierState};
 
 pub use render::{NotesSource, RenderContext, build};
+
+use render::Documents;
 
 /// How many transitions each check keeps.
 pub const HISTORY_LEN: usize = 50;
@@ -72,6 +75,19 @@ pub struct CheckState {
     /// For a check added while the service runs: until when readiness does not wait for its
     /// first result (see [`crate::aggregate::Progress::Joining`]).
     pub joining_until: Option<Instant>,
+    /// This state's JSON fragment, rendered the first time a document needs it. Snapshots share
+    /// unchanged states, so a check is rendered once per change, not once per publish.
+    fragment: Fragment,
+}
+
+/// A rendered fragment that a clone does not inherit: a cloned state is about to be changed.
+#[derive(Debug, Default)]
+struct Fragment(OnceLock<Box<RawValue>>);
+
+impl Clone for Fragment {
+    fn clone(&self) -> Self {
+        Fragment::default()
+    }
 }
 
 impl CheckState {
@@ -97,7 +113,20 @@ impl CheckState {
             timeouts: 0,
             history: Arc::new(history),
             joining_until: None,
+            fragment: Fragment::default(),
         }
+    }
+
+    /// This check's health+json object, as served by `/health/checks/{name}` and inside
+    /// `/health/status`. Rendered once; changing the state through [`CheckState::changed`]
+    /// renders it again.
+    pub fn json(&self) -> &RawValue {
+        self.fragment.0.get_or_init(|| render::check_fragment(self))
+    }
+
+    /// Forget the rendered fragment. Call after changing a field in place.
+    pub fn changed(&mut self) {
+        self.fragment.0.take();
     }
 
     /// The state shown to the world: the damped state, raised to at least `warn` while the check's
@@ -120,6 +149,7 @@ impl CheckState {
 
     /// Record a transition, keeping at most [`HISTORY_LEN`].
     pub fn push_transition(&mut self, t: Transition) {
+        self.changed();
         let history = Arc::make_mut(&mut self.history);
         if history.len() == HISTORY_LEN {
             history.pop_front();
@@ -128,29 +158,23 @@ impl CheckState {
     }
 }
 
-/// Pre-rendered response bodies, built once per snapshot.
+/// Response bodies rendered with every publish: small, and served on every probe.
+///
+/// The documents that grow with the number of checks (`/health/status`, `/metrics`, `/plugins`,
+/// verbose readiness) are not here: [`HealthSnapshot`] renders each at most once per snapshot,
+/// when it is first asked for.
 #[derive(Debug, Clone, Default)]
 pub struct Bodies {
     /// `/health/ready` (plain), naming the checks that are not passing.
     pub ready: Bytes,
     /// `/health/ready` for callers without the token: the verdict, no check names.
     pub ready_public: Bytes,
-    /// `/health/ready?verbose` with per-check lines.
-    pub ready_verbose: Bytes,
     /// `/health` and the unauthenticated `/health/status`: the overall status only.
     pub summary: Bytes,
-    /// `/health/status`: the full health+json document.
-    pub status: Bytes,
-    /// `/health/checks/{name}`.
-    pub checks: HashMap<Arc<str>, Bytes>,
     /// `/health/backpressure`, with the source, check and reason.
     pub backpressure: Bytes,
     /// `/health/backpressure` for callers without the token: the decision and Retry-After only.
     pub backpressure_public: Bytes,
-    /// `/metrics`, without the per-request age lines.
-    pub metrics: Bytes,
-    /// `GET /plugins`, when a plugin runtime is in use.
-    pub plugins: Option<Bytes>,
 }
 
 /// The immutable health state at one point in time.
@@ -162,16 +186,18 @@ pub struct HealthSnapshot {
     pub built_at: SystemTime,
     /// Startup grace or running.
     pub phase: Phase,
-    /// Every check, sorted by name.
-    pub checks: Vec<CheckState>,
+    /// Every check, sorted by name. Unchanged states are shared with the previous snapshot.
+    pub checks: Vec<Arc<CheckState>>,
     /// Recently removed checks with their history, oldest removal first.
-    pub removed: Vec<CheckState>,
+    pub removed: Vec<Arc<CheckState>>,
     /// The aggregate.
     pub overall: Overall,
     /// The admission decision.
     pub admission: Admission,
     /// Pre-rendered bodies.
     pub bodies: Bodies,
+    /// The big documents, rendered on first request.
+    docs: Documents,
 }
 
 impl HealthSnapshot {
@@ -180,7 +206,27 @@ impl HealthSnapshot {
         self.checks
             .binary_search_by(|c| c.name.as_ref().cmp(name))
             .ok()
-            .map(|i| &self.checks[i])
+            .map(|i| self.checks[i].as_ref())
+    }
+
+    /// `/health/status` for token holders: the full health+json document.
+    pub fn status_body(&self) -> Bytes {
+        self.docs.status(self)
+    }
+
+    /// `/health/ready?verbose`: a line per check, then the verdict.
+    pub fn ready_verbose_body(&self) -> Bytes {
+        self.docs.ready_verbose(self)
+    }
+
+    /// `/metrics`, without the per-request age lines.
+    pub fn metrics_body(&self) -> Bytes {
+        self.docs.metrics(self)
+    }
+
+    /// `GET /plugins` (`[]` without a plugin runtime).
+    pub fn plugins_body(&self) -> Bytes {
+        self.docs.plugins()
     }
 }
 
@@ -305,5 +351,79 @@ impl Shared {
     /// The stale threshold.
     pub fn stale_after(&self) -> Duration {
         self.stale_after
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::aggregate::Overall;
+    use crate::check::{CheckResult, Outcome};
+
+    fn snapshot(seq: u64, checks: Vec<Arc<CheckState>>) -> HealthSnapshot {
+        let overall = Overall {
+            status: Status::Pass,
+            culprits: Vec::new(),
+        };
+        build(
+            seq,
+            Phase::Running,
+            checks,
+            Vec::new(),
+            overall,
+            Admission::Open,
+            &Arc::new(RenderContext::default()),
+        )
+    }
+
+    #[test]
+    fn documents_render_once_per_snapshot_and_a_check_once_per_change() {
+        let state = Arc::new(CheckState::new(
+            "db",
+            CheckKind::default(),
+            CheckSettings::default(),
+            SystemTime::now(),
+        ));
+        let first = snapshot(1, vec![state.clone()]);
+        let a = first.status_body();
+        let b = first.status_body();
+        assert_eq!(
+            a.as_ptr(),
+            b.as_ptr(),
+            "the status document was rendered twice"
+        );
+        assert_eq!(first.metrics_body().as_ptr(), first.metrics_body().as_ptr());
+
+        // The next snapshot shares the unchanged state and its rendered object.
+        let fragment = std::ptr::from_ref(state.json());
+        let second = snapshot(2, vec![state.clone()]);
+        assert_eq!(std::ptr::from_ref(second.checks[0].json()), fragment);
+        let doc: serde_json::Value = serde_json::from_slice(&second.status_body()).unwrap();
+        assert_eq!(doc["checks"]["db:status"][0]["output"], "no result yet");
+        assert_eq!(doc["vitals"]["snapshot"], 2);
+
+        // A changed state renders again, and only its own copy.
+        let mut changed = state.clone();
+        let s = Arc::make_mut(&mut changed);
+        s.changed();
+        s.runs = 1;
+        s.last = Some(CheckResult {
+            outcome: Outcome::pass("up"),
+            time: SystemTime::now(),
+            duration: Duration::from_millis(2),
+        });
+        let third = snapshot(3, vec![changed]);
+        let doc: serde_json::Value = serde_json::from_slice(&third.status_body()).unwrap();
+        let db = &doc["checks"]["db:status"][0];
+        assert_eq!(
+            (db["output"].as_str(), db["runs"].as_u64()),
+            (Some("up"), Some(1))
+        );
+        assert_eq!(
+            std::ptr::from_ref(state.json()),
+            fragment,
+            "the old copy kept its own"
+        );
     }
 }

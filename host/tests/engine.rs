@@ -442,3 +442,81 @@ channel_critical = "42s"
     rx.try_recv().unwrap();
     wait_until(&vitals, "open", |s| s.admission.is_open()).await;
 }
+
+/// A check that records when each of its runs starts, then works for `work`.
+struct Recorded {
+    name: String,
+    work: Duration,
+    starts: Arc<std::sync::Mutex<Vec<(String, tokio::time::Instant)>>>,
+}
+
+#[async_trait]
+impl Check for Recorded {
+    async fn run(&self) -> Outcome {
+        let now = tokio::time::Instant::now();
+        self.starts.lock().unwrap().push((self.name.clone(), now));
+        tokio::time::sleep(self.work).await;
+        Outcome::pass("worked")
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn checks_loaded_while_others_repeat_all_run_once_before_any_runs_twice() {
+    // 300 checks of 10 ms on 2 slots, every second: 3 s of work per second, so the pool is
+    // overloaded. They arrive in three waves while the earlier ones already repeat.
+    let starts = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let cfg = EvaluatorConfig {
+        max_concurrency: 2,
+        ..fast_evaluator()
+    };
+    let (vitals, evaluator) = Vitals::builder().evaluator_config(cfg).build();
+    let stop = CancellationToken::new();
+    let _task = tokio::spawn(evaluator.run(stop.clone()));
+    let t0 = tokio::time::Instant::now();
+    let mut registered = std::collections::HashMap::new();
+    for wave in 0..3 {
+        for i in 0..100 {
+            let name = format!("w{wave}-{i:03}");
+            let check = Recorded {
+                name: name.clone(),
+                work: Duration::from_millis(10),
+                starts: starts.clone(),
+            };
+            vitals
+                .registry()
+                .upsert(CheckSpec::new(&name, check).with_settings(every(1_000, 500)));
+            registered.insert(name, tokio::time::Instant::now());
+        }
+        tokio::time::sleep(Duration::from_millis(600)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    stop.cancel();
+
+    let starts = starts.lock().unwrap().clone();
+    let mut first = std::collections::HashMap::new();
+    for (name, at) in &starts {
+        first.entry(name.clone()).or_insert(*at);
+    }
+    assert_eq!(first.len(), 300, "every check ran");
+    for (name, at) in &first {
+        let waited = *at - registered[name];
+        assert!(
+            waited <= Duration::from_secs(1),
+            "{name} first ran {waited:?} after it was loaded (interval 1 s)"
+        );
+    }
+    // A second run starts only when every check loaded before it has started its first.
+    let mut seen = std::collections::HashSet::new();
+    for (name, at) in &starts {
+        if !seen.insert(name.clone()) {
+            for (other, loaded) in &registered {
+                assert!(
+                    *loaded >= *at || first[other] <= *at,
+                    "{name} ran again at {:?} before {other} (loaded at {:?}) ran once",
+                    *at - t0,
+                    *loaded - t0
+                );
+            }
+        }
+    }
+}

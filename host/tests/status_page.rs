@@ -217,3 +217,72 @@ async fn status_page_reveals_checks_with_the_token_and_shows_a_failing_check_wit
         target.display()
     );
 }
+
+/// 500 checks: the page lists every one, and still follows a change within two refreshes.
+#[tokio::test(flavor = "multi_thread")]
+async fn status_page_lists_500_checks_and_still_follows_a_change() {
+    const N: usize = 500;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("data")).unwrap();
+    let mut config = format!(
+        "[service]\nid = \"fleet\"\ndata_dir = \"{}\"\n\n[evaluator]\nheartbeat = \"200ms\"\n",
+        dir.path().join("data").display()
+    );
+    for i in 0..N {
+        // Never beaten: each passes until its ttl; worker-250 runs out after 4 s.
+        let ttl = if i == 250 { "4s" } else { "1h" };
+        config.push_str(&format!(
+            "\n[checks.worker-{i:03}]\ntype = \"heartbeat\"\nttl = \"{ttl}\"\ninterval = \"500ms\"\ncritical = false\n"
+        ));
+    }
+    let file = dir.path().join("vitals.toml");
+    std::fs::write(&file, config).unwrap();
+    let addr = free_port();
+    let _daemon = serve_config(&file, addr, ("UNUSED", ""));
+    wait_for(addr, "/health/live", 200, Duration::from_secs(20));
+
+    let driver = Driver::start();
+    let client = driver.session(1280, 900).await;
+    client.goto(&format!("http://{addr}/status")).await.unwrap();
+    let listed = wait_until(
+        &client,
+        &format!(
+            "return document.querySelectorAll('[data-check]').length === {N} \
+                && document.querySelector('[data-check=\"worker-250\"]').classList.contains('st-pass');"
+        ),
+        Duration::from_secs(15),
+        "all 500 checks listed, worker-250 passing",
+    )
+    .await;
+    client
+        .execute("window.__sameDocument = true; return true;", vec![])
+        .await
+        .unwrap();
+    let t0 = Instant::now();
+    loop {
+        let (code, _, _) = request(addr, "GET", "/health/checks/worker-250", None).unwrap();
+        if code == 503 {
+            break;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "worker-250 never ran out of its 4 s ttl"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let followed = wait_until(
+        &client,
+        "return window.__sameDocument === true \
+            && document.querySelector('[data-check=\"worker-250\"]').classList.contains('st-fail') \
+            && document.querySelectorAll('[data-check]').length === 500;",
+        2 * REFRESH + Duration::from_millis(500),
+        "worker-250 in the fail style within two refreshes, 500 rows, without a reload",
+    )
+    .await;
+    let errors = console_errors(&client).await;
+    assert!(errors.is_empty(), "browser console errors: {errors:#?}");
+    client.close().await.unwrap();
+    println!(
+        "500 checks: listed after {listed:?}; a failing check shown {followed:?} after the daemon"
+    );
+}

@@ -1,6 +1,8 @@
 //! Folding one run's result into a check's state, and deriving the snapshot's decisions.
 //! Pure functions of their inputs (time is passed in).
 
+use std::borrow::Borrow;
+
 use tokio::time::Instant;
 
 use crate::aggregate::{Overall, Phase, Progress, Verdict, aggregate};
@@ -18,6 +20,7 @@ pub fn apply_result(
     bp: &BackpressureConfig,
     now: Instant,
 ) {
+    state.changed();
     let before = state.status();
     state.runs += 1;
     if timed_out {
@@ -117,9 +120,9 @@ pub fn signal(c: &CheckState) -> Option<Signal> {
 }
 
 /// The overall status of a set of check states at `now`.
-pub fn overall(checks: &[CheckState], phase: Phase, now: Instant) -> Overall {
+pub fn overall<C: Borrow<CheckState>>(checks: &[C], phase: Phase, now: Instant) -> Overall {
     aggregate(
-        checks.iter().map(|c| Verdict {
+        checks.iter().map(Borrow::borrow).map(|c| Verdict {
             name: &c.name,
             critical: c.settings.critical,
             status: c.status(),
@@ -134,10 +137,11 @@ pub fn overall(checks: &[CheckState], phase: Phase, now: Instant) -> Overall {
 }
 
 /// The admission decision for a set of check states.
-pub fn admission(checks: &[CheckState], bp: &BackpressureConfig) -> Admission {
+pub fn admission<C: Borrow<CheckState>>(checks: &[C], bp: &BackpressureConfig) -> Admission {
     decide(
         checks
             .iter()
+            .map(Borrow::borrow)
             .filter_map(|c| signal(c).map(|s| (c.name.as_ref(), s))),
         bp,
     )

@@ -1,4 +1,5 @@
 //! One background loop per check: wait for a permit, run under a hard timeout, report, sleep.
+//! A check's first run waits in the first-run queue (see [`super::permits`]).
 //!
 //! Each check has its own loop, so a check that hangs only delays itself (until its timeout),
 //! and the loop awaiting its own run makes every check single-flight. Cancellation is only
@@ -8,10 +9,11 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use super::permits::{RunPermits, Turn};
 use crate::check::{Check, CheckResult, CheckSettings, Outcome};
 
 /// A finished run, sent to the publisher.
@@ -31,21 +33,23 @@ pub(crate) struct Worker {
     pub check: Arc<dyn Check>,
     pub settings: CheckSettings,
     pub jitter: f64,
-    pub permits: Arc<Semaphore>,
+    pub permits: Arc<RunPermits>,
     pub reports: mpsc::Sender<RunReport>,
     pub cancel: CancellationToken,
 }
 
 impl Worker {
     pub async fn run(self) {
+        let mut turn = Turn::First;
         loop {
             let permit = tokio::select! {
-                p = self.permits.clone().acquire_owned() => match p {
-                    Ok(p) => p,
-                    Err(_) => return, // semaphore closed: evaluator is gone
+                p = self.permits.acquire(turn) => match p {
+                    Some(p) => p,
+                    None => return, // pool closed: evaluator is gone
                 },
                 _ = self.cancel.cancelled() => return,
             };
+            turn = Turn::Repeat;
             let started = Instant::now();
             let (outcome, timed_out) = run_once(self.check.clone(), self.settings.timeout).await;
             let duration = started.elapsed();

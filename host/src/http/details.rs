@@ -4,7 +4,7 @@ use std::fmt::Write;
 
 use axum::extract::{Path, State};
 use axum::response::Response;
-use bytes::{BufMut, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 
 use super::probes::{fail_json, stale_reason};
@@ -42,11 +42,11 @@ pub(super) async fn status(State(state): State<HttpState>, headers: HeaderMap) -
     }
     let snap = state.shared.load();
     let body = if auth::may_see_details(state.token.as_deref(), &headers) {
-        &snap.bodies.status
+        snap.status_body()
     } else {
-        &snap.bodies.summary
+        snap.bodies.summary.clone()
     };
-    respond(status_code(snap.overall.status), HEALTH_JSON, body.clone())
+    respond(status_code(snap.overall.status), HEALTH_JSON, body)
 }
 
 /// `GET /health/checks/{name}`: one check.
@@ -78,9 +78,13 @@ pub(super) async fn check(
         );
     }
     let snap = state.shared.load();
-    match (snap.check(&name), snap.bodies.checks.get(name.as_str())) {
-        (Some(c), Some(body)) => respond(status_code(c.status()), HEALTH_JSON, body.clone()),
-        _ => respond(
+    match snap.check(&name) {
+        Some(c) => respond(
+            status_code(c.status()),
+            HEALTH_JSON,
+            Bytes::copy_from_slice(c.json().get().as_bytes()),
+        ),
+        None => respond(
             StatusCode::NOT_FOUND,
             HEALTH_JSON,
             fail_json(&format!("no check named '{name}'")),
@@ -104,7 +108,7 @@ pub(super) async fn metrics(State(state): State<HttpState>, headers: HeaderMap) 
         return unauthorized();
     }
     let snap = state.shared.load();
-    let pre = &snap.bodies.metrics;
+    let pre = snap.metrics_body();
     let mut tail = String::with_capacity(256);
     let _ = writeln!(
         tail,
@@ -124,7 +128,7 @@ pub(super) async fn metrics(State(state): State<HttpState>, headers: HeaderMap) 
     let draining = u8::from(state.shared.lifecycle() == Lifecycle::Draining);
     let _ = writeln!(tail, "vitals_draining {draining}");
     let mut body = BytesMut::with_capacity(pre.len() + tail.len());
-    body.put_slice(pre);
+    body.put_slice(&pre);
     body.put_slice(tail.as_bytes());
     respond(
         StatusCode::OK,
@@ -148,10 +152,5 @@ pub(super) async fn plugins(State(state): State<HttpState>, headers: HeaderMap) 
         return unauthorized();
     }
     let snap = state.shared.load();
-    let body = snap
-        .bodies
-        .plugins
-        .clone()
-        .unwrap_or_else(|| bytes::Bytes::from_static(b"[]"));
-    respond(StatusCode::OK, "application/json", body)
+    respond(StatusCode::OK, "application/json", snap.plugins_body())
 }

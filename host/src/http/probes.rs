@@ -96,13 +96,13 @@ pub(super) async fn ready(
     let details = q.verbose && trusted;
     if q.exclude.is_empty() {
         let body = if details {
-            &snap.bodies.ready_verbose
+            snap.ready_verbose_body()
         } else if trusted {
-            &snap.bodies.ready
+            snap.bodies.ready.clone()
         } else {
-            &snap.bodies.ready_public
+            snap.bodies.ready_public.clone()
         };
-        return respond(status_code(snap.overall.status), TEXT, body.clone());
+        return respond(status_code(snap.overall.status), TEXT, body);
     }
     // Excluding checks re-aggregates the already-computed check states: a pure function over a
     // handful of values, no rendering of the report.

@@ -16,7 +16,9 @@ use super::loader::LoadedPlugin;
 use super::output::truncate_text;
 use super::quarantine::{Quarantine, QuarantinePolicy};
 use super::registry::PluginStats;
-use super::sandbox::{Call, Returned, RunFailure, Sandbox, WarmPolicy, run_in};
+use super::sandbox::{
+    Call, FreshRunPhases, Returned, RunFailure, Sandbox, WarmPolicy, profile_fresh_run, run_in,
+};
 use super::settings::{PluginCheckConfig, PluginManifest};
 use crate::check::{Check, CheckKind, CheckSettings, CheckSpec, Outcome, Status};
 use crate::config::CommonSettings;
@@ -327,6 +329,20 @@ impl PluginCheck {
             outcome = outcome.detail(k.truncated(KEY_BYTES), v.truncated(limit));
         }
         (outcome, false)
+    }
+
+    /// One fresh run of `check`, timed phase by phase, without touching this check's state
+    /// (for the `plugin_run` benchmark).
+    #[doc(hidden)]
+    pub async fn profile_fresh_run(&self) -> Result<FreshRunPhases, RunFailure> {
+        let active = self.active.load_full();
+        profile_fresh_run(
+            &self.runtime.inner.engine,
+            &active.loaded.inner.pre,
+            &active.context,
+            &self.limits,
+        )
+        .await
     }
 
     /// Run once, telling a verdict of the plugin from a run the sandbox stopped.

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use wasmtime::component::{HasSelf, Linker};
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 use super::PluginError;
 use super::bindings::Plugin;
@@ -18,6 +18,9 @@ use super::limits::{ByteSize, RunLimits};
 use super::registry::PluginRegistry;
 use super::sandbox::PluginState;
 use crate::datasource::Datasources;
+
+/// Bytes of a pool slot's memory (and table) reset in place and kept resident between runs.
+const KEEP_RESIDENT: usize = 64 * 1024;
 
 /// One epoch tick; deadlines are checked (and spinning guests yield) this often.
 pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(10);
@@ -151,7 +154,14 @@ fn pooling_config(config: &RuntimeConfig) -> PoolingAllocationConfig {
         .total_memories(n.saturating_mul(2))
         .total_tables(n.saturating_mul(4))
         .total_stacks(n)
-        .max_memory_size(usize::try_from(config.max_memory.bytes()).unwrap_or(usize::MAX));
+        .max_memory_size(usize::try_from(config.max_memory.bytes()).unwrap_or(usize::MAX))
+        // A slot's pages that the last run dirtied are found with the PAGEMAP_SCAN ioctl
+        // (Linux 6.7+) and zeroed with memset, up to this much per memory and table, instead of
+        // being unmapped with madvise: a fresh run of a small plugin then takes no page faults and
+        // no system call to reset. Each idle slot keeps at most this much resident.
+        .linear_memory_keep_resident(KEEP_RESIDENT)
+        .table_keep_resident(KEEP_RESIDENT)
+        .pagemap_scan(Enabled::Auto);
     pool
 }
 

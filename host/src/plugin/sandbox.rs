@@ -345,6 +345,57 @@ pub(crate) async fn run_in(
     (report, keep)
 }
 
+/// Where the time of one fresh run goes, phase by phase (see [`profile_fresh_run`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FreshRunPhases {
+    /// Store, WASI context, limiter and epoch callback.
+    pub store: Duration,
+    /// Instantiating the pre-linked component in the store (a pool slot, copy-on-write memory).
+    pub instantiate: Duration,
+    /// Looking up and calling `check`, lifting its result within the caps, post-return.
+    pub call: Duration,
+    /// Dropping the store and instance (the pool slot is reset for the next run).
+    pub drop: Duration,
+}
+
+/// One fresh `check` run taken apart: the same steps as [`run_in`] with no warm instance, each
+/// timed. For the `plugin_run` benchmark's breakdown.
+pub(crate) async fn profile_fresh_run(
+    engine: &wasmtime::Engine,
+    pre: &PluginPre<PluginState>,
+    plugin: &Arc<PluginContext>,
+    limits: &RunLimits,
+) -> Result<FreshRunPhases, RunFailure> {
+    let t0 = Instant::now();
+    let deadline = t0 + limits.deadline;
+    let capture = BoundedCapture::new(CAPTURE_BYTES);
+    let mut store = new_store(engine, plugin, limits, &capture, deadline)?;
+    let t1 = Instant::now();
+    let instance = pre
+        .instance_pre()
+        .instantiate_async(&mut store)
+        .await
+        .map_err(|e| classify(&e, limits, &capture))?;
+    let t2 = Instant::now();
+    let mut sandbox = Sandbox {
+        store,
+        instance,
+        capture,
+        created: t2,
+        calls: 0,
+    };
+    sandbox.call(Call::Check, limits, deadline).await?;
+    let t3 = Instant::now();
+    drop(sandbox);
+    let t4 = Instant::now();
+    Ok(FreshRunPhases {
+        store: t1 - t0,
+        instantiate: t2 - t1,
+        call: t3 - t2,
+        drop: t4 - t3,
+    })
+}
+
 /// Map a wasmtime error to the reason the operator sees.
 fn classify(error: &wasmtime::Error, limits: &RunLimits, capture: &BoundedCapture) -> RunFailure {
     if error.is::<DeadlineExceeded>() {

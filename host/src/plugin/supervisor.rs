@@ -15,9 +15,11 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use futures_util::StreamExt;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
+use super::PluginError;
 use super::check::PluginCheck;
 use super::directory::{self, FileStamp};
 use super::engine::PluginRuntime;
@@ -65,6 +67,18 @@ struct Wanted {
     config: PluginCheckConfig,
     /// Declared in the config (a check the operator asked for) or found in the directory.
     declared: bool,
+}
+
+/// A file to load, with what was known of it before the load.
+struct Load {
+    name: String,
+    want: Wanted,
+    /// `want`'s config with the resolved file.
+    config: PluginCheckConfig,
+    fingerprint: Fingerprint,
+    manifest_bytes: Option<Vec<u8>>,
+    /// How much longer the file counts as fresh (still being written).
+    fresh_for: Option<Duration>,
 }
 
 /// The version a check runs now.
@@ -243,16 +257,29 @@ impl PluginSupervisor {
         wanted
     }
 
-    /// Bring the running plugin checks in line with the files, once. Loads run one after the
-    /// other on this task (compiles on the blocking pool), never on the evaluator or the probes.
+    /// Bring the running plugin checks in line with the files, once. Files that need loading
+    /// load side by side, as many at a time as there are cores (compiles on the blocking pool),
+    /// never on the evaluator or the probes; each goes live as soon as it has loaded.
     pub async fn reconcile(&self) -> ReconcileReport {
         let mut state = self.state.lock().await;
         let mut report = ReconcileReport::default();
         let wanted = self.wanted();
+        let mut loads = Vec::new();
         for (name, want) in &wanted {
-            self.reconcile_one(&mut state, name, want, &mut report)
-                .await;
+            if let Some(load) = self.plan(&mut state, name, want, &mut report).await {
+                loads.push(load);
+            }
         }
+        let width = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+        let mut built = futures_util::stream::iter(loads.into_iter().map(|load| async move {
+            let built = PluginCheck::build(&self.runtime, &load.name, &load.config).await;
+            (load, built)
+        }))
+        .buffered(width);
+        while let Some((load, built)) = built.next().await {
+            self.commit(&mut state, load, built, &mut report).await;
+        }
+        drop(built);
         let gone: Vec<String> = state
             .current
             .keys()
@@ -300,18 +327,20 @@ impl PluginSupervisor {
         report
     }
 
-    async fn reconcile_one(
+    /// What to do about one wanted check: `Some` when its file needs loading. Settles
+    /// everything that needs no load (missing, unchanged, same bytes) on the spot.
+    async fn plan(
         &self,
         state: &mut State,
         name: &str,
         want: &Wanted,
         report: &mut ReconcileReport,
-    ) {
+    ) -> Option<Load> {
         // One version's files: through a ConfigMap's `..data` symlink, both from its target.
         let file = directory::resolve(&want.file);
         let Some(wasm) = FileStamp::of(&file) else {
             self.missing(state, name, want, report);
-            return;
+            return None;
         };
         let fingerprint = Fingerprint {
             wasm,
@@ -323,12 +352,12 @@ impl PluginSupervisor {
             .get(name)
             .is_some_and(|c| c.fingerprint == fingerprint)
         {
-            return;
+            return None;
         }
         match state.attempts.get(name) {
-            Some(Attempt::Rejected(fp)) if *fp == fingerprint => return,
+            Some(Attempt::Rejected(fp)) if *fp == fingerprint => return None,
             Some(Attempt::Deferred(fp, at)) if *fp == fingerprint && Instant::now() < *at => {
-                return;
+                return None;
             }
             _ => {}
         }
@@ -345,13 +374,39 @@ impl PluginSupervisor {
             // Touched or copied over with the same bytes: nothing to reload.
             current.fingerprint = fingerprint;
             state.attempts.remove(name);
-            return;
+            return None;
         }
         // Judged before loading: a slow compile must not make a fresh file look settled.
         let fresh_for = self.config.settle.checked_sub(fingerprint.wasm.age());
         let mut config = want.config.clone();
         config.file = Some(file);
-        let built = PluginCheck::build(&self.runtime, name, &config).await;
+        Some(Load {
+            name: name.to_owned(),
+            want: want.clone(),
+            config,
+            fingerprint,
+            manifest_bytes,
+            fresh_for,
+        })
+    }
+
+    /// Put the outcome of one load into effect.
+    async fn commit(
+        &self,
+        state: &mut State,
+        load: Load,
+        built: Result<(CheckSpec, LoadedPlugin), PluginError>,
+        report: &mut ReconcileReport,
+    ) {
+        let Load {
+            name,
+            want,
+            fingerprint,
+            manifest_bytes,
+            fresh_for,
+            ..
+        } = load;
+        let (name, want) = (name.as_str(), &want);
         // A file that changed while it was being loaded is looked at again right away. What
         // loaded is still a complete, valid version (it compiled and described itself), so it
         // goes live meanwhile: a file rewritten non-stop still gets its newer versions in. A load

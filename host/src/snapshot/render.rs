@@ -1,4 +1,5 @@
-//! Rendering a snapshot's response bodies, once per publish.
+//! Rendering a snapshot's response bodies: the small ones with each publish, the big documents
+//! once per snapshot on first request, each check's object once per change of the check.
 //!
 //! Bodies follow the IETF "Health Check Response Format for HTTP APIs" draft
 //! (application/health+json): checks keyed `component:measurement`, each an array of objects with
@@ -6,17 +7,19 @@
 //! The draft knows only pass/warn/fail, so an unknown check is rendered `"status": "fail"` with
 //! `"state": "unknown"` beside it.
 
-use std::collections::HashMap;
-use std::sync::Arc;
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::{Arc, OnceLock};
 use std::time::SystemTime;
 
 use bytes::Bytes;
-use serde_json::{Map, Value, json};
+use serde::Serialize;
+use serde_json::value::RawValue;
+use serde_json::{Value, json};
 
-use super::{Bodies, CheckState, HealthSnapshot, prometheus};
+use super::{Bodies, CheckState, HealthSnapshot, Transition, prometheus};
 use crate::aggregate::{Overall, Phase};
 use crate::backpressure::Admission;
-use crate::check::Status;
+use crate::check::{Details, Status};
 use crate::metrics::MetricsSource;
 use crate::plugin::PluginRegistry;
 
@@ -67,85 +70,156 @@ pub(crate) fn rfc3339(t: SystemTime) -> String {
     humantime::format_rfc3339_millis(t).to_string()
 }
 
-/// Build a snapshot with all of its bodies rendered.
+/// Build a snapshot: the aggregate's small bodies now, the big documents on first request.
 pub fn build(
     seq: u64,
     phase: Phase,
-    checks: Vec<CheckState>,
-    removed: Vec<CheckState>,
+    checks: Vec<Arc<CheckState>>,
+    removed: Vec<Arc<CheckState>>,
     overall: Overall,
     admission: Admission,
-    ctx: &RenderContext,
+    ctx: &Arc<RenderContext>,
 ) -> HealthSnapshot {
-    let built_at = SystemTime::now();
-    let mut snap = HealthSnapshot {
+    let bodies = Bodies {
+        ready: Bytes::from(ready_line(&overall, phase)),
+        ready_public: Bytes::from(public_ready_line(&overall, phase)),
+        summary: to_bytes(&json!({ "status": draft_status(overall.status) })),
+        backpressure: to_bytes(&backpressure_json(&admission)),
+        backpressure_public: to_bytes(&public_backpressure_json(&admission)),
+    };
+    HealthSnapshot {
         seq,
-        built_at,
+        built_at: SystemTime::now(),
         phase,
         checks,
         removed,
         overall,
         admission,
-        bodies: Bodies::default(),
-    };
-    snap.bodies = render_bodies(&snap, ctx);
-    snap
+        bodies,
+        docs: Documents {
+            ctx: ctx.clone(),
+            ..Documents::default()
+        },
+    }
 }
 
-fn render_bodies(snap: &HealthSnapshot, ctx: &RenderContext) -> Bodies {
-    let mut per_check = HashMap::with_capacity(snap.checks.len());
-    let mut checks_json = Map::new();
-    for c in &snap.checks {
-        let entry = check_json(c);
-        per_check.insert(c.name.clone(), to_bytes(&entry));
-        let key = format!("{}:{}", c.name, c.kind.measurement);
-        checks_json.insert(key, Value::Array(vec![entry]));
+/// The documents that grow with the number of checks, each rendered at most once per snapshot
+/// and only when asked for: with a thousand checks publishing a thousand snapshots a second,
+/// rendering them all on every publish would cost O(N²).
+#[derive(Debug, Clone, Default)]
+pub(super) struct Documents {
+    ctx: Arc<RenderContext>,
+    status: OnceLock<Bytes>,
+    ready_verbose: OnceLock<Bytes>,
+    metrics: OnceLock<Bytes>,
+    plugins: OnceLock<Bytes>,
+}
+
+impl Documents {
+    pub(super) fn status(&self, snap: &HealthSnapshot) -> Bytes {
+        self.status
+            .get_or_init(|| status_document(snap, &self.ctx))
+            .clone()
     }
-    let mut status = json!({
-        "status": draft_status(snap.overall.status),
-        "version": "1",
-        "releaseId": ctx.release_id,
-        "serviceId": ctx.service_id,
-        "description": "health of the service and its dependencies, from the vitals snapshot",
-        "time": rfc3339(snap.built_at),
-        "checks": checks_json,
-        "backpressure": snap.admission,
-        "vitals": {
-            "state": snap.overall.status.as_str(),
-            "phase": match snap.phase { Phase::Starting => "starting", Phase::Running => "running" },
-            "snapshot": snap.seq,
-        },
-    });
-    if let Some(output) = overall_output(&snap.overall, snap.phase) {
-        status["output"] = Value::String(output);
+
+    pub(super) fn ready_verbose(&self, snap: &HealthSnapshot) -> Bytes {
+        self.ready_verbose
+            .get_or_init(|| Bytes::from(ready_verbose(snap)))
+            .clone()
     }
+
+    pub(super) fn metrics(&self, snap: &HealthSnapshot) -> Bytes {
+        self.metrics
+            .get_or_init(|| Bytes::from(prometheus::render(snap, &self.ctx.metrics_sources)))
+            .clone()
+    }
+
+    pub(super) fn plugins(&self) -> Bytes {
+        self.plugins
+            .get_or_init(|| match &self.ctx.plugins {
+                Some(p) => to_bytes(&p.to_json()),
+                None => Bytes::from_static(b"[]"),
+            })
+            .clone()
+    }
+}
+
+/// The draft's document. Each check's object is its cached fragment, copied in as it is.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct StatusDocument<'a> {
+    status: &'static str,
+    version: &'static str,
+    release_id: &'a str,
+    service_id: &'a str,
+    description: &'static str,
+    time: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    output: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    notes: Vec<String>,
+    checks: BTreeMap<String, [&'a RawValue; 1]>,
+    backpressure: &'a Admission,
+    vitals: VitalsSection<'a>,
+}
+
+#[derive(Serialize)]
+struct VitalsSection<'a> {
+    state: &'static str,
+    phase: &'static str,
+    snapshot: u64,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    removed: BTreeMap<&'a str, Removed<'a>>,
+}
+
+#[derive(Serialize)]
+struct Removed<'a> {
+    history: &'a VecDeque<Transition>,
+}
+
+fn status_document(snap: &HealthSnapshot, ctx: &RenderContext) -> Bytes {
     let mut notes = Vec::new();
     for source in &ctx.notes_sources {
         source.notes(&mut notes);
     }
-    if !notes.is_empty() {
-        status["notes"] = json!(notes);
-    }
-    if !snap.removed.is_empty() {
-        let removed: Map<String, Value> = snap
-            .removed
+    let doc = StatusDocument {
+        status: draft_status(snap.overall.status),
+        version: "1",
+        release_id: &ctx.release_id,
+        service_id: &ctx.service_id,
+        description: "health of the service and its dependencies, from the vitals snapshot",
+        time: rfc3339(snap.built_at),
+        output: overall_output(&snap.overall, snap.phase),
+        notes,
+        checks: snap
+            .checks
             .iter()
-            .map(|c| (c.name.to_string(), json!({ "history": c.history.as_ref() })))
-            .collect();
-        status["vitals"]["removed"] = Value::Object(removed);
-    }
-    Bodies {
-        ready: Bytes::from(ready_line(&snap.overall, snap.phase)),
-        ready_public: Bytes::from(public_ready_line(&snap.overall, snap.phase)),
-        ready_verbose: Bytes::from(ready_verbose(snap)),
-        summary: to_bytes(&json!({ "status": draft_status(snap.overall.status) })),
-        status: to_bytes(&status),
-        checks: per_check,
-        backpressure: to_bytes(&backpressure_json(&snap.admission)),
-        backpressure_public: to_bytes(&public_backpressure_json(&snap.admission)),
-        metrics: Bytes::from(prometheus::render(snap, &ctx.metrics_sources)),
-        plugins: ctx.plugins.as_ref().map(|p| to_bytes(&p.to_json())),
-    }
+            .map(|c| (format!("{}:{}", c.name, c.kind.measurement), [c.json()]))
+            .collect(),
+        backpressure: &snap.admission,
+        vitals: VitalsSection {
+            state: snap.overall.status.as_str(),
+            phase: match snap.phase {
+                Phase::Starting => "starting",
+                Phase::Running => "running",
+            },
+            snapshot: snap.seq,
+            removed: snap
+                .removed
+                .iter()
+                .map(|c| {
+                    (
+                        c.name.as_ref(),
+                        Removed {
+                            history: &c.history,
+                        },
+                    )
+                })
+                .collect(),
+        },
+    };
+    // Serializing plain data into a Vec cannot fail.
+    Bytes::from(serde_json::to_vec(&doc).unwrap_or_default())
 }
 
 fn to_bytes(v: &Value) -> Bytes {
@@ -215,44 +289,71 @@ fn one_line(s: &str) -> String {
     s.replace(['\n', '\r'], " ")
 }
 
-fn check_json(c: &CheckState) -> Value {
+/// One check's object in the draft's format.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct CheckDocument<'a> {
+    component_id: &'a str,
+    component_type: &'static str,
+    status: &'static str,
+    state: &'static str,
+    critical: bool,
+    backpressure_source: bool,
+    consecutive_failures: u32,
+    runs: u64,
+    timeouts: u64,
+    interval_ms: u64,
+    timeout_ms: u64,
+    history: &'a VecDeque<Transition>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    time: Option<String>,
+    output: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    raw_status: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    duration_ms: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    observed_value: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    observed_unit: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    details: Option<&'a Details>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tier: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_success: Option<String>,
+}
+
+/// Render one check's object (cached in its state by [`CheckState::json`]).
+pub(super) fn check_fragment(c: &CheckState) -> Box<RawValue> {
     let status = c.status();
-    let mut v = json!({
-        "componentId": c.name.as_ref(),
-        "componentType": c.kind.component_type,
-        "status": draft_status(status),
-        "state": status.as_str(),
-        "critical": c.settings.critical,
-        "backpressureSource": c.settings.backpressure_source,
-        "consecutiveFailures": c.damped.consecutive_failures,
-        "runs": c.runs,
-        "timeouts": c.timeouts,
-        "intervalMs": c.settings.interval.as_millis() as u64,
-        "timeoutMs": c.settings.timeout.as_millis() as u64,
-        "history": c.history.as_ref(),
-    });
-    if let Some(r) = &c.last {
-        v["time"] = Value::String(rfc3339(r.time));
-        v["output"] = Value::String(r.outcome.output.clone());
-        v["rawStatus"] = Value::String(r.outcome.status.as_str().to_owned());
-        v["durationMs"] = json!(r.duration.as_secs_f64() * 1000.0);
-        if let Some(o) = &r.outcome.observed {
-            v["observedValue"] = json!(o.value);
-            v["observedUnit"] = Value::String(o.unit.clone());
-        }
-        if !r.outcome.details.is_empty() {
-            v["details"] = json!(r.outcome.details);
-        }
-    } else {
-        v["output"] = Value::String("no result yet".to_owned());
-    }
-    if let Some(t) = c.load_tier() {
-        v["tier"] = Value::String(t.as_str().to_owned());
-    }
-    if let Some(t) = c.last_success {
-        v["lastSuccess"] = Value::String(rfc3339(t));
-    }
-    v
+    let last = c.last.as_ref();
+    let observed = last.and_then(|r| r.outcome.observed.as_ref());
+    let doc = CheckDocument {
+        component_id: &c.name,
+        component_type: c.kind.component_type,
+        status: draft_status(status),
+        state: status.as_str(),
+        critical: c.settings.critical,
+        backpressure_source: c.settings.backpressure_source,
+        consecutive_failures: c.damped.consecutive_failures,
+        runs: c.runs,
+        timeouts: c.timeouts,
+        interval_ms: c.settings.interval.as_millis() as u64,
+        timeout_ms: c.settings.timeout.as_millis() as u64,
+        history: &c.history,
+        time: last.map(|r| rfc3339(r.time)),
+        output: last.map_or("no result yet", |r| r.outcome.output.as_str()),
+        raw_status: last.map(|r| r.outcome.status.as_str()),
+        duration_ms: last.map(|r| r.duration.as_secs_f64() * 1000.0),
+        observed_value: observed.map(|o| o.value),
+        observed_unit: observed.map(|o| o.unit.as_str()),
+        details: last.map(|r| &r.outcome.details).filter(|d| !d.is_empty()),
+        tier: c.load_tier().map(|t| t.as_str()),
+        last_success: c.last_success.map(rfc3339),
+    };
+    // Plain data with string keys: serializing cannot fail.
+    serde_json::value::to_raw_value(&doc).unwrap_or_else(|_| RawValue::NULL.to_owned())
 }
 
 fn public_backpressure_json(a: &Admission) -> Value {
