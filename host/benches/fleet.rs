@@ -30,6 +30,8 @@ mod fleet;
 mod guests;
 #[path = "support/report.rs"]
 mod report;
+#[path = "../tests/support/wait.rs"]
+mod wait;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
