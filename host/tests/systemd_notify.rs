@@ -115,6 +115,7 @@ fn without_notify_socket_nothing_is_sent_and_the_daemon_serves() {
     signal(d.0.id(), "-TERM");
     let mut log = String::new();
     std::io::Read::read_to_string(d.0.stderr.as_mut().unwrap(), &mut log).unwrap();
-    assert!(d.0.wait().unwrap().success());
+    let exit = d.0.wait().unwrap();
+    assert!(exit.success(), "{exit:?}\n{log}");
     assert!(!log.contains("notify"), "{log}");
 }
