@@ -316,7 +316,12 @@ fn binary_component(wasm: &[u8]) -> Result<(), String> {
 }
 
 fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    // A name of its own per write, not only per process: plugins load side by side, and two
+    // loads of the same bytes writing one temporary file would truncate an artifact that the
+    // other has already renamed into place and mapped (SIGBUS when its pages are read).
+    static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = path.with_extension(format!("tmp{}-{n}", std::process::id()));
     std::fs::write(&tmp, bytes)?;
     std::fs::rename(&tmp, path).inspect_err(|_| {
         let _ = std::fs::remove_file(&tmp);
@@ -338,6 +343,30 @@ fn load_artifact(engine: &Engine, path: &Path) -> wasmtime::Result<Component> {
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
+
+    #[test]
+    fn concurrent_writes_of_one_artifact_never_touch_each_others_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("artifact.cwasm");
+        let bytes: Vec<u8> = (0..4 * 1024 * 1024).map(|i| (i % 251) as u8).collect();
+        super::write_atomically(&path, &bytes).unwrap();
+        // A reader holds the file that is in place while others replace it, as a mapping does.
+        let mut held = std::fs::File::open(&path).unwrap();
+        std::thread::scope(|s| {
+            for _ in 0..8 {
+                s.spawn(|| super::write_atomically(&path, &bytes).unwrap());
+            }
+        });
+        let mut read = Vec::new();
+        std::io::Read::read_to_end(&mut held, &mut read).unwrap();
+        assert!(
+            read == bytes,
+            "the file in use was changed under its reader"
+        );
+        assert!(std::fs::read(&path).unwrap() == bytes);
+        let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(left.len(), 1, "temporary files left behind");
+    }
     use super::*;
 
     #[test]
