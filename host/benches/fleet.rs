@@ -164,6 +164,7 @@ fn phase_b(b: &Bench, t: &mut Table, conns: usize) {
         b.secs
     );
     let (busy, wrk) = Window::over(&d, || fleet::wrk(d.addr, "/health/ready", conns, b.secs));
+    println!("{}", wrk.latency);
     let rss = mib(quiet.mem.rss.max(busy.mem.rss));
     let value = format!("{rss:.1} MiB (peak VmHWM {:.1})", mib(busy.mem.hwm));
     t.check("B", "RSS, 1,000 checks", value, "≤ 256 MiB", rss <= 256.0);
@@ -266,19 +267,22 @@ fn phase_d(b: &Bench, t: &mut Table, n: usize) {
     let mut d = Daemon::start(&warm, &data, "");
     let waited = d.wait_results(n, Duration::from_secs(120));
     std::thread::sleep(Duration::from_secs(b.settle));
-    let (listed, failing) = (fleet::result_counts(d.addr), fleet::not_serving(d.addr));
+    let failing = fleet::not_serving(d.addr);
     let note = fleet::status(d.addr)["notes"][0]
         .as_str()
         .map(str::to_owned);
+    let name = failing
+        .first()
+        .and_then(|l| l.strip_prefix("[-]")?.split(' ').next());
+    let why = name.and_then(|name| fleet::first_failure(d.addr, name));
     let waited = match waited {
-        Ok(took) => format!("every check has a result after {:.1} s", took.as_secs_f64()),
+        Ok(took) => format!("all have a result after {:.1} s", took.as_secs_f64()),
         Err(counts) => format!("after 120 s (listed, without a result) = {counts:?}"),
     };
     let value = format!(
-        "{waited}; then (listed, without a result) = {listed:?}; {} not serving, e.g. {:?}; \
-         first note {note:?}",
+        "{waited}; {} of {n} not serving; {}'s first failure: {why:?}; first note: {note:?}",
         failing.len(),
-        failing.first()
+        name.unwrap_or("-"),
     );
     t.report("D", "warm Rust at the default max_instances", value);
 }

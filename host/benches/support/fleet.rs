@@ -163,6 +163,21 @@ pub fn status(addr: SocketAddr) -> serde_json::Value {
     serde_json::from_str(&body).expect("health+json")
 }
 
+/// The output of the first transition of check `name` to `fail` (its history in
+/// `/health/status`): why it first failed.
+pub fn first_failure(addr: SocketAddr, name: &str) -> Option<String> {
+    let doc = status(addr);
+    let check = doc["checks"]
+        .as_object()?
+        .values()
+        .find(|v| v[0]["componentId"] == name)?;
+    check[0]["history"]
+        .as_array()?
+        .iter()
+        .find(|t| t["to"] == "fail")
+        .and_then(|t| Some(t["output"].as_str()?.to_owned()))
+}
+
 /// Each check's `runs`, from `/health/status`.
 pub fn runs(addr: SocketAddr) -> HashMap<String, u64> {
     let doc = status(addr);
@@ -256,6 +271,8 @@ pub struct Wrk {
     pub requests: u64,
     /// Non-2xx answers and socket errors, as wrk words them (empty: none).
     pub problems: String,
+    /// wrk's own latency lines (thread stats and distribution), as printed.
+    pub latency: String,
 }
 
 /// Exit with a one-line message unless `wrk` can be run.
@@ -315,6 +332,13 @@ pub fn wrk(addr: SocketAddr, path: &str, conns: usize, secs: u64) -> Wrk {
             .and_then(|(n, _)| n.trim().parse().ok())
             .unwrap_or(0),
         problems: problems.join("; "),
+        latency: text
+            .lines()
+            .filter(|l| {
+                l.trim_start().starts_with("Latency") || l.trim().ends_with('s') && l.contains('%')
+            })
+            .collect::<Vec<_>>()
+            .join("\n"),
     }
 }
 
