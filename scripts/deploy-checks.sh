@@ -14,9 +14,7 @@ tools/deploy/.venv/bin/kubernetes-validate -k "$k8s_version" --strict --quiet de
 if command -v systemd-analyze >/dev/null; then
     echo "deploy-checks: systemd-analyze verify deploy/systemd/vitals.service"
     target="${CARGO_TARGET_DIR:-$root/target}"
-    # --workspace, as the test build: `-p vitals-host` alone resolves other dependency features
-    # and would rebuild wasmtime and friends just for this.
-    cargo build --workspace --locked --quiet
+    cargo build -p vitals-host --locked --bin vitals --quiet
     # Verified as installed, with ExecStart pointing at the binary just built (verify requires
     # the executable to exist).
     unit_dir="$(mktemp -d)"
