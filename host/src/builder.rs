@@ -67,6 +67,7 @@ pub struct VitalsBuilder {
     ctx: RenderContext,
     checks: Vec<CheckSpec>,
     heartbeats: Heartbeats,
+    hold: bool,
 }
 
 impl Default for VitalsBuilder {
@@ -84,6 +85,7 @@ impl Default for VitalsBuilder {
             },
             checks: Vec::new(),
             heartbeats: Heartbeats::new(),
+            hold: false,
         }
     }
 }
@@ -124,6 +126,14 @@ impl VitalsBuilder {
     /// Require this bearer token for detailed output and admin endpoints.
     pub fn token(mut self, token: Token) -> Self {
         self.token = Some(token);
+        self
+    }
+
+    /// Keep the service "starting" (readiness 503) until [`Registry::startup_complete`], for
+    /// an application that registers checks after [`VitalsBuilder::build`] (the daemon loads its
+    /// config and plugin directory that way): readiness never passes on half of them.
+    pub fn hold_until_started(mut self) -> Self {
+        self.hold = true;
         self
     }
 
@@ -192,12 +202,15 @@ impl VitalsBuilder {
             self.evaluator.stale_after,
             self.evaluator.dead_after,
         ));
-        let (evaluator, registry) = Evaluator::new(
+        let (mut evaluator, registry) = Evaluator::new(
             shared.clone(),
             self.evaluator,
             self.backpressure.clone(),
             ctx,
         );
+        if self.hold {
+            evaluator.hold_until_started();
+        }
         for spec in self.checks {
             registry.upsert(spec);
         }

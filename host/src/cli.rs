@@ -185,7 +185,7 @@ fn serve(file: Option<&Path>, listen: Option<SocketAddr>) -> anyhow::Result<()> 
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    rt.block_on(async {
+    let served = rt.block_on(async {
         if file.is_none() {
             // The embedded default's SQLite datasource lives in the data directory.
             let db = crate::checks::prepare_embedded_sqlite(&cfg.service.data_dir).await?;
@@ -196,5 +196,8 @@ fn serve(file: Option<&Path>, listen: Option<SocketAddr>) -> anyhow::Result<()> 
         let daemon = Daemon::from_config(&cfg, file.map(Path::to_path_buf), listen).await?;
         daemon.run_until_signal().await?;
         Ok(())
-    })
+    });
+    // A compile abandoned by a stop during start-up cannot be interrupted: don't wait for it.
+    rt.shutdown_timeout(std::time::Duration::from_secs(1));
+    served
 }

@@ -71,6 +71,8 @@ enum Command {
         note: String,
     },
     Refresh,
+    /// Start-up is complete: publish from now on (see [`Registry::startup_complete`]).
+    Started,
 }
 
 /// How many removed checks keep their history (shown in `/health/status` under `removed`, and
@@ -119,6 +121,14 @@ impl Registry {
     pub fn refresh(&self) {
         let _ = self.tx.send(Command::Refresh);
     }
+
+    /// For an evaluator built with [`crate::VitalsBuilder::hold_until_started`]: the checks
+    /// start-up registers are all registered. Until this is called the service reads as
+    /// "starting", so readiness never passes on a half-registered set of checks; the startup
+    /// grace counts from here.
+    pub fn startup_complete(&self) {
+        let _ = self.tx.send(Command::Started);
+    }
 }
 
 impl std::fmt::Debug for Registry {
@@ -151,6 +161,10 @@ struct Live {
     retired: VecDeque<Arc<CheckState>>,
     generation: u64,
     phase: Phase,
+    /// Publishing waits for [`Command::Started`].
+    held: bool,
+    /// When the startup grace began: at [`Evaluator::run`], or at the release of a hold.
+    started: Instant,
     permits: Arc<permits::RunPermits>,
     reports: mpsc::Sender<worker::RunReport>,
     shutdown: CancellationToken,
@@ -164,6 +178,7 @@ pub struct Evaluator {
     bp: BackpressureConfig,
     ctx: Arc<RenderContext>,
     commands: mpsc::UnboundedReceiver<Command>,
+    held: bool,
 }
 
 impl std::fmt::Debug for Evaluator {
@@ -215,20 +230,28 @@ impl Evaluator {
                 bp,
                 ctx,
                 commands,
+                held: false,
             },
             Registry { tx },
         )
     }
 
+    /// Publish nothing until [`Registry::startup_complete`]: checks run, but the initial
+    /// ("starting") snapshot stays until start-up has registered every check.
+    pub(crate) fn hold_until_started(&mut self) {
+        self.held = true;
+    }
+
     /// Run until `shutdown` is cancelled. Spawn this on the runtime.
     pub async fn run(mut self, shutdown: CancellationToken) {
-        let started = Instant::now();
         let (report_tx, mut reports) = mpsc::channel(1024);
         let mut live = Live {
             entries: BTreeMap::new(),
             retired: VecDeque::new(),
             generation: 0,
             phase: Phase::Starting,
+            held: self.held,
+            started: Instant::now(),
             permits: permits::RunPermits::new(self.cfg.max_concurrency),
             reports: report_tx,
             shutdown: shutdown.clone(),
@@ -262,11 +285,12 @@ impl Evaluator {
                 _ = heartbeat.tick() => {}
             }
             let now = Instant::now();
-            let now_phase = if now.duration_since(started) < self.cfg.startup_grace {
-                Phase::Starting
-            } else {
-                Phase::Running
-            };
+            let now_phase =
+                if live.held || now.duration_since(live.started) < self.cfg.startup_grace {
+                    Phase::Starting
+                } else {
+                    Phase::Running
+                };
             if now_phase != live.phase {
                 live.phase = now_phase;
                 dirty = true;
@@ -278,7 +302,7 @@ impl Evaluator {
                     dirty = true;
                 }
             }
-            if dirty {
+            if dirty && !live.held {
                 seq += 1;
                 let checks: Vec<Arc<CheckState>> =
                     live.entries.values().map(|e| e.state.clone()).collect();
@@ -394,6 +418,12 @@ impl Evaluator {
                 }
             }
             Command::Refresh => {}
+            Command::Started => {
+                if live.held {
+                    live.held = false;
+                    live.started = Instant::now();
+                }
+            }
         }
     }
 

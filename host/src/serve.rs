@@ -97,6 +97,10 @@ pub struct Daemon {
     evaluator: tokio::task::JoinHandle<()>,
     plugins: Option<Plugins>,
     reload: Option<mpsc::Sender<ReloadRequest>>,
+    /// Installed when start-up began, for [`Daemon::from_config`].
+    signals: Option<Signals>,
+    /// A stop signal came during start-up: drain at once.
+    stop_requested: bool,
 }
 
 impl Daemon {
@@ -108,6 +112,9 @@ impl Daemon {
         file: Option<PathBuf>,
         listen: Option<SocketAddr>,
     ) -> Result<Daemon, ServeError> {
+        // Before anything slow: a SIGTERM during start-up (plugins compiling) is kept for
+        // `run_until_signal`, which drains and stops, instead of killing the process.
+        let signals = Signals::new()?;
         let runtime = PluginRuntime::new(cfg.runtime_config())
             .map_err(|e| ServeError::Server(e.to_string()))?;
         if let Some(dir) = &cfg.plugins.dir {
@@ -128,7 +135,10 @@ impl Daemon {
             .metrics_source(log.clone())
             .plugins(registry.clone())
             .notes_source(registry)
-            .notes_source(log.clone());
+            .notes_source(log.clone())
+            // Readiness says "starting" until the config's checks and the plugin directory are
+            // loaded below, never "ok" on the few registered first.
+            .hold_until_started();
         let (reload_tx, mut reload_rx) = mpsc::channel::<ReloadRequest>(4);
         let admin = crate::http::daemon_router(
             cfg.http.token.as_ref().map(|t| Token::new(t.expose())),
@@ -149,9 +159,35 @@ impl Daemon {
             log,
             datasources,
         );
-        if let Err(e) = reloader.apply(cfg.clone()).await {
-            let _ = daemon.stop().await;
-            return Err(e);
+        let mut signals = signals;
+        let applied = {
+            let apply = reloader.apply(cfg.clone());
+            tokio::pin!(apply);
+            loop {
+                tokio::select! {
+                    applied = &mut apply => break Some(applied),
+                    signal = signals.next() => match signal {
+                        Signal::Stop => break None,
+                        Signal::Reload => tracing::warn!(
+                            "SIGHUP during start-up ignored: the config being loaded was read at start"
+                        ),
+                    },
+                }
+            }
+        };
+        daemon.signals = Some(signals);
+        match applied {
+            Some(Ok(_)) => daemon.vitals.registry().startup_complete(),
+            Some(Err(e)) => {
+                let _ = daemon.stop().await;
+                return Err(e);
+            }
+            None => {
+                // Loads still running are abandoned; the daemon drains and stops.
+                tracing::info!("shutdown signal during start-up: not loading the rest");
+                daemon.stop_requested = true;
+                return Ok(daemon);
+            }
         }
         let stop = CancellationToken::new();
         let watcher = PluginWatcher::start(supervisor.clone(), cfg.watch_config(), stop.clone())
@@ -251,6 +287,8 @@ impl Daemon {
             evaluator,
             plugins: None,
             reload: None,
+            signals: None,
+            stop_requested: false,
         })
     }
 
@@ -290,20 +328,27 @@ impl Daemon {
 
     /// Serve until SIGTERM or SIGINT, then drain and stop; SIGHUP reloads the config file. A
     /// second SIGTERM/SIGINT during the drain window stops at once.
-    pub async fn run_until_signal(self) -> Result<(), ServeError> {
-        let mut signals = Signals::new()?;
-        // Signal handlers are installed and the probe server is listening: serving.
-        notify::ready();
-        loop {
-            match signals.next().await {
-                Signal::Stop => break,
-                Signal::Reload => {
-                    tracing::info!("SIGHUP: reloading the config");
-                    notify::reloading();
-                    // The outcome is logged and shown in the status notes by the reload task; a
-                    // rejected config leaves the old one serving, so READY=1 either way.
-                    let _ = self.reload().await;
-                    notify::ready();
+    pub async fn run_until_signal(mut self) -> Result<(), ServeError> {
+        let mut signals = match self.signals.take() {
+            Some(signals) => signals,
+            None => Signals::new()?,
+        };
+        // A stop signal during start-up: straight to the drain.
+        if !self.stop_requested {
+            // Signal handlers are installed and the probe server is listening: serving.
+            notify::ready();
+            loop {
+                match signals.next().await {
+                    Signal::Stop => break,
+                    Signal::Reload => {
+                        tracing::info!("SIGHUP: reloading the config");
+                        notify::reloading();
+                        // The outcome is logged and shown in the status notes by the reload
+                        // task; a rejected config leaves the old one serving, so READY=1 either
+                        // way.
+                        let _ = self.reload().await;
+                        notify::ready();
+                    }
                 }
             }
         }
@@ -358,6 +403,7 @@ enum Signal {
     Reload,
 }
 
+#[derive(Debug)]
 struct Signals {
     term: tokio::signal::unix::Signal,
     int: tokio::signal::unix::Signal,

@@ -121,14 +121,7 @@ interval = "200ms"
     let took = sent.elapsed();
     assert!(exit.success(), "exit status {exit:?}");
     assert!(took >= drain, "exited before the drain window: {took:?}");
-    let mut log = String::new();
-    daemon
-        .0
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut log)
-        .unwrap();
+    let log = daemon.log();
     assert!(log.contains("draining"), "{log}");
     assert!(!log.contains("e2e-secret"), "token leaked into the log");
 }
@@ -631,4 +624,98 @@ config = {{ lines = "200" }}
         n as f64 <= elapsed.as_secs_f64() + 1.0,
         "{n} reports in {elapsed:?} with a 1s interval"
     );
+}
+
+/// A config with a critical heartbeat that passes at once and a critical plugin whose component
+/// is compiled at start-up (a private cache: QuickJS, about a second): start-up outlasts the
+/// first results of the built-in check.
+fn slow_start_config(dir: &std::path::Path) -> std::path::PathBuf {
+    let plugins = dir.join("plugins");
+    std::fs::create_dir_all(&plugins).unwrap();
+    guests::install(
+        &plugins,
+        "script.wasm",
+        &std::fs::read(guests::component("noop-qjs")).unwrap(),
+    );
+    std::fs::write(plugins.join("script.toml"), "critical = true\n").unwrap();
+    let config = dir.join("vitals.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[service]
+data_dir = "{data}"
+
+[http]
+token = "${{START_TOKEN}}"
+drain = "1s"
+
+[evaluator]
+heartbeat = "100ms"
+
+[plugins]
+dir = "{plugins}"
+
+[checks.worker]
+type = "heartbeat"
+ttl = "1h"
+interval = "50ms"
+"#,
+            data = dir.join("data").display(),
+            plugins = plugins.display()
+        ),
+    )
+    .unwrap();
+    config
+}
+
+#[test]
+fn readiness_stays_starting_until_the_plugin_directory_is_loaded() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = slow_start_config(dir.path());
+    let addr = free_port();
+    let _daemon = serve_config(&config, addr, ("START_TOKEN", "start-secret"));
+    let mut starting = 0;
+    let first_ready = wait::until("readiness passes", wait::COMPILE, || {
+        match request(addr, "GET", "/health/ready?verbose", Some("start-secret")) {
+            Some((200, _, body)) => Ok(body),
+            Some((503, _, body)) if body.starts_with("starting") => {
+                starting += 1;
+                Err(body)
+            }
+            Some((code, _, body)) => panic!("readiness answered {code} during start-up: {body}"),
+            None => Err("no answer".to_owned()),
+        }
+    });
+    assert!(
+        starting > 0,
+        "start-up was never seen: the test proves nothing"
+    );
+    // The first "ready" already counts the plugin, not only the heartbeat registered before it.
+    assert!(
+        first_ready.contains("script") && first_ready.contains("worker"),
+        "{first_ready}"
+    );
+}
+
+#[test]
+fn a_sigterm_during_start_up_drains_and_exits_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = slow_start_config(dir.path());
+    let addr = free_port();
+    let mut daemon = serve_config(&config, addr, ("START_TOKEN", "start-secret"));
+    wait_for(addr, "/health/live", 200, wait::START);
+    let (code, _, body) = request(addr, "GET", "/health/ready", None).unwrap();
+    assert_eq!((code, body.as_str()), (503, "starting\n"), "still starting");
+    let status = Command::new("kill")
+        .args(["-TERM", &daemon.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = wait::until("the daemon exits", wait::COMPILE, || {
+        daemon.0.try_wait().unwrap()
+    });
+    assert!(exit.success(), "exit status {exit:?}");
+    let log = daemon.log();
+    assert!(log.contains("draining"), "{log}");
 }

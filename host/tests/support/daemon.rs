@@ -44,6 +44,18 @@ pub fn request(
 /// A running daemon, killed when dropped.
 pub struct Daemon(pub Child);
 
+impl Daemon {
+    /// Everything the daemon wrote to stderr (its log): waits for the pipe to close, so call it
+    /// once the process has exited.
+    pub fn log(&mut self) -> String {
+        let mut log = String::new();
+        if let Some(mut stderr) = self.0.stderr.take() {
+            stderr.read_to_string(&mut log).unwrap();
+        }
+        log
+    }
+}
+
 impl Drop for Daemon {
     fn drop(&mut self) {
         let _ = self.0.kill();
