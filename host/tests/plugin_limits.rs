@@ -439,6 +439,12 @@ async fn probes_stay_fast_while_every_hostile_plugin_misbehaves() {
     )
     .await
     .unwrap();
+    // Readiness is "starting" until the first results: probe the running service.
+    let vitals = daemon.vitals().clone();
+    wait::until_async("the service is ready", wait::QUICK, async || {
+        vitals.snapshot().overall.status != vitals::Status::Unknown
+    })
+    .await;
     let live = probe::ProbeLoop::start(
         daemon.local_addr(),
         "/health/live",
@@ -453,7 +459,6 @@ async fn probes_stay_fast_while_every_hostile_plugin_misbehaves() {
     );
     // Probe for 3 s at least, and until every guest has misbehaved twice.
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let vitals = daemon.vitals().clone();
     wait::until_async(
         "every hostile check has run twice",
         wait::QUICK,
@@ -468,10 +473,10 @@ async fn probes_stay_fast_while_every_hostile_plugin_misbehaves() {
     let (live, ready) = (live.stop(), ready.stop());
     for stats in [&live, &ready] {
         assert!(stats.sent > 100, "{stats:?}");
-        assert_eq!(stats.failed, 0, "{stats:?}");
-        assert!(
-            stats.max < Duration::from_millis(100),
-            "slowest probe: {stats:?}"
+        probe::assert_fast(
+            stats,
+            Duration::from_millis(100),
+            "while every hostile plugin misbehaved",
         );
     }
     let snap = daemon.vitals().snapshot();

@@ -67,6 +67,41 @@ interval = "1s"
     )
 }
 
+/// Paste the token into the page's form and submit it, as a visitor does.
+async fn enter_token(client: &fantoccini::Client) {
+    client
+        .find(Locator::Css("#token"))
+        .await
+        .unwrap()
+        .send_keys(TOKEN)
+        .await
+        .unwrap();
+    client
+        .find(Locator::Css("#auth-form button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
+/// Beat `worker` every 300 ms until the returned flag is cleared.
+fn beat(
+    addr: std::net::SocketAddr,
+    worker: &str,
+) -> (Arc<AtomicBool>, std::thread::JoinHandle<()>) {
+    let beating = Arc::new(AtomicBool::new(true));
+    let path = format!("/health/heartbeat/{worker}");
+    let flag = beating.clone();
+    let thread = std::thread::spawn(move || {
+        while flag.load(Ordering::Relaxed) {
+            request(addr, "POST", &path, Some(TOKEN));
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    });
+    (beating, thread)
+}
+
 /// The page's check rows, by name, with their classes.
 const ROWS: &str = "return [...document.querySelectorAll('[data-check]')]\
     .map(r => r.dataset.check + ' ' + r.className).sort().join('\\n');";
@@ -82,16 +117,7 @@ async fn status_page_reveals_checks_with_the_token_and_shows_a_failing_check_wit
     wait_for(addr, "/health/live", 200, wait::START);
 
     // The worker beats until the test stops it; then its 3 s ttl runs out.
-    let beating = Arc::new(AtomicBool::new(true));
-    let beater = {
-        let beating = beating.clone();
-        std::thread::spawn(move || {
-            while beating.load(Ordering::Relaxed) {
-                request(addr, "POST", "/health/heartbeat/mailer-worker", Some(TOKEN));
-                std::thread::sleep(Duration::from_millis(300));
-            }
-        })
-    };
+    let (beating, beater) = beat(addr, "mailer-worker");
 
     let t_start = Instant::now();
     let driver = Driver::start();
@@ -132,20 +158,7 @@ async fn status_page_reveals_checks_with_the_token_and_shows_a_failing_check_wit
     }
 
     // Pasting the token reveals every configured check.
-    client
-        .find(Locator::Css("#token"))
-        .await
-        .unwrap()
-        .send_keys(TOKEN)
-        .await
-        .unwrap();
-    client
-        .find(Locator::Css("#auth-form button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    enter_token(&client).await;
     wait_until(
         &client,
         "return document.querySelectorAll('[data-check]').length === 4 \
@@ -236,12 +249,12 @@ async fn status_page_lists_500_checks_and_still_follows_a_change() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(dir.path().join("data")).unwrap();
     let mut config = format!(
-        "[service]\nid = \"fleet\"\ndata_dir = \"{}\"\n\n[evaluator]\nheartbeat = \"200ms\"\n",
+        "[service]\nid = \"fleet\"\ndata_dir = \"{}\"\n\n[http]\ntoken = \"${{PAGE_TOKEN}}\"\n\n[evaluator]\nheartbeat = \"200ms\"\n",
         dir.path().join("data").display()
     );
     for i in 0..N {
-        // Never beaten: each passes until its ttl; worker-250 runs out after 4 s.
-        let ttl = if i == 250 { "4s" } else { "1h" };
+        // Each passes until its ttl; worker-250 beats until the page shows it, then runs out.
+        let ttl = if i == 250 { "3s" } else { "1h" };
         config.push_str(&format!(
             "\n[checks.worker-{i:03}]\ntype = \"heartbeat\"\nttl = \"{ttl}\"\ninterval = \"500ms\"\ncritical = false\n"
         ));
@@ -249,12 +262,14 @@ async fn status_page_lists_500_checks_and_still_follows_a_change() {
     let file = dir.path().join("vitals.toml");
     std::fs::write(&file, config).unwrap();
     let addr = free_port();
-    let _daemon = serve_config(&file, addr, ("UNUSED", ""));
+    let _daemon = serve_config(&file, addr, ("PAGE_TOKEN", TOKEN));
     wait_for(addr, "/health/live", 200, wait::START);
+    let (beating, beater) = beat(addr, "worker-250");
 
     let driver = Driver::start();
     let client = driver.session(1280, 900).await;
     client.goto(&format!("http://{addr}/status")).await.unwrap();
+    enter_token(&client).await;
     let listed = wait_until(
         &client,
         &format!(
@@ -269,10 +284,12 @@ async fn status_page_lists_500_checks_and_still_follows_a_change() {
         .execute("window.__sameDocument = true; return true;", vec![])
         .await
         .unwrap();
+    beating.store(false, Ordering::Relaxed);
+    beater.join().unwrap();
     wait::until(
-        "worker-250 runs out of its 4 s ttl",
-        Duration::from_secs(4) + wait::QUICK,
-        || request(addr, "GET", "/health/checks/worker-250", None).map(|r| r.0) == Some(503),
+        "worker-250 runs out of its 3 s ttl",
+        Duration::from_secs(3) + wait::QUICK,
+        || request(addr, "GET", "/health/checks/worker-250", Some(TOKEN)).map(|r| r.0) == Some(503),
     );
     let followed = wait_until(
         &client,

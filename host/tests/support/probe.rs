@@ -13,7 +13,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 /// What the probes saw.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct ProbeStats {
     /// Probes sent.
     pub sent: usize,
@@ -23,6 +23,53 @@ pub struct ProbeStats {
     pub max: Duration,
     /// The status codes of the failed probes (or 0 for no answer), first 20.
     pub failures: Vec<u16>,
+    /// Every answer's latency, in order.
+    latencies: Vec<Duration>,
+}
+
+impl ProbeStats {
+    /// The latency that `q` (0..=1) of the answers were at or under.
+    pub fn quantile(&self, q: f64) -> Duration {
+        let mut sorted = self.latencies.clone();
+        sorted.sort_unstable();
+        let i = ((sorted.len() as f64 - 1.0) * q).round() as usize;
+        sorted.get(i).copied().unwrap_or_default()
+    }
+
+    /// The 99th percentile latency. On a busy 2-core machine a scheduler hiccup can delay any
+    /// one answer; a probe stuck behind the daemon's own work (a compile of hundreds of
+    /// milliseconds or more) shows in the tail, many answers long.
+    pub fn p99(&self) -> Duration {
+        self.quantile(0.99)
+    }
+}
+
+/// No probe failed, 99 % answered within `p99`, and none waited a second or more (a probe
+/// queued behind a compile or a guest's run would).
+pub fn assert_fast(stats: &ProbeStats, p99: Duration, during: &str) {
+    assert_eq!(stats.failed, 0, "failed probes {during}: {stats:?}");
+    assert!(
+        stats.p99() < p99,
+        "probes slower than {p99:?} at p99 {during}: {stats:?}"
+    );
+    assert!(
+        stats.max < Duration::from_secs(1),
+        "a probe waited {:?} {during}: {stats:?}",
+        stats.max
+    );
+}
+
+impl std::fmt::Debug for ProbeStats {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProbeStats")
+            .field("sent", &self.sent)
+            .field("failed", &self.failed)
+            .field("p50", &self.quantile(0.5))
+            .field("p99", &self.p99())
+            .field("max", &self.max)
+            .field("failures", &self.failures)
+            .finish()
+    }
 }
 
 /// Probes running in the background until [`ProbeLoop::stop`].
@@ -57,6 +104,7 @@ impl ProbeLoop {
                 let took = started.elapsed();
                 stats.sent += 1;
                 stats.max = stats.max.max(took);
+                stats.latencies.push(took);
                 if code != Some(expect) {
                     stats.failed += 1;
                     if stats.failures.len() < 20 {
