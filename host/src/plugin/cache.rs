@@ -11,7 +11,7 @@ use std::hash::Hasher;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::SystemTime;
 
 use sha2::{Digest, Sha256};
@@ -33,6 +33,9 @@ pub struct CompileCache {
     known: KnownHashes,
     /// Components in use, by sha256: their code and memory images are shared, not mapped again.
     live: Mutex<HashMap<String, Weak<Component>>>,
+    /// One lock per sha256 being loaded: parallel loads of copies of one new file (a plugin
+    /// directory of one component per endpoint) compile it once; the others wait and share it.
+    loading: Mutex<HashMap<String, Arc<Mutex<()>>>>,
 }
 
 /// Feeds `Hash` output into sha256 (stable, unlike `DefaultHasher`).
@@ -76,6 +79,7 @@ impl CompileCache {
             hits: AtomicU64::new(0),
             hashed: AtomicU64::new(0),
             live: Mutex::default(),
+            loading: Mutex::default(),
         })
     }
 
@@ -197,8 +201,33 @@ impl CompileCache {
             return Ok(live);
         }
         binary_component(wasm)?;
-        self.compile_or_load(engine, wasm, sha256)
-            .map(|component| self.share(sha256, component))
+        let gate = self
+            .loading
+            .lock()
+            .map(|mut loading| loading.entry(sha256.to_owned()).or_default().clone());
+        let result = match &gate {
+            Ok(gate) => {
+                let _one_at_a_time = gate.lock().unwrap_or_else(PoisonError::into_inner);
+                // Whoever held the lock before may have loaded it.
+                match self.live(sha256) {
+                    Some(live) => Ok(live),
+                    None => self
+                        .compile_or_load(engine, wasm, sha256)
+                        .map(|component| self.share(sha256, component)),
+                }
+            }
+            // A poisoned map: compile without the gate rather than not at all.
+            Err(_) => self
+                .compile_or_load(engine, wasm, sha256)
+                .map(|component| self.share(sha256, component)),
+        };
+        if let (Ok(gate), Ok(mut loading)) = (gate, self.loading.lock()) {
+            // The map's own reference and this one: nobody else waits, forget the gate.
+            if Arc::strong_count(&gate) <= 2 {
+                loading.remove(sha256);
+            }
+        }
+        result
     }
 
     fn compile_or_load(
@@ -368,6 +397,27 @@ mod tests {
         assert_eq!(left.len(), 1, "temporary files left behind");
     }
     use super::*;
+
+    #[test]
+    fn parallel_loads_of_one_new_component_compile_it_once() {
+        let engine = Engine::default();
+        let cache = CompileCache::new(&engine, None).unwrap();
+        // The smallest component: the header alone.
+        let wasm = b"\0asm\x0d\0\x01\0";
+        let sha = sha256_hex(wasm);
+        let loaded: Vec<_> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..8)
+                .map(|_| s.spawn(|| cache.load_or_compile(&engine, wasm, &sha).unwrap()))
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        assert_eq!(cache.compiles(), 1, "one compile for eight loads");
+        assert!(loaded.iter().all(|c| Arc::ptr_eq(c, &loaded[0])));
+        assert!(
+            cache.loading.lock().unwrap().is_empty(),
+            "gates left behind"
+        );
+    }
 
     #[test]
     fn only_a_binary_component_header_is_accepted_and_each_refusal_is_one_line() {
