@@ -132,3 +132,43 @@ async fn state_carried_by_a_warm_instance_still_meets_the_memory_cap() {
         "replaced by a fresh instance"
     );
 }
+
+#[tokio::test]
+async fn when_warm_instances_hold_every_pool_slot_the_next_run_names_the_setting_to_raise() {
+    let rt = PluginRuntime::new(RuntimeConfig {
+        max_instances: 2,
+        ..RuntimeConfig::default()
+    })
+    .unwrap();
+    let mut checks = Vec::new();
+    for name in ["first", "second", "third"] {
+        let loaded = rt
+            .load(&guests::component("counter"), PluginGrants::default())
+            .await
+            .unwrap();
+        let check = PluginCheck::new(
+            &rt,
+            name,
+            loaded,
+            RunLimits::default(),
+            QuarantinePolicy::default(),
+        )
+        .unwrap()
+        .with_warm_instances(warm(100));
+        checks.push(check);
+    }
+    // Two warm instances keep their slots between runs: within the pool, both pass.
+    for check in &checks[..2] {
+        assert_eq!(check.run().await.status, Status::Pass);
+    }
+    let third = checks[2].run().await;
+    assert_eq!(third.status, Status::Fail);
+    assert!(
+        third.output.contains("raise plugins.max_instances") && third.output.contains("limit of 2"),
+        "{}",
+        third.output
+    );
+    // A slot given back is usable again.
+    drop(checks.remove(0));
+    assert_eq!(checks[1].run().await.status, Status::Pass);
+}

@@ -404,6 +404,13 @@ fn classify(error: &wasmtime::Error, limits: &RunLimits, capture: &BoundedCaptur
     if error.is::<MemoryLimitExceeded>() {
         return RunFailure::Memory(limits.memory);
     }
+    if let Some(full) = error.downcast_ref::<wasmtime::PoolConcurrencyLimitError>() {
+        // Every pool slot is taken (warm instances hold one each): the host's sizing, not the
+        // guest's doing.
+        return RunFailure::Setup(format!(
+            "no free instance slot ({full}); raise plugins.max_instances"
+        ));
+    }
     match error.downcast_ref::<Trap>() {
         Some(Trap::StackOverflow) => RunFailure::StackOverflow,
         Some(Trap::Interrupt) => RunFailure::Deadline(limits.deadline),
