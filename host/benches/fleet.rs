@@ -166,8 +166,17 @@ fn phase_b(b: &Bench, t: &mut Table, conns: usize) {
     let (busy, wrk) = Window::over(&d, || fleet::wrk(d.addr, "/health/ready", conns, b.secs));
     println!("{}", wrk.latency);
     let rss = mib(quiet.mem.rss.max(busy.mem.rss));
-    let value = format!("{rss:.1} MiB (peak VmHWM {:.1})", mib(busy.mem.hwm));
+    let value = format!(
+        "{rss:.1} MiB (anonymous {:.1}, file-backed {:.1}; peak VmHWM {:.1})",
+        mib(busy.mem.anon),
+        mib(busy.mem.file),
+        mib(busy.mem.hwm)
+    );
     t.check("B", "RSS, 1,000 checks", value, "≤ 256 MiB", rss <= 256.0);
+    println!("  where the resident memory is (/proc/PID/smaps):");
+    for (group, kib) in fleet::rss_by_mapping(d.pid()) {
+        println!("    {:>8.1} MiB  {group}", mib(kib));
+    }
     let (min, summary) = quiet.cadence();
     t.check("B", "cadence, quiet", summary, "≥ 90 %", min >= 0.9);
     let (min, summary) = busy.cadence();

@@ -218,6 +218,44 @@ pub fn mem(pid: u32) -> Mem {
     }
 }
 
+/// Where a process's resident memory is, in KiB, from `/proc/PID/smaps`: mappings grouped by
+/// what they are, largest first.
+pub fn rss_by_mapping(pid: u32) -> Vec<(String, u64)> {
+    let smaps = std::fs::read_to_string(format!("/proc/{pid}/smaps")).unwrap_or_default();
+    let mut groups: HashMap<String, u64> = HashMap::new();
+    let mut current: Option<(String, u64)> = None;
+    for line in smaps.lines() {
+        let mut fields = line.split_whitespace();
+        let first = fields.next().unwrap_or("");
+        if let Some((start, end)) = first.split_once('-')
+            && let (Ok(start), Ok(end)) =
+                (u64::from_str_radix(start, 16), u64::from_str_radix(end, 16))
+        {
+            let path = fields.nth(4).unwrap_or("");
+            let size = end.saturating_sub(start);
+            let group = match path {
+                p if p.ends_with(".cwasm") => "compiled plugins (.cwasm, file-backed)".to_owned(),
+                "" if size >= 1 << 30 => {
+                    "wasmtime pool slots (anonymous, reserved ≥ 1 GiB each)".to_owned()
+                }
+                "" => "heap, stacks, other anonymous".to_owned(),
+                p if p.starts_with('[') => p.to_owned(),
+                p if p.contains("vitals") => "the vitals binary".to_owned(),
+                _ => "shared libraries and other files".to_owned(),
+            };
+            current = Some((group, 0));
+        } else if first == "Rss:"
+            && let Some((group, _)) = &current
+        {
+            let kib: u64 = fields.next().and_then(|v| v.parse().ok()).unwrap_or(0);
+            *groups.entry(group.clone()).or_default() += kib;
+        }
+    }
+    let mut out: Vec<_> = groups.into_iter().filter(|(_, k)| *k > 0).collect();
+    out.sort_by_key(|g| std::cmp::Reverse(g.1));
+    out
+}
+
 /// utime + stime of a process (all its threads), in clock ticks.
 pub fn cpu_ticks(pid: u32) -> u64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
