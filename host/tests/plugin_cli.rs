@@ -12,15 +12,47 @@ use std::process::{Command, Output};
 
 use vitals::plugin::cli::RunExit;
 
-/// `vitals plugin run FILE ARGS...`: its exit code and what it printed.
+/// `vitals plugin run FILE ARGS...`: its exit code and what it printed. The user's cache
+/// directory is a fresh one, never the real home's.
 fn plugin_run(file: &Path, args: &[&str]) -> (i32, String) {
+    let home = tempfile::tempdir().unwrap();
+    plugin_run_cached(file, args, home.path())
+}
+
+/// `vitals plugin run FILE ARGS...` with `XDG_CACHE_HOME` set to `cache_home`.
+fn plugin_run_cached(file: &Path, args: &[&str], cache_home: &Path) -> (i32, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_vitals"))
         .args(["plugin", "run"])
         .arg(file)
         .args(args)
+        .env("XDG_CACHE_HOME", cache_home)
         .output()
         .unwrap();
     (code(&out), printed(&out))
+}
+
+#[test]
+fn plugin_run_caches_the_compiled_component_for_the_next_run_unless_told_not_to() {
+    let home = tempfile::tempdir().unwrap();
+    let noop = guests::component("noop");
+    let cache = home.path().join("vitals/plugin-cache");
+    let (code, first) = plugin_run_cached(&noop, &[], home.path());
+    assert_eq!(code, 0, "{first}");
+    assert!(first.contains("load:    compiled in"), "{first}");
+    let artifacts = std::fs::read_dir(&cache).unwrap().count();
+    assert!(artifacts >= 1, "nothing cached in {}", cache.display());
+    let (code, second) = plugin_run_cached(&noop, &[], home.path());
+    assert_eq!(code, 0, "{second}");
+    assert!(second.contains("ms from the compile cache in"), "{second}");
+
+    let other = tempfile::tempdir().unwrap();
+    let (code, uncached) = plugin_run_cached(&noop, &["--no-cache"], other.path());
+    assert_eq!(code, 0, "{uncached}");
+    assert!(uncached.contains("(no cache)"), "{uncached}");
+    assert!(
+        !other.path().join("vitals").exists(),
+        "--no-cache wrote a cache"
+    );
 }
 
 fn code(out: &Output) -> i32 {

@@ -369,6 +369,7 @@ async fn plugin_run_prints_the_result_wall_time_and_peak_memory() {
         timeout: Duration::from_secs(1),
         memory: ByteSize::mib(16),
         cache_dir: None,
+        no_cache: true,
     };
     let summary = run_once(&args).await.unwrap();
     assert_eq!(summary.outcome.status, Status::Pass);
@@ -377,7 +378,8 @@ async fn plugin_run_prints_the_result_wall_time_and_peak_memory() {
     assert!(
         text.contains("status:  pass")
             && text.contains("wall time:")
-            && text.contains("peak memory:"),
+            && text.contains("peak memory:")
+            && text.contains("load:    compiled in"),
         "{text}"
     );
 }

@@ -41,9 +41,31 @@ pub struct RunArgs {
     /// Memory limit of the run.
     #[arg(long, default_value = "64MiB")]
     pub memory: ByteSize,
-    /// Compile cache directory (default: compile in memory).
-    #[arg(long)]
+    /// Compile cache directory [default: $XDG_CACHE_HOME/vitals/plugin-cache, else
+    /// ~/.cache/vitals/plugin-cache]: a second run of an unchanged component skips its compile.
+    #[arg(long, conflicts_with = "no_cache")]
     pub cache_dir: Option<PathBuf>,
+    /// Compile in memory: read and write no cache.
+    #[arg(long)]
+    pub no_cache: bool,
+}
+
+impl RunArgs {
+    /// Where compiled components are cached, if anywhere: `--cache-dir`, else the user's cache
+    /// directory (XDG), unless `--no-cache`.
+    pub fn cache(&self) -> Option<PathBuf> {
+        if self.no_cache {
+            return None;
+        }
+        if let Some(dir) = &self.cache_dir {
+            return Some(dir.clone());
+        }
+        let non_empty = |name| std::env::var_os(name).filter(|v| !v.is_empty());
+        let base = non_empty("XDG_CACHE_HOME")
+            .map(PathBuf::from)
+            .or_else(|| non_empty("HOME").map(|home| PathBuf::from(home).join(".cache")))?;
+        Some(base.join("vitals").join("plugin-cache"))
+    }
 }
 
 /// How `vitals plugin run` exits, so a CI script can tell a verdict from a broken plugin. Clap's
@@ -130,6 +152,8 @@ pub struct InspectArgs {
 /// What `plugin run` prints.
 #[derive(Debug, Clone)]
 pub struct RunSummary {
+    /// How the component was loaded: compiled, or from the cache (with the time it took).
+    pub load: String,
     /// The plugin's description.
     pub description: Description,
     /// What the run produced (after limits and output caps).
@@ -146,6 +170,7 @@ impl fmt::Display for RunSummary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let d = &self.description;
         writeln!(f, "plugin:  {} {} — {}", d.name, d.version, d.summary)?;
+        writeln!(f, "load:    {}", self.load)?;
         writeln!(f, "status:  {}", self.outcome.status)?;
         writeln!(f, "output:  {}", self.outcome.output)?;
         if let Some(obs) = &self.outcome.observed {
@@ -216,10 +241,11 @@ fn split_pair<'a>(raw: &'a str, what: &'static str) -> Result<(&'a str, &'a str)
         })
 }
 
-/// Run the plugin in `args` once (a fresh runtime without a disk cache unless `--cache-dir`).
+/// Run the plugin in `args` once, in a fresh runtime with the compile cache of [`RunArgs::cache`].
 pub async fn run_once(args: &RunArgs) -> Result<RunSummary, PluginError> {
+    let cache = args.cache();
     let runtime = PluginRuntime::new(RuntimeConfig {
-        cache_dir: args.cache_dir.clone(),
+        cache_dir: cache.clone(),
         ..RuntimeConfig::default()
     })?;
     let mut config = BTreeMap::new();
@@ -243,7 +269,14 @@ pub async fn run_once(args: &RunArgs) -> Result<RunSummary, PluginError> {
         datasources: sources.keys().cloned().collect(),
         ..PluginGrants::default()
     };
+    let started = std::time::Instant::now();
     let loaded = runtime.load(&args.file, grants).await?;
+    let took = started.elapsed().as_secs_f64() * 1000.0;
+    let load = match (&cache, runtime.cache().hits()) {
+        (Some(dir), 0) => format!("compiled in {took:.0} ms, cached in {}", dir.display()),
+        (Some(dir), _) => format!("{took:.1} ms from the compile cache in {}", dir.display()),
+        (None, _) => format!("compiled in {took:.0} ms (no cache)"),
+    };
     let limits = RunLimits {
         deadline: args.timeout,
         memory: args.memory,
@@ -271,6 +304,7 @@ pub async fn run_once(args: &RunArgs) -> Result<RunSummary, PluginError> {
         .and_then(serde_json::Value::as_f64)
         .map_or(Duration::ZERO, |ms| Duration::from_secs_f64(ms / 1000.0));
     Ok(RunSummary {
+        load,
         description: loaded.description().clone(),
         outcome,
         wall,
