@@ -75,7 +75,7 @@ enum Command {
     Started,
 }
 
-/// Changes closer together than this share one snapshot. Each snapshot costs O(checks) to
+/// Results closer together than this share one snapshot (commands are published at once). Each snapshot costs O(checks) to
 /// build; with a thousand checks finishing a thousand runs a second, a snapshot per result was
 /// most of the daemon's CPU. Readiness lags a result by at most this much.
 pub const PUBLISH_GAP: Duration = Duration::from_millis(10);
@@ -268,6 +268,9 @@ impl Evaluator {
 
         // Something changed that the published snapshot does not show yet.
         let mut pending = false;
+        // A command (a check added or removed, a refresh) changed it: rare, and awaited by
+        // whoever sent it, so it goes out at once; only results are coalesced.
+        let mut urgent = false;
         // The earliest time the next snapshot may be published.
         let mut next_publish = Instant::now();
         loop {
@@ -283,6 +286,7 @@ impl Evaluator {
                         self.apply_command(more, &mut live);
                     }
                     pending = true;
+                    urgent = true;
                 }
                 Some(report) = reports.recv() => {
                     self.apply_report(report, &mut live.entries);
@@ -296,7 +300,7 @@ impl Evaluator {
                 _ = heartbeat.tick() => {}
             }
             let now = Instant::now();
-            if pending && !live.held && now < next_publish {
+            if pending && !urgent && !live.held && now < next_publish {
                 // Published less than PUBLISH_GAP ago: this change goes out with the next one.
                 continue;
             }
@@ -319,6 +323,7 @@ impl Evaluator {
             }
             if pending && !live.held {
                 pending = false;
+                urgent = false;
                 next_publish = now + PUBLISH_GAP;
                 seq += 1;
                 let checks: Vec<Arc<CheckState>> =

@@ -679,7 +679,13 @@ fn readiness_stays_starting_until_the_plugin_directory_is_loaded() {
     let first_ready = wait::until("readiness passes", wait::COMPILE, || {
         match request(addr, "GET", "/health/ready?verbose", Some("start-secret")) {
             Some((200, _, body)) => Ok(body),
-            Some((503, _, body)) if body.starts_with("starting") => {
+            // Verbose: a line per check, then the verdict.
+            Some((503, _, body))
+                if body
+                    .lines()
+                    .last()
+                    .is_some_and(|l| l.starts_with("starting")) =>
+            {
                 starting += 1;
                 Err(body)
             }
