@@ -201,27 +201,24 @@ impl CompileCache {
             return Ok(live);
         }
         binary_component(wasm)?;
+        // A poisoned map: load without the gate rather than not at all.
         let gate = self
             .loading
             .lock()
+            .ok()
             .map(|mut loading| loading.entry(sha256.to_owned()).or_default().clone());
-        let result = match &gate {
-            Ok(gate) => {
-                let _one_at_a_time = gate.lock().unwrap_or_else(PoisonError::into_inner);
-                // Whoever held the lock before may have loaded it.
-                match self.live(sha256) {
-                    Some(live) => Ok(live),
-                    None => self
-                        .compile_or_load(engine, wasm, sha256)
-                        .map(|component| self.share(sha256, component)),
-                }
-            }
-            // A poisoned map: compile without the gate rather than not at all.
-            Err(_) => self
+        let held = gate
+            .as_ref()
+            .map(|g| g.lock().unwrap_or_else(PoisonError::into_inner));
+        // Whoever held the gate before may have loaded it.
+        let result = match self.live(sha256) {
+            Some(live) => Ok(live),
+            None => self
                 .compile_or_load(engine, wasm, sha256)
                 .map(|component| self.share(sha256, component)),
         };
-        if let (Ok(gate), Ok(mut loading)) = (gate, self.loading.lock()) {
+        drop(held);
+        if let (Some(gate), Ok(mut loading)) = (gate, self.loading.lock()) {
             // The map's own reference and this one: nobody else waits, forget the gate.
             if Arc::strong_count(&gate) <= 2 {
                 loading.remove(sha256);
