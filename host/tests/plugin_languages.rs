@@ -434,3 +434,70 @@ async fn a_cached_component_loads_without_compiling() {
         assert_eq!(rt.cache().hits(), 1, "{guest}");
     }
 }
+
+/// One run of `name` in mode `mode`, and the last error `/plugins` then shows for it.
+async fn run_failing(name: &str, mode: &str) -> (Outcome, Option<String>) {
+    let rt = guests::cached_runtime();
+    let loaded = guests::load_serialized(&rt, name, guests::grants(&[("mode", mode)])).await;
+    let check = PluginCheck::new(
+        &rt,
+        name,
+        loaded,
+        RunLimits::default(),
+        QuarantinePolicy::default(),
+    )
+    .unwrap();
+    let outcome = check.run().await;
+    let shown = rt.registry().views().into_iter().find(|v| v.name == name);
+    (outcome, shown.and_then(|v| v.last_error))
+}
+
+#[tokio::test]
+async fn an_uncaught_python_exception_reads_as_its_traceback() {
+    let (outcome, last_error) = run_failing("misbehave-py", "raise").await;
+    assert_eq!(outcome.status, Status::Fail, "{outcome:?}");
+    let lines: Vec<&str> = outcome.output.lines().collect();
+    // The trap first, as for every trap; then the author's own traceback, innermost frame last.
+    assert!(lines[0].starts_with("trap: "), "{}", outcome.output);
+    assert!(
+        lines.contains(&"Traceback (most recent call last):"),
+        "{}",
+        outcome.output
+    );
+    assert!(
+        lines.iter().any(|l| l.contains("in parse_ratio")),
+        "{}",
+        outcome.output
+    );
+    assert_eq!(
+        lines.last().copied(),
+        Some("ValueError: could not convert string to float: 'not a number'"),
+        "{}",
+        outcome.output
+    );
+    assert_eq!(last_error.as_deref(), Some(outcome.output.as_str()));
+}
+
+#[tokio::test]
+async fn an_uncaught_javascript_exception_reads_as_its_message_and_stack() {
+    // The guest passes its exception on as the check's error, as the template's glue does.
+    let (outcome, last_error) = run_failing("misbehave-js", "throw").await;
+    assert_eq!(outcome.status, Status::Unknown, "{outcome:?}");
+    let lines: Vec<&str> = outcome.output.lines().collect();
+    assert_eq!(
+        lines[0], "ReferenceError: undefinedThreshold is not defined",
+        "{}",
+        outcome.output
+    );
+    // Its stack, innermost frame first, with the author's file and line.
+    assert!(
+        lines[1].starts_with("thresholdOf@plugin.js:"),
+        "{}",
+        outcome.output
+    );
+    let recorded = last_error.unwrap_or_default();
+    assert!(
+        recorded.contains("ReferenceError: undefinedThreshold is not defined"),
+        "{recorded}"
+    );
+}

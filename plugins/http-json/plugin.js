@@ -34,7 +34,17 @@ function headers() {
   return out;
 }
 
+// An exception that is not a config mistake (a bug) is passed on with its stack: the engine
+// accepts only a string for the error, and would trap on an Error object without its message.
 export async function check() {
+  try {
+    return await checkOnce();
+  } catch (e) {
+    throw typeof e === 'string' ? e : `${e}\n${e?.stack ?? ''}`.trim();
+  }
+}
+
+async function checkOnce() {
   let url, method, failConditions, warnConditions, timeoutMs;
   try {
     url = setting('url');

@@ -1,8 +1,11 @@
-//! A bounded capture for a guest's stdout and stderr: keeps the first bytes, counts the rest.
+//! A bounded capture for a guest's stdout and stderr: keeps the last bytes, counts the rest.
 //!
-//! Writes never fail (a guest whose `println!` fails would panic), they are only dropped once
-//! the buffer is full, so a chatty guest costs the host at most `capacity` bytes.
+//! The end is what an author needs: a Rust panic message, a Python traceback and an uncaught
+//! exception are printed last, just before the trap. Writes never fail (a guest whose `println!`
+//! fails would panic); the oldest bytes are dropped once the buffer is full, so a chatty guest
+//! costs the host at most `capacity` bytes.
 
+use std::collections::VecDeque;
 use std::io;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -13,8 +16,10 @@ use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 
 #[derive(Debug, Default)]
 struct Buffer {
-    kept: Vec<u8>,
+    kept: VecDeque<u8>,
     dropped: u64,
+    /// The oldest bytes were dropped in the middle of a line.
+    cut_mid_line: bool,
 }
 
 /// Shared, bounded output buffer; clones write to the same buffer.
@@ -25,7 +30,7 @@ pub(crate) struct BoundedCapture {
 }
 
 impl BoundedCapture {
-    /// A capture that keeps at most `capacity` bytes.
+    /// A capture that keeps the last `capacity` bytes.
     pub(crate) fn new(capacity: usize) -> Self {
         BoundedCapture {
             capacity,
@@ -35,10 +40,18 @@ impl BoundedCapture {
 
     fn push(&self, bytes: &[u8]) {
         let mut buf = self.buffer.lock().unwrap_or_else(PoisonError::into_inner);
-        let room = self.capacity.saturating_sub(buf.kept.len());
-        let take = room.min(bytes.len());
-        buf.kept.extend_from_slice(&bytes[..take]);
-        buf.dropped += (bytes.len() - take) as u64;
+        // Only the last `capacity` bytes of this write can survive it.
+        let skipped = bytes.len().saturating_sub(self.capacity);
+        buf.kept.extend(&bytes[skipped..]);
+        let excess = buf.kept.len().saturating_sub(self.capacity);
+        let last_dropped = match excess {
+            0 => skipped.checked_sub(1).map(|i| bytes[i]),
+            n => buf.kept.drain(..n).next_back(),
+        };
+        if let Some(byte) = last_dropped {
+            buf.cut_mid_line = byte != b'\n';
+        }
+        buf.dropped += (skipped + excess) as u64;
     }
 
     /// Forget what was captured (a warm instance's next run).
@@ -46,16 +59,24 @@ impl BoundedCapture {
         let mut buf = self.buffer.lock().unwrap_or_else(PoisonError::into_inner);
         buf.kept.clear();
         buf.dropped = 0;
+        buf.cut_mid_line = false;
     }
 
-    /// What was captured, lossily decoded, trimmed.
+    /// What was captured, lossily decoded, trimmed, after a note of how much came before it.
     pub(crate) fn text(&self) -> String {
-        let buf = self.buffer.lock().unwrap_or_else(PoisonError::into_inner);
-        let mut text = String::from_utf8_lossy(&buf.kept).trim().to_owned();
-        if buf.dropped > 0 {
-            text.push_str(&format!(" … ({} more bytes dropped)", buf.dropped));
+        let mut buf = self.buffer.lock().unwrap_or_else(PoisonError::into_inner);
+        let (dropped, cut) = (buf.dropped, buf.cut_mid_line);
+        let kept = String::from_utf8_lossy(buf.kept.make_contiguous());
+        // A cut inside a line (or a character) shows from the next whole line, if there is one.
+        let kept = match kept.find('\n') {
+            Some(newline) if cut => kept[newline + 1..].trim(),
+            _ => kept.trim(),
+        };
+        if dropped == 0 {
+            kept.to_owned()
+        } else {
+            format!("({dropped} earlier bytes dropped) …\n{kept}")
         }
-        text
     }
 }
 
@@ -95,9 +116,23 @@ mod tests {
     use super::*;
 
     #[test]
-    fn capture_keeps_the_first_bytes_and_counts_the_rest() {
-        let c = BoundedCapture::new(5);
-        c.push(b"hello world");
-        assert_eq!(c.text(), "hello … (6 more bytes dropped)");
+    fn capture_keeps_the_last_whole_lines_and_counts_what_it_dropped() {
+        let c = BoundedCapture::new(12);
+        c.push(b"first line\n");
+        c.push(b"second\nthird");
+        // Cut at a line's end: every kept line is whole.
+        assert_eq!(c.text(), "(11 earlier bytes dropped) …\nsecond\nthird");
+        c.push(b"\nfourth!");
+        // Cut inside "third": only the whole line after it is shown.
+        assert_eq!(c.text(), "(19 earlier bytes dropped) …\nfourth!");
+        c.push(&[b'x'; 100]);
+        // No whole line left: the end of the last one is better than nothing.
+        assert_eq!(
+            c.text(),
+            format!("(119 earlier bytes dropped) …\n{}", "x".repeat(12))
+        );
+        c.clear();
+        c.push(b" short \n");
+        assert_eq!(c.text(), "short");
     }
 }

@@ -408,9 +408,19 @@ impl PluginCheck {
             Ok(Returned::Checked(Ok(result))) => {
                 let (outcome, hit) = self.outcome_of(result);
                 limit_hit = hit;
+                if hit {
+                    self.stats.record_error(&outcome.output);
+                }
                 outcome
             }
-            Ok(Returned::Checked(Err(message))) => Outcome::unknown(message.truncated(limit)),
+            Ok(Returned::Checked(Err(message))) => {
+                // The guest's own error (a JavaScript exception arrives this way): the last
+                // error in `/plugins` like a trap, though the check reads `unknown`, not failed.
+                let message = message.truncated(limit);
+                self.stats
+                    .record_error(format!("check returned an error: {message}"));
+                Outcome::unknown(message)
+            }
             Ok(Returned::Described(_)) => {
                 Outcome::unknown("plugin returned a description to check()")
             }

@@ -126,7 +126,8 @@ impl PluginStats {
         }
     }
 
-    /// Record a load or reload error (shown in the view; the previous version keeps running).
+    /// Record an error shown as `last_error`: a rejected reload (the previous version keeps
+    /// running), an error the guest returned, or a result over the output cap.
     pub fn record_error(&self, message: impl Into<String>) {
         *lock(&self.last_error) = Some(message.into());
     }

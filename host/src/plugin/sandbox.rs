@@ -19,8 +19,8 @@ use super::http_guard::HttpGuard;
 use super::lift::{BoundedDescription, CheckReturn, LiftCaps, with_caps};
 use super::limits::{ByteSize, MemoryLimitExceeded, MemoryLimiter, RunLimits};
 
-/// Bytes of guest stdout/stderr kept per run (for panic messages).
-const CAPTURE_BYTES: usize = 4096;
+/// Lines of the guest's own output put into the reason of a trap.
+const REASON_LINES: usize = 20;
 
 /// Slack for the tokio backstop after the epoch deadline: the epoch check fires first unless
 /// the guest is stuck in a host call.
@@ -195,7 +195,7 @@ impl Sandbox {
         limits: &RunLimits,
         deadline: Instant,
     ) -> Result<Sandbox, (RunFailure, u64)> {
-        let capture = BoundedCapture::new(CAPTURE_BYTES);
+        let capture = capture_for(limits);
         let mut store =
             new_store(engine, plugin, limits, &capture, deadline).map_err(|f| (f, 0))?;
         let budget = deadline.saturating_duration_since(Instant::now()) + BACKSTOP_SLACK;
@@ -368,7 +368,7 @@ pub(crate) async fn profile_fresh_run(
 ) -> Result<FreshRunPhases, RunFailure> {
     let t0 = Instant::now();
     let deadline = t0 + limits.deadline;
-    let capture = BoundedCapture::new(CAPTURE_BYTES);
+    let capture = capture_for(limits);
     let mut store = new_store(engine, plugin, limits, &capture, deadline)?;
     let t1 = Instant::now();
     let instance = pre
@@ -396,6 +396,11 @@ pub(crate) async fn profile_fresh_run(
     })
 }
 
+/// The guest's stdout and stderr of one run, kept up to the run's output cap.
+fn capture_for(limits: &RunLimits) -> BoundedCapture {
+    BoundedCapture::new(usize::try_from(limits.output.bytes()).unwrap_or(usize::MAX))
+}
+
 /// Map a wasmtime error to the reason the operator sees.
 fn classify(error: &wasmtime::Error, limits: &RunLimits, capture: &BoundedCapture) -> RunFailure {
     if error.is::<DeadlineExceeded>() {
@@ -417,21 +422,41 @@ fn classify(error: &wasmtime::Error, limits: &RunLimits, capture: &BoundedCaptur
         Some(trap) => {
             let trap = trap.to_string();
             let trap = trap.strip_prefix("wasm trap: ").unwrap_or(&trap);
-            match panic_message(&capture.text()) {
-                Some(panic) => RunFailure::Trap(format!("{trap} ({panic})")),
-                None => RunFailure::Trap(trap.to_owned()),
-            }
+            RunFailure::Trap(trap_reason(trap, &capture.text()))
         }
-        None => RunFailure::Trap(format!("{error:#}")),
+        None => RunFailure::Trap(trap_reason(&format!("{error:#}"), &capture.text())),
     }
 }
 
-/// The panic line and message from a Rust guest's stderr: "panicked at src/lib.rs:3:5: boom".
-fn panic_message(stderr: &str) -> Option<String> {
-    let mut lines = stderr.lines().skip_while(|l| !l.contains("panicked at"));
-    let first = lines.next()?;
-    let at = first.find("panicked at").map_or(first, |i| &first[i..]);
-    let message: Vec<&str> = lines.take_while(|l| !l.starts_with("note:")).collect();
+/// A trap's reason with what the guest printed before it: a Rust panic's message on the first
+/// line, then the last lines of anything else it wrote (a Python traceback, a JavaScript
+/// exception with its stack), so that an author reads their own error, not only the trap.
+fn trap_reason(trap: &str, output: &str) -> String {
+    let lines: Vec<&str> = output.lines().collect();
+    let panic_at = lines.iter().rposition(|l| l.contains("panicked at"));
+    let mut reason = match panic_at.and_then(|i| panic_message(&lines[i..])) {
+        Some(panic) => format!("{trap} ({panic})"),
+        None => trap.to_owned(),
+    };
+    let before = &lines[..panic_at.unwrap_or(lines.len())];
+    let shown = &before[before.len().saturating_sub(REASON_LINES)..];
+    for line in shown.iter().filter(|l| !l.trim().is_empty()) {
+        reason.push('\n');
+        reason.push_str(line.trim_end());
+    }
+    reason
+}
+
+/// The panic line and message of a Rust panic, from its first line on:
+/// "panicked at src/lib.rs:3:5: boom".
+fn panic_message(lines: &[&str]) -> Option<String> {
+    let (first, rest) = lines.split_first()?;
+    let at = first.find("panicked at").map_or(*first, |i| &first[i..]);
+    let message: Vec<&str> = rest
+        .iter()
+        .copied()
+        .take_while(|l| !l.starts_with("note:"))
+        .collect();
     Some(format!("{at} {}", message.join(" ")).trim().to_owned())
 }
 
@@ -440,13 +465,28 @@ mod tests {
     use super::*;
 
     #[test]
-    fn panic_message_keeps_location_and_message_without_the_backtrace_note() {
+    fn a_rust_panic_reads_as_its_location_and_message_without_the_backtrace_note() {
         let stderr = "thread '<unnamed>' (1) panicked at src/lib.rs:11:24:\nboom\nnote: run with `RUST_BACKTRACE=1`";
         assert_eq!(
-            panic_message(stderr).as_deref(),
-            Some("panicked at src/lib.rs:11:24: boom")
+            trap_reason("wasm `unreachable` instruction executed", stderr),
+            "wasm `unreachable` instruction executed (panicked at src/lib.rs:11:24: boom)"
         );
-        assert_eq!(panic_message("nothing"), None);
+    }
+
+    #[test]
+    fn what_the_guest_printed_before_a_trap_follows_the_trap_line() {
+        let stderr = "Traceback (most recent call last):\n  File \"app.py\", line 9, in check\nValueError: boom\n\
+                      thread '<unnamed>' panicked at runtime/src/lib.rs:5:9:\nPython function threw\nnote: x";
+        assert_eq!(
+            trap_reason("unreachable", stderr),
+            "unreachable (panicked at runtime/src/lib.rs:5:9: Python function threw)\n\
+             Traceback (most recent call last):\n  File \"app.py\", line 9, in check\nValueError: boom"
+        );
+        let long: String = (1..=30).map(|i| format!("line {i}\n")).collect();
+        let reason = trap_reason("unreachable", &long);
+        assert!(reason.starts_with("unreachable\nline 11\n"), "{reason}");
+        assert!(reason.ends_with("\nline 30"), "{reason}");
+        assert_eq!(trap_reason("unreachable", ""), "unreachable");
     }
 
     #[test]

@@ -1,5 +1,5 @@
 // Test guest (StarlingMonkey): config `mode` picks what it does, so one 12 MB component covers
-// every obeyed/violated pair. pass | spin | memory (`mib`) | fetch (`url`) | count.
+// every obeyed/violated pair. pass | spin | memory (`mib`) | fetch (`url`) | count | throw (an uncaught exception).
 import { configGet, log } from 'vitals:check/host@0.1.0';
 
 let runs = 0;
@@ -9,7 +9,17 @@ export function describe() {
   return { name: 'misbehave-js', version: '0.1.0', summary: 'Misbehaves on request', defaults: {} };
 }
 
+// As the template's glue does: an exception is passed on as its message and stack (the engine
+// accepts only a string for the error, and would trap on an Error object).
 export async function check() {
+  try {
+    return await checkMode();
+  } catch (e) {
+    throw typeof e === 'string' ? e : `${e}\n${e?.stack ?? ''}`.trim();
+  }
+}
+
+async function checkMode() {
   runs += 1;
   const mode = configGet('mode') ?? 'pass';
   switch (mode) {
@@ -39,6 +49,8 @@ export async function check() {
         return result('fail', `fetch failed: ${e.message}`);
       }
     }
+    case 'throw':
+      return result('pass', thresholdOf(configGet('mode')));
     default:
       throw `unknown mode ${mode}`;
   }
@@ -46,4 +58,9 @@ export async function check() {
 
 function result(status, output) {
   return { status, output, observed: { value: runs, unit: 'runs' }, details: [['mode', configGet('mode') ?? 'pass']] };
+}
+
+// An author's bug, one frame down, for the stack.
+function thresholdOf(text) {
+  return undefinedThreshold[text];
 }

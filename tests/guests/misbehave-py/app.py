@@ -1,5 +1,5 @@
 """Test guest (Python): config `mode` picks what it does, so one component covers every
-obeyed/violated pair. pass | spin | memory (`mib`) | read (`path`) | count."""
+obeyed/violated pair. pass | spin | memory (`mib`) | read (`path`) | count | raise (an uncaught exception)."""
 
 import wit_world
 from componentize_py_types import Err
@@ -40,4 +40,11 @@ class WitWorld(wit_world.WitWorld):
             except OSError as e:
                 host.log(host.Level.INFO, f"read failed: {e}")
                 return result(Status.FAIL, f"cannot read {path}: {e.strerror}")
+        if mode == "raise":
+            return result(Status.PASS, parse_ratio("not a number"))
         raise Err(f"unknown mode {mode}")
+
+
+def parse_ratio(text):
+    """An author's bug, two frames deep, for the traceback."""
+    return float(text) / 100
