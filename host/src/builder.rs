@@ -37,7 +37,7 @@ use crate::heartbeat::{HeartbeatHandle, Heartbeats};
 use crate::http::{HttpState, Token, router};
 use crate::metrics::MetricsSource;
 use crate::plugin::PluginRegistry;
-use crate::snapshot::{HealthSnapshot, NotesSource, RenderContext, Shared};
+use crate::snapshot::{HealthSnapshot, NotesSource, PendingSource, RenderContext, Shared};
 
 /// Settings of a channel check unless given: sampled every second, not gating readiness
 /// (a full channel is load to shed, not a broken service).
@@ -81,6 +81,7 @@ impl Default for VitalsBuilder {
                 release_id: env!("CARGO_PKG_VERSION").to_owned(),
                 metrics_sources: Vec::new(),
                 notes_sources: Vec::new(),
+                pending_sources: Vec::new(),
                 plugins: None,
             },
             checks: Vec::new(),
@@ -164,6 +165,13 @@ impl VitalsBuilder {
     /// Add a source of `notes` for `/health/status`.
     pub fn notes_source(mut self, source: Arc<dyn NotesSource>) -> Self {
         self.ctx.notes_sources.push(source);
+        self
+    }
+
+    /// Add a source that says why a check not in the snapshot has no result
+    /// (`GET /health/checks/NAME` for a plugin being loaded or a rejected file).
+    pub fn pending_source(mut self, source: Arc<dyn PendingSource>) -> Self {
+        self.ctx.pending_sources.push(source);
         self
     }
 

@@ -40,7 +40,7 @@ pub use grants::{HttpRule, PluginGrants};
 pub use limits::{ByteSize, RunLimits};
 pub use loader::{Description, LoadedPlugin, SuggestedDefaults};
 pub use quarantine::{QuarantinePolicy, QuarantineState};
-pub use registry::{PluginRegistry, PluginState, PluginStats, PluginView, Rejection};
+pub use registry::{Loading, PluginRegistry, PluginState, PluginStats, PluginView, Rejection};
 pub use sandbox::{FreshRunPhases, RunFailure, RunReport, WarmPolicy};
 pub use settings::{PluginCheckConfig, PluginManifest};
 pub use supervisor::{PluginSupervisor, ReconcileReport, SupervisorConfig};

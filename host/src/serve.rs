@@ -134,6 +134,7 @@ impl Daemon {
             .metrics_source(Arc::new(runtime.clone()))
             .metrics_source(log.clone())
             .plugins(registry.clone())
+            .pending_source(registry.clone())
             .notes_source(registry)
             .notes_source(log.clone())
             // Readiness says "starting" until the config's checks and the plugin directory are

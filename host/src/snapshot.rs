@@ -26,7 +26,7 @@ use crate::check::{CheckKind, CheckResult, CheckSettings, Status};
 use crate::damping::Damped;
 use crate::tiers::{Tier, TierState};
 
-pub use render::{NotesSource, RenderContext, build};
+pub use render::{NotesSource, PendingSource, RenderContext, build};
 
 use render::Documents;
 
@@ -222,6 +222,12 @@ impl HealthSnapshot {
     /// `/metrics`, without the per-request age lines.
     pub fn metrics_body(&self) -> Bytes {
         self.docs.metrics(self)
+    }
+
+    /// Why check `name`, which this snapshot does not hold, has no result ("loading: ...",
+    /// "rejected: ..."), if a pending source knows the name.
+    pub fn pending(&self, name: &str) -> Option<String> {
+        self.docs.pending(name)
     }
 
     /// `GET /plugins` (`[]` without a plugin runtime).

@@ -15,7 +15,7 @@ use std::net::SocketAddr;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use daemon::{Daemon, free_port, request, serve_config, wait_for};
+use daemon::{Daemon, free_port, plugin_dir_config, request, serve_config, wait_for};
 
 #[test]
 fn daemon_serves_every_endpoint_and_drains_on_sigterm() {
@@ -626,47 +626,79 @@ config = {{ lines = "200" }}
     );
 }
 
-/// A config with a critical heartbeat that passes at once and a critical plugin whose component
-/// is compiled at start-up (a private cache: QuickJS, about a second): start-up outlasts the
-/// first results of the built-in check.
+/// [`plugin_dir_config`] with a critical plugin whose component is compiled at start-up
+/// (QuickJS, about a second): start-up outlasts the first results of the built-in check.
 fn slow_start_config(dir: &std::path::Path) -> std::path::PathBuf {
-    let plugins = dir.join("plugins");
-    std::fs::create_dir_all(&plugins).unwrap();
+    let (config, plugins) = plugin_dir_config(dir);
     guests::install(
         &plugins,
         "script.wasm",
         &std::fs::read(guests::component("noop-qjs")).unwrap(),
     );
     std::fs::write(plugins.join("script.toml"), "critical = true\n").unwrap();
-    let config = dir.join("vitals.toml");
-    std::fs::write(
-        &config,
-        format!(
-            r#"
-[service]
-data_dir = "{data}"
-
-[http]
-token = "${{START_TOKEN}}"
-drain = "1s"
-
-[evaluator]
-heartbeat = "100ms"
-
-[plugins]
-dir = "{plugins}"
-
-[checks.worker]
-type = "heartbeat"
-ttl = "1h"
-interval = "50ms"
-"#,
-            data = dir.join("data").display(),
-            plugins = plugins.display()
-        ),
-    )
-    .unwrap();
     config
+}
+
+/// `GET /health/checks/NAME` with the token: status code and the body's `output`.
+fn check_answer(addr: SocketAddr, name: &str) -> Option<(u16, String)> {
+    let path = format!("/health/checks/{name}");
+    let (code, _, body) = request(addr, "GET", &path, Some("start-secret"))?;
+    let json: serde_json::Value = serde_json::from_str(&body).ok()?;
+    Some((code, json["output"].as_str().unwrap_or_default().to_owned()))
+}
+
+#[test]
+fn a_plugin_still_compiling_or_rejected_says_so_at_its_check_url_and_only_strangers_are_404() {
+    let dir = tempfile::tempdir().unwrap();
+    let (config, plugins) = plugin_dir_config(dir.path());
+    let addr = free_port();
+    let _daemon = serve_config(&config, addr, ("START_TOKEN", "start-secret"));
+    wait_for(addr, "/health/ready", 200, wait::START);
+
+    // A component nobody has compiled yet (the daemon's cache is private), and a broken file.
+    let late = plugins.join("late.wasm");
+    guests::install(
+        &plugins,
+        "late.wasm",
+        &std::fs::read(guests::component("noop-qjs")).unwrap(),
+    );
+    guests::install(&plugins, "broken.wasm", b"\0asm but not really");
+
+    let mut loading = Vec::new();
+    wait::until("late answers 200", wait::COMPILE, || {
+        match check_answer(addr, "late") {
+            Some((200, _)) => Ok(()),
+            Some((503, output)) if output.starts_with("loading: ") => {
+                loading.push(output);
+                Err("loading".to_owned())
+            }
+            // Before the watcher has seen the file, nobody knows the name yet.
+            Some((404, output)) if loading.is_empty() => Err(output),
+            // Loaded, registered, first run not finished.
+            Some((503, output)) if !loading.is_empty() => Err(output),
+            other => panic!("late answered {other:?} after {loading:?}"),
+        }
+    });
+    let first = loading
+        .first()
+        .expect("the load was never seen: the test proves nothing");
+    assert!(
+        first.starts_with(&format!("loading: {} since ", late.display())),
+        "{first}"
+    );
+
+    let (code, output) = wait::until("broken is rejected", wait::QUICK, || {
+        match check_answer(addr, "broken") {
+            Some((503, output)) if output.starts_with("rejected: ") => Ok((503, output)),
+            other => Err(format!("{other:?}")),
+        }
+    });
+    assert_eq!(code, 503);
+    assert!(output.contains("broken.wasm"), "{output}");
+    assert_eq!(
+        check_answer(addr, "nobody"),
+        Some((404, "no check named 'nobody'".to_owned()))
+    );
 }
 
 #[test]

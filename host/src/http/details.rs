@@ -59,7 +59,7 @@ pub(super) async fn status(State(state): State<HttpState>, headers: HeaderMap) -
             content_type = "application/health+json", body = schema::Problem,
             headers(("www-authenticate" = String, description = "`Bearer`"))),
         (status = 404, description = "No check with this name", content_type = "application/health+json", body = schema::Problem),
-        (status = 503, description = "The check fails or has no result yet, or the evaluator is stale",
+        (status = 503, description = "The check fails or has no result yet, its plugin file is loading (`loading: FILE since TIME`) or was rejected (`rejected: REASON`), or the evaluator is stale",
             content_type = "application/health+json", body = schema::CheckOrProblem),
     ))]
 pub(super) async fn check(
@@ -84,11 +84,19 @@ pub(super) async fn check(
             HEALTH_JSON,
             Bytes::copy_from_slice(c.json().get().as_bytes()),
         ),
-        None => respond(
-            StatusCode::NOT_FOUND,
-            HEALTH_JSON,
-            fail_json(&format!("no check named '{name}'")),
-        ),
+        // Known but without a result (a plugin file still compiling, or rejected): why.
+        None => match snap.pending(&name) {
+            Some(why) => respond(
+                StatusCode::SERVICE_UNAVAILABLE,
+                HEALTH_JSON,
+                fail_json(&why),
+            ),
+            None => respond(
+                StatusCode::NOT_FOUND,
+                HEALTH_JSON,
+                fail_json(&format!("no check named '{name}'")),
+            ),
+        },
     }
 }
 

@@ -182,11 +182,18 @@ pub(crate) struct Rejection {
     at: String,
 }
 
+/// A plugin file being loaded.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct Loading {
+    file: String,
+    since: String,
+}
+
 /// One plugin check in `GET /plugins`.
 #[derive(Serialize, ToSchema)]
 pub(crate) struct Plugin {
     name: String,
-    /// running, quarantined or not_loaded.
+    /// running, quarantined, loading (no version yet; see `loading`) or not_loaded.
     state: String,
     plugin: String,
     version: String,
@@ -197,6 +204,8 @@ pub(crate) struct Plugin {
     quarantine: BTreeMap<String, Value>,
     last_error: Option<String>,
     rejected: Option<Rejection>,
+    /// The file being loaded now, and since when (RFC 3339).
+    loading: Option<Loading>,
     loads: u64,
     rejections: u64,
     runs: u64,

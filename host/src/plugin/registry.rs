@@ -38,8 +38,18 @@ pub struct PluginStats {
     pub(crate) logs_emitted: AtomicU64,
     pub(crate) logs_dropped: AtomicU64,
     rejection: Mutex<Option<Rejection>>,
+    loading: Mutex<Option<Loading>>,
     loads: AtomicU64,
     rejections: AtomicU64,
+}
+
+/// A plugin file being loaded (read, compiled, described), and since when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Loading {
+    /// The file.
+    pub file: PathBuf,
+    /// When the load began (RFC 3339).
+    pub since: String,
 }
 
 /// A plugin file that was not loaded, and why. The previous version, if any, keeps running.
@@ -73,6 +83,7 @@ impl Default for PluginStats {
             logs_emitted: AtomicU64::new(0),
             logs_dropped: AtomicU64::new(0),
             rejection: Mutex::new(None),
+            loading: Mutex::new(None),
             loads: AtomicU64::new(0),
             rejections: AtomicU64::new(0),
         }
@@ -132,15 +143,27 @@ impl PluginStats {
         *lock(&self.last_error) = Some(message.into());
     }
 
+    /// Loading `file` has begun (until it is loaded or rejected). A retry of the same file
+    /// (one that was still being written) keeps the first time.
+    pub(crate) fn record_loading(&self, file: PathBuf) {
+        let mut loading = lock(&self.loading);
+        if loading.as_ref().is_none_or(|l| l.file != file) {
+            let since = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
+            *loading = Some(Loading { file, since });
+        }
+    }
+
     /// A version was loaded: count it and clear any earlier rejection.
     pub(crate) fn record_load(&self) {
         self.loads.fetch_add(1, Ordering::Relaxed);
         *lock(&self.rejection) = None;
+        *lock(&self.loading) = None;
     }
 
     /// A file was rejected; the previous version (if any) keeps running.
     pub(crate) fn record_rejection(&self, file: PathBuf, sha256: Option<String>, reason: String) {
         self.rejections.fetch_add(1, Ordering::Relaxed);
+        *lock(&self.loading) = None;
         *lock(&self.rejection) = Some(Rejection {
             file,
             sha256,
@@ -191,6 +214,8 @@ pub enum PluginState {
     Running,
     /// A version is loaded but skipped after repeated traps.
     Quarantined,
+    /// The first version's file is being loaded (see `loading`).
+    Loading,
     /// No version could be loaded yet (see `rejected`).
     NotLoaded,
 }
@@ -218,6 +243,8 @@ pub struct PluginView {
     pub last_error: Option<String>,
     /// The latest file that was rejected, until a good one replaces it.
     pub rejected: Option<Rejection>,
+    /// The file being loaded now (a first version or a new one), and since when.
+    pub loading: Option<Loading>,
     /// Versions loaded so far (the first load and every reload).
     pub loads: u64,
     /// Files rejected so far.
@@ -266,7 +293,9 @@ impl PluginRegistry {
             .map(|(name, s)| {
                 let id = lock(&s.identity).clone();
                 let quarantine = lock(&s.quarantine).clone();
+                let loading = lock(&s.loading).clone();
                 let state = match (&id.loaded_at, &quarantine) {
+                    (None, _) if loading.is_some() => PluginState::Loading,
                     (None, _) => PluginState::NotLoaded,
                     (Some(_), QuarantineState::Quarantined { .. }) => PluginState::Quarantined,
                     (Some(_), QuarantineState::Active { .. }) => PluginState::Running,
@@ -284,6 +313,7 @@ impl PluginRegistry {
                     quarantine,
                     last_error: lock(&s.last_error).clone(),
                     rejected: s.rejection(),
+                    loading,
                     loads: s.loads.load(Ordering::Relaxed),
                     rejections: s.rejections.load(Ordering::Relaxed),
                     runs: s.runs(),
@@ -410,12 +440,36 @@ impl MetricsSource for PluginRegistry {
     }
 }
 
+impl crate::snapshot::PendingSource for PluginRegistry {
+    fn pending(&self, name: &str) -> Option<String> {
+        let stats = lock(&self.by_name).get(name)?.clone();
+        if let Some(l) = lock(&stats.loading).as_ref() {
+            return Some(format!(
+                "loading: {} since {} (compiling and describing it; large components take seconds)",
+                l.file.display(),
+                l.since
+            ));
+        }
+        if stats.is_loaded() {
+            // Loaded an instant ago; its check is being registered.
+            return Some("loading: loaded, its first snapshot is being published".to_owned());
+        }
+        let r = stats.rejection()?;
+        Some(format!(
+            "rejected: {} ({} at {}; see /plugins)",
+            r.reason,
+            r.file.display(),
+            r.at
+        ))
+    }
+}
+
 impl crate::snapshot::NotesSource for PluginRegistry {
     fn notes(&self, out: &mut Vec<String>) {
         for view in self.views() {
             let Some(r) = &view.rejected else { continue };
             let running = match view.state {
-                PluginState::NotLoaded => "no version is loaded".to_owned(),
+                PluginState::NotLoaded | PluginState::Loading => "no version is loaded".to_owned(),
                 _ => format!("version {} keeps running", view.version),
             };
             out.push(format!(

@@ -378,6 +378,10 @@ impl PluginSupervisor {
         }
         // Judged before loading: a slow compile must not make a fresh file look settled.
         let fresh_for = self.config.settle.checked_sub(fingerprint.wasm.age());
+        self.runtime
+            .registry()
+            .stats(name)
+            .record_loading(file.clone());
         let mut config = want.config.clone();
         config.file = Some(file);
         Some(Load {

@@ -30,6 +30,15 @@ pub trait NotesSource: Send + Sync {
     fn notes(&self, out: &mut Vec<String>);
 }
 
+/// Something that knows checks the snapshot has no result for yet (a plugin file being
+/// compiled) or cannot have (a rejected file), so that `GET /health/checks/NAME` says why rather
+/// than "no check named".
+pub trait PendingSource: Send + Sync {
+    /// Why check `name` has no result, in one line ("loading: ...", "rejected: ..."), or `None`
+    /// if this source does not know the name.
+    fn pending(&self, name: &str) -> Option<String>;
+}
+
 /// What rendering needs beyond the check states.
 #[derive(Clone, Default)]
 pub struct RenderContext {
@@ -41,6 +50,8 @@ pub struct RenderContext {
     pub metrics_sources: Vec<Arc<dyn MetricsSource>>,
     /// Sources of the status document's `notes`.
     pub notes_sources: Vec<Arc<dyn NotesSource>>,
+    /// Sources that know checks not in the snapshot (asked only for a name it lacks).
+    pub pending_sources: Vec<Arc<dyn PendingSource>>,
     /// The plugin registry whose view `GET /plugins` serves, rendered with each snapshot.
     pub plugins: Option<Arc<PluginRegistry>>,
 }
@@ -52,6 +63,7 @@ impl std::fmt::Debug for RenderContext {
             .field("release_id", &self.release_id)
             .field("metrics_sources", &self.metrics_sources.len())
             .field("notes_sources", &self.notes_sources.len())
+            .field("pending_sources", &self.pending_sources.len())
             .field("plugins", &self.plugins.is_some())
             .finish()
     }
@@ -132,6 +144,14 @@ impl Documents {
         self.metrics
             .get_or_init(|| Bytes::from(prometheus::render(snap, &self.ctx.metrics_sources)))
             .clone()
+    }
+
+    /// Why `name`, which is not in the snapshot, has no result, if a source knows it.
+    pub(super) fn pending(&self, name: &str) -> Option<String> {
+        self.ctx
+            .pending_sources
+            .iter()
+            .find_map(|source| source.pending(name))
     }
 
     pub(super) fn plugins(&self) -> Bytes {

@@ -88,3 +88,40 @@ pub fn wait_for(addr: SocketAddr, path: &str, code: u16, bound: Duration) {
         }
     });
 }
+
+/// A config with a heartbeat that passes at once and an empty plugin directory (returned
+/// second), compiled into a private cache under `dir/data`. Its token is `$START_TOKEN`: start
+/// it with `serve_config(&config, addr, ("START_TOKEN", token))`.
+pub fn plugin_dir_config(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let plugins = dir.join("plugins");
+    std::fs::create_dir_all(&plugins).unwrap();
+    let config = dir.join("vitals.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[service]
+data_dir = "{data}"
+
+[http]
+token = "${{START_TOKEN}}"
+drain = "1s"
+
+[evaluator]
+heartbeat = "100ms"
+
+[plugins]
+dir = "{plugins}"
+
+[checks.worker]
+type = "heartbeat"
+ttl = "1h"
+interval = "50ms"
+"#,
+            data = dir.join("data").display(),
+            plugins = plugins.display()
+        ),
+    )
+    .unwrap();
+    (config, plugins)
+}
