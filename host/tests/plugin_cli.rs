@@ -138,6 +138,39 @@ fn a_trap_or_a_limit_hit_exits_12() {
 }
 
 #[test]
+fn plugin_run_applies_a_manifest_under_the_command_line_and_refuses_a_bad_one_as_the_daemon_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let hog = guests::component("memory-hog");
+    let manifest = dir.path().join("hog.toml");
+    std::fs::write(
+        &manifest,
+        "memory_limit = \"16MiB\"\n[config]\nmib = \"64\"\n",
+    )
+    .unwrap();
+    let m = manifest.to_str().unwrap();
+    // The manifest's limit and config value apply...
+    let (code, out) = plugin_run(&hog, &["--manifest", m]);
+    assert_eq!(code, 12, "{out}");
+    assert!(out.contains("memory limit 16 MiB exceeded"), "{out}");
+    // ...and the command line wins over them, key by key.
+    let (code, out) = plugin_run(&hog, &["--manifest", m, "--config", "mib=4"]);
+    assert_eq!(code, 0, "{out}");
+    let (code, out) = plugin_run(&hog, &["--manifest", m, "--memory", "128MiB"]);
+    assert_eq!(code, 0, "{out}");
+
+    // A typo is refused before anything runs, with the file, line, column and key.
+    std::fs::write(&manifest, "memory_limit = \"16MiB\"\nmemry = 3\n").unwrap();
+    let (code, out) = plugin_run(&hog, &["--manifest", m]);
+    assert_eq!(code, 13, "{out}");
+    assert!(out.contains(&format!("plugin manifest {m}:2:1")), "{out}");
+    assert!(out.contains("unknown field `memry`"), "{out}");
+    let missing = dir.path().join("none.toml");
+    let (code, out) = plugin_run(&hog, &["--manifest", missing.to_str().unwrap()]);
+    assert_eq!(code, 13, "{out}");
+    assert!(out.contains("none.toml: no such file"), "{out}");
+}
+
+#[test]
 fn a_plugin_that_cannot_be_loaded_exits_13_saying_why() {
     let dir = tempfile::tempdir().unwrap();
     let garbage = dir.path().join("garbage.wasm");

@@ -366,8 +366,9 @@ async fn plugin_run_prints_the_result_wall_time_and_peak_memory() {
         read_dir: vec![],
         env: vec![],
         datasource: vec![],
-        timeout: Duration::from_secs(1),
-        memory: ByteSize::mib(16),
+        manifest: None,
+        timeout: Some(Duration::from_secs(1)),
+        memory: Some(ByteSize::mib(16)),
         cache_dir: None,
         no_cache: true,
     };

@@ -12,6 +12,7 @@ use super::grants::PluginGrants;
 use super::limits::{ByteSize, RunLimits};
 use super::loader::Description;
 use super::quarantine::QuarantinePolicy;
+use super::settings::{PluginCheckConfig, PluginManifest};
 use crate::check::{Outcome, Status};
 use crate::datasource::{DatasourceConfig, Datasources};
 
@@ -35,12 +36,16 @@ pub struct RunArgs {
     /// Grant a datasource, e.g. `main=sqlite://data.db` (repeatable).
     #[arg(long = "datasource", value_name = "NAME=URL")]
     pub datasource: Vec<String>,
-    /// Deadline of the run.
-    #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
-    pub timeout: Duration,
-    /// Memory limit of the run.
-    #[arg(long, default_value = "64MiB")]
-    pub memory: ByteSize,
+    /// The plugin's manifest (`NAME.toml`), read and validated as the daemon does: its grants,
+    /// config values, limits and timeout apply, under the options given here.
+    #[arg(long, value_name = "NAME.toml")]
+    pub manifest: Option<PathBuf>,
+    /// Deadline of the run [default: the manifest's `timeout`, else 2s].
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub timeout: Option<Duration>,
+    /// Memory limit of the run [default: the manifest's `memory_limit`, else 64MiB].
+    #[arg(long)]
+    pub memory: Option<ByteSize>,
     /// Compile cache directory [default: $XDG_CACHE_HOME/vitals/plugin-cache, else
     /// ~/.cache/vitals/plugin-cache]: a second run of an unchanged component skips its compile.
     #[arg(long, conflicts_with = "no_cache")]
@@ -261,14 +266,25 @@ pub async fn run_once(args: &RunArgs) -> Result<RunSummary, PluginError> {
     let datasources =
         Datasources::new(&sources).map_err(|e| PluginError::Runtime(e.to_string()))?;
     runtime.set_datasources(datasources);
-    let grants = PluginGrants {
+    // The command line is the operator's `[checks.NAME]` table: it wins over the manifest key
+    // by key, exactly as in the daemon.
+    let given = PluginCheckConfig {
         config,
         allow_http: args.allow_http.clone(),
         read_dirs: args.read_dir.clone(),
         env: args.env.clone(),
         datasources: sources.keys().cloned().collect(),
-        ..PluginGrants::default()
+        timeout: args.timeout,
+        memory_limit: args.memory,
+        ..PluginCheckConfig::default()
     };
+    let manifest = args
+        .manifest
+        .as_deref()
+        .map(PluginManifest::read)
+        .transpose()?;
+    let merged = given.with_manifest(manifest);
+    let grants = merged.grants();
     let started = std::time::Instant::now();
     let loaded = runtime.load(&args.file, grants).await?;
     let took = started.elapsed().as_secs_f64() * 1000.0;
@@ -277,10 +293,12 @@ pub async fn run_once(args: &RunArgs) -> Result<RunSummary, PluginError> {
         (Some(dir), _) => format!("{took:.1} ms from the compile cache in {}", dir.display()),
         (None, _) => format!("compiled in {took:.0} ms (no cache)"),
     };
+    let defaults = RunLimits::default();
     let limits = RunLimits {
-        deadline: args.timeout,
-        memory: args.memory,
-        ..RunLimits::default()
+        deadline: merged.timeout.unwrap_or(defaults.deadline),
+        memory: merged.memory_limit.unwrap_or(defaults.memory),
+        output: merged.output_limit.unwrap_or(defaults.output),
+        ..defaults
     };
     let name = loaded.description().name.clone();
     let check = PluginCheck::new(

@@ -132,18 +132,30 @@ impl Default for PluginCheckConfig {
 impl PluginManifest {
     /// Read `NAME.toml` next to `wasm`, if it exists.
     pub fn for_wasm(wasm: &Path) -> Result<Option<Self>, PluginError> {
-        let path = wasm.with_extension("toml");
-        let text = match std::fs::read_to_string(&path) {
+        Self::read_if_present(&wasm.with_extension("toml"))
+    }
+
+    /// Read and validate the manifest at `path` with the daemon's rules (errors name the file,
+    /// line, column and key).
+    pub fn read(path: &Path) -> Result<Self, PluginError> {
+        Self::read_if_present(path)?.ok_or_else(|| PluginError::Manifest {
+            file: path.to_owned(),
+            message: "no such file".to_owned(),
+        })
+    }
+
+    fn read_if_present(path: &Path) -> Result<Option<Self>, PluginError> {
+        let text = match std::fs::read_to_string(path) {
             Ok(text) => text,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => {
                 return Err(PluginError::Manifest {
-                    file: path,
+                    file: path.to_owned(),
                     message: e.to_string(),
                 });
             }
         };
-        crate::config::parse_document(&text, &path)
+        crate::config::parse_document(&text, path)
             .map(Some)
             .map_err(PluginError::InvalidManifest)
     }
