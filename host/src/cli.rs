@@ -65,6 +65,11 @@ pub enum PluginCommand {
     Inspect(crate::plugin::cli::InspectArgs),
     /// Create a plugin project (Rust, JavaScript or Python) that builds and passes its own test.
     New(crate::plugin::template::NewArgs),
+    /// Install a plugin into a daemon's plugin directory: validate its manifest, copy both files
+    /// atomically and, with `--daemon`, wait until the daemon has loaded this exact file and
+    /// print its first result. Exit codes: 0 installed (and passing), 10 warn, 11 fail or
+    /// unknown, 13 rejected by the daemon, 1 anything else (bad manifest, no answer in time).
+    Install(crate::plugin::install::InstallArgs),
 }
 
 /// The embedded default config used by `vitals serve` without `--config`.
@@ -95,6 +100,7 @@ pub fn main() -> ExitCode {
                 Ok(crate::plugin::cli::inspect(&args).await?.to_string())
             }),
             Command::Plugin(PluginCommand::New(args)) => plugin_new(&args),
+            Command::Plugin(PluginCommand::Install(args)) => return plugin_install(&args),
         };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -121,6 +127,46 @@ fn plugin_run(args: &crate::plugin::cli::RunArgs) -> ExitCode {
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::from(RunExit::LoadError.code())
+        }
+    }
+}
+
+/// `vitals plugin install`: progress on stderr, the outcome on stdout, the exit code of
+/// [`crate::plugin::install::Installed::exit_code`] (13 when the daemon rejected the file).
+fn plugin_install(args: &crate::plugin::install::InstallArgs) -> ExitCode {
+    use crate::plugin::install::{InstallError, install};
+    let installed = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| anyhow::anyhow!(e))
+        .and_then(|rt| Ok(rt.block_on(install(args, |line| eprintln!("{line}")))?));
+    match installed {
+        Ok(i) => {
+            let manifest = i
+                .manifest
+                .as_ref()
+                .map(|m| format!(" and {}", m.display()))
+                .unwrap_or_default();
+            println!(
+                "installed {}{manifest} (sha256 {})",
+                i.wasm.display(),
+                &i.sha256
+            );
+            if let Some((state, output)) = &i.first_result {
+                println!("loaded by the daemon; first result: {state}: {output}");
+            }
+            ExitCode::from(i.exit_code())
+        }
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            let rejected = e
+                .downcast_ref::<InstallError>()
+                .is_some_and(|e| matches!(e, InstallError::Rejected(_)));
+            ExitCode::from(if rejected {
+                RunExit::LoadError.code()
+            } else {
+                1
+            })
         }
     }
 }

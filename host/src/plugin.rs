@@ -18,6 +18,7 @@ mod engine;
 mod grants;
 mod host_api;
 mod http_guard;
+pub mod install;
 mod lift;
 mod limits;
 mod loader;

@@ -18,7 +18,7 @@ mod wait;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use daemon::{free_port, request, serve_config, wait_for};
+use daemon::{free_port, serve_config, wait_for};
 
 const VITALS: &str = env!("CARGO_BIN_EXE_vitals");
 
@@ -91,8 +91,8 @@ fn cache_dir(project: &Path) -> PathBuf {
     project.join("plugin-cache")
 }
 
-/// Install `wasm` and its manifest into a running daemon's plugin directory the atomic way the
-/// README shows, and wait until the check answers with the manifest's config (value 42: pass).
+/// Install `wasm` and its manifest into a running daemon with `vitals plugin install`, as the
+/// README shows: the first result is the manifest's config (value 42: pass).
 fn goes_live_in_the_daemon(project: &Path, name: &str, wasm: &Path) {
     let work = tempfile::tempdir_in(project).unwrap();
     let plugins = work.path().join("plugins");
@@ -111,25 +111,19 @@ fn goes_live_in_the_daemon(project: &Path, name: &str, wasm: &Path) {
     let _daemon = serve_config(&config, addr, ("RUST_LOG", "warn"));
     wait_for(addr, "/health/live", 200, wait::START);
 
-    std::fs::copy(
-        project.join(format!("{name}.toml")),
-        plugins.join(format!("{name}.toml")),
-    )
-    .unwrap();
-    let hidden = plugins.join(format!(".{name}.wasm.tmp"));
-    std::fs::copy(wasm, &hidden).unwrap();
-    std::fs::rename(&hidden, plugins.join(format!("{name}.wasm"))).unwrap();
-
-    // Going live waits for the component's compile (12 MB for JavaScript and Python).
-    let path = format!("/health/checks/{name}");
-    wait::until(
-        &format!("{name} goes live"),
-        wait::COMPILE,
-        || match request(addr, "GET", &path, None) {
-            Some(r) if r.0 == 200 && r.2.contains("42 is fine") => Ok(()),
-            last => Err(format!("{last:?}")),
-        },
+    // As the README says: one command, which waits for the compile (12 MB for JavaScript and
+    // Python) and prints the first result.
+    let url = format!("http://{addr}");
+    let out = run(
+        project,
+        Command::new(VITALS)
+            .args(["plugin", "install"])
+            .arg(wasm)
+            .args(["--manifest", &format!("{name}.toml"), "--dir"])
+            .arg(&plugins)
+            .args(["--daemon", &url]),
     );
+    assert!(out.contains("first result: pass: 42 is fine"), "{out}");
 }
 
 #[test]
@@ -179,6 +173,30 @@ fn javascript_template_tests_builds_with_both_engines_runs_and_goes_live() {
     run(&dir, Command::new("npm").args(["run", "build"]));
     run_once_warns(&wasm);
     goes_live_in_the_daemon(&dir, "queue-lag", &wasm);
+
+    // A build that fails leaves no component, so the last good one cannot be installed by
+    // mistake.
+    fails_to_build_leaving_no_component(
+        &dir,
+        "plugin.js",
+        Command::new("npm").args(["run", "build:quickjs"]),
+        &wasm,
+    );
+}
+
+/// Break `glue` with a syntax error and build with `build`: it must fail and leave no `wasm`.
+fn fails_to_build_leaving_no_component(dir: &Path, glue: &str, build: &mut Command, wasm: &Path) {
+    let path = dir.join(glue);
+    let good = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, format!("{good}\n)(\n")).unwrap();
+    let out = build.current_dir(dir).output().unwrap();
+    assert!(!out.status.success(), "{build:?} built a broken {glue}");
+    assert!(
+        !wasm.exists(),
+        "{} is still there after a failed build",
+        wasm.display()
+    );
+    std::fs::write(&path, good).unwrap();
 }
 
 #[test]
@@ -204,4 +222,5 @@ fn python_template_tests_builds_runs_and_goes_live() {
     let wasm = dir.join("batch-age.wasm");
     run_once_warns(&wasm);
     goes_live_in_the_daemon(&dir, "batch-age", &wasm);
+    fails_to_build_leaving_no_component(&dir, "app.py", &mut Command::new("./build.sh"), &wasm);
 }

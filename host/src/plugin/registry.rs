@@ -235,7 +235,7 @@ pub struct PluginView {
     pub file: PathBuf,
     /// sha256 of the file.
     pub sha256: String,
-    /// When it was loaded (RFC 3339).
+    /// When it was loaded (RFC 3339, milliseconds).
     pub loaded_at: Option<String>,
     /// Quarantine state.
     pub quarantine: QuarantineState,
@@ -309,7 +309,7 @@ impl PluginRegistry {
                     sha256: id.sha256,
                     loaded_at: id
                         .loaded_at
-                        .map(|t| humantime::format_rfc3339_seconds(t).to_string()),
+                        .map(|t| humantime::format_rfc3339_millis(t).to_string()),
                     quarantine,
                     last_error: lock(&s.last_error).clone(),
                     rejected: s.rejection(),
