@@ -170,6 +170,8 @@ struct Live {
     held: bool,
     /// When the startup grace began: at [`Evaluator::run`], or at the release of a hold.
     started: Instant,
+    /// The origin of the grid the workers start their runs on (see [`worker::RUN_GRID`]).
+    grid: Instant,
     permits: Arc<permits::RunPermits>,
     reports: mpsc::Sender<worker::RunReport>,
     shutdown: CancellationToken,
@@ -257,6 +259,7 @@ impl Evaluator {
             phase: Phase::Starting,
             held: self.held,
             started: Instant::now(),
+            grid: Instant::now(),
             permits: permits::RunPermits::new(self.cfg.max_concurrency),
             reports: report_tx,
             shutdown: shutdown.clone(),
@@ -409,6 +412,7 @@ impl Evaluator {
                         permits: live.permits.clone(),
                         reports: live.reports.clone(),
                         cancel: cancel.clone(),
+                        grid: live.grid,
                     }
                     .run(),
                 );

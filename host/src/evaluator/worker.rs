@@ -27,6 +27,13 @@ pub(crate) struct RunReport {
     pub kind: crate::check::CheckKind,
 }
 
+/// Repeat runs start on this grid: checks that come due within the same 10 ms wake the runtime
+/// once, together, instead of once each. A thousand checks on a 1 s interval otherwise wake a
+/// worker thread about a thousand times a second, and each wake (a futex, a context switch)
+/// costs more than a small plugin's run. A run starts at most this much later than its jittered
+/// interval says.
+pub(crate) const RUN_GRID: Duration = Duration::from_millis(10);
+
 pub(crate) struct Worker {
     pub name: Arc<str>,
     pub generation: u64,
@@ -36,6 +43,8 @@ pub(crate) struct Worker {
     pub permits: Arc<RunPermits>,
     pub reports: mpsc::Sender<RunReport>,
     pub cancel: CancellationToken,
+    /// The origin of [`RUN_GRID`], shared by every worker of one evaluator.
+    pub grid: Instant,
 }
 
 impl Worker {
@@ -69,8 +78,9 @@ impl Worker {
                 return;
             }
             let wait = jittered(self.settings.interval, self.jitter, fastrand::f64());
+            let next = on_grid(Instant::now() + wait, self.grid, RUN_GRID);
             tokio::select! {
-                _ = tokio::time::sleep(wait) => {}
+                _ = tokio::time::sleep_until(next) => {}
                 _ = self.cancel.cancelled() => return,
             }
         }
@@ -105,6 +115,14 @@ pub(crate) async fn run_once(check: Arc<dyn Check>, timeout: Duration) -> (Outco
     }
 }
 
+/// `t` rounded up to the next point of a grid of `step` starting at `origin`.
+pub(crate) fn on_grid(t: Instant, origin: Instant, step: Duration) -> Instant {
+    let since = t.saturating_duration_since(origin).as_nanos();
+    let step = step.as_nanos().max(1);
+    let rounded = since.div_ceil(step).saturating_mul(step);
+    origin + Duration::from_nanos(u64::try_from(rounded).unwrap_or(u64::MAX))
+}
+
 /// `interval` spread by up to ±`jitter` (a fraction), from a unit random number in `[0, 1)`.
 pub(crate) fn jittered(interval: Duration, jitter: f64, unit: f64) -> Duration {
     let j = jitter.clamp(0.0, 1.0);
@@ -116,6 +134,25 @@ pub(crate) fn jittered(interval: Duration, jitter: f64, unit: f64) -> Duration {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn run_times_round_up_to_the_grid_and_never_earlier() {
+        let origin = Instant::now();
+        let step = Duration::from_millis(10);
+        let at = |ms: u64| origin + Duration::from_millis(ms);
+        assert_eq!(on_grid(at(0), origin, step), at(0));
+        assert_eq!(on_grid(at(1), origin, step), at(10));
+        assert_eq!(on_grid(at(10), origin, step), at(10));
+        assert_eq!(
+            on_grid(at(1003) + Duration::from_nanos(1), origin, step),
+            at(1010)
+        );
+        // Two checks due 4 ms apart in one slot share one wake-up.
+        assert_eq!(
+            on_grid(at(501), origin, step),
+            on_grid(at(505), origin, step)
+        );
+    }
 
     #[test]
     fn jitter_spreads_within_the_band() {
