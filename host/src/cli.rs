@@ -132,7 +132,8 @@ fn plugin_run(args: &crate::plugin::cli::RunArgs) -> ExitCode {
 }
 
 /// `vitals plugin install`: progress on stderr, the outcome on stdout, the exit code of
-/// [`crate::plugin::install::Installed::exit_code`] (13 when the daemon rejected the file).
+/// [`crate::plugin::install::Installed::exit`] ([`RunExit::LoadError`] when the daemon rejected the
+/// file, 1 for anything else that stopped it).
 fn plugin_install(args: &crate::plugin::install::InstallArgs) -> ExitCode {
     use crate::plugin::install::{InstallError, install};
     let installed = tokio::runtime::Builder::new_current_thread()
@@ -155,7 +156,7 @@ fn plugin_install(args: &crate::plugin::install::InstallArgs) -> ExitCode {
             if let Some((state, output)) = &i.first_result {
                 println!("loaded by the daemon; first result: {state}: {output}");
             }
-            ExitCode::from(i.exit_code())
+            ExitCode::from(i.exit().code())
         }
         Err(e) => {
             eprintln!("error: {e:#}");

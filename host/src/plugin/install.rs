@@ -11,6 +11,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::PluginError;
+use super::cli::RunExit;
 use super::directory::plugin_name;
 use super::settings::PluginManifest;
 
@@ -104,13 +105,13 @@ pub struct Installed {
 }
 
 impl Installed {
-    /// The exit code of `vitals plugin install`: 0 without a daemon or when the first result
-    /// passes, 10 warn, 11 fail or unknown (as `vitals plugin run`).
-    pub fn exit_code(&self) -> u8 {
+    /// How `vitals plugin install` exits, with `vitals plugin run`'s codes: pass without a daemon
+    /// or when the first result passes, else warn or fail as that result says.
+    pub fn exit(&self) -> RunExit {
         match self.first_result.as_ref().map(|(state, _)| state.as_str()) {
-            None | Some("pass") => 0,
-            Some("warn") => 10,
-            Some(_) => 11,
+            None | Some("pass") => RunExit::Pass,
+            Some("warn") => RunExit::Warn,
+            Some(_) => RunExit::Fail,
         }
     }
 }
