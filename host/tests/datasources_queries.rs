@@ -243,6 +243,22 @@ async fn common_types_decode_and_parameters_bind() {
         ]
     );
     assert_eq!(r.columns[0], "a");
+    // PostgreSQL 14+ NUMERIC infinities have no digits; they must not read as 0.
+    let r = pg
+        .query_read_only(
+            "SELECT 'Infinity'::numeric, '-Infinity'::numeric, 'NaN'::numeric",
+            &[],
+            limits(2000, 1),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.rows[0][0], Float(f64::INFINITY));
+    assert_eq!(r.rows[0][1], Float(f64::NEG_INFINITY));
+    assert!(
+        matches!(r.rows[0][2], Float(f) if f.is_nan()),
+        "{:?}",
+        r.rows[0]
+    );
     let err = pg
         .query_read_only("SELECT now()", &[], limits(2000, 1))
         .await

@@ -140,9 +140,14 @@ fn numeric_to_f64(bytes: &[u8]) -> Option<f64> {
     let word = |i: usize| -> Option<[u8; 2]> { Some([*bytes.get(i)?, *bytes.get(i + 1)?]) };
     let ndigits = i16::from_be_bytes(word(0)?);
     let weight = i32::from(i16::from_be_bytes(word(2)?));
+    // Signs (PostgreSQL's numeric.c): positive, negative, NaN, and since 14 ±Infinity, which
+    // have no digits and would otherwise read as 0.
     let sign = u16::from_be_bytes(word(4)?);
-    if sign == 0xC000 {
-        return Some(f64::NAN);
+    match sign {
+        0xC000 => return Some(f64::NAN),
+        0xD000 => return Some(f64::INFINITY),
+        0xF000 => return Some(f64::NEG_INFINITY),
+        _ => {}
     }
     let mut value = 0.0;
     for d in 0..i32::from(ndigits.max(0)) {
@@ -164,5 +169,18 @@ mod tests {
         let negative = [0, 1, 0, 0, 0x40, 0, 0, 0, 0, 7];
         assert_eq!(numeric_to_f64(&negative), Some(-7.0));
         assert_eq!(numeric_to_f64(&[0, 1]), None);
+    }
+
+    #[test]
+    fn infinite_and_nan_numerics_keep_their_meaning() {
+        assert_eq!(
+            numeric_to_f64(&[0, 0, 0, 0, 0xD0, 0, 0, 0]),
+            Some(f64::INFINITY)
+        );
+        assert_eq!(
+            numeric_to_f64(&[0, 0, 0, 0, 0xF0, 0, 0, 0]),
+            Some(f64::NEG_INFINITY)
+        );
+        assert!(numeric_to_f64(&[0, 0, 0, 0, 0xC0, 0, 0, 0]).is_some_and(f64::is_nan));
     }
 }
