@@ -85,10 +85,16 @@ async fn main() -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
     tokio::spawn(evaluator.run(shutdown.clone()));
 
+    // The worker beats on every turn of its loop, busy or idle: waiting for a job is bounded
+    // by 2 s, well inside its 10 s TTL, so an idle worker stays healthy and a stuck one does not.
     tokio::spawn(async move {
-        while let Some(_job) = jobs_rx.recv().await {
+        loop {
             heartbeat.beat();
-            tokio::time::sleep(Duration::from_millis(500)).await;
+            match tokio::time::timeout(Duration::from_secs(2), jobs_rx.recv()).await {
+                Ok(Some(_job)) => tokio::time::sleep(Duration::from_millis(500)).await,
+                Ok(None) => break,
+                Err(_idle) => {}
+            }
         }
     });
 
