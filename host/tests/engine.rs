@@ -235,6 +235,52 @@ async fn stopped_evaluator_fails_readiness_after_stale_threshold_and_liveness_la
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_stale_backpressure_answer_says_the_same_jittered_retry_in_header_and_body() {
+    use tower::ServiceExt;
+    let config = vitals::backpressure::BackpressureConfig {
+        retry_jitter: 1.0,
+        ..vitals::backpressure::BackpressureConfig::default()
+    };
+    let b = Vitals::builder().backpressure_config(config).check(
+        CheckSpec::new("ok", FnCheck(|| Outcome::pass("fine"))).with_settings(every(100, 1_000)),
+    );
+    let (vitals, stop, task) = start(b);
+    wait_until(&vitals, "ok passes", |s| runs(s, "ok") > 0).await;
+    stop.cancel();
+    task.await.unwrap();
+    tokio::time::advance(Duration::from_secs(3)).await;
+
+    let mut seen = std::collections::BTreeSet::new();
+    for _ in 0..40 {
+        let res = vitals
+            .router()
+            .oneshot(
+                http::Request::get("/health/backpressure")
+                    .body(axum::body::Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(res.status().as_u16(), 503);
+        let header: u64 = res.headers()["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        let body = axum::body::to_bytes(res.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(body["source"], "stale", "{body}");
+        assert_eq!(body["retryAfterSeconds"], header, "{body}");
+        seen.insert(header);
+    }
+    // 5 s with up to 100 % jitter: 40 answers are not all the same (a chance of 5^-39).
+    assert!(seen.len() > 1, "no jitter: {seen:?}");
+    assert!(seen.iter().all(|s| (5..=10).contains(s)), "{seen:?}");
+}
+
+#[tokio::test(start_paused = true)]
 async fn engine_is_not_ready_before_its_first_evaluation() {
     use tower::ServiceExt;
     let (vitals, _evaluator) = Vitals::builder().build(); // never run

@@ -181,19 +181,19 @@ pub(super) fn fail_json(output: &str) -> Bytes {
 pub(super) async fn backpressure(State(state): State<HttpState>, headers: HeaderMap) -> Response {
     let bp = &state.backpressure;
     if let Some(reason) = stale_reason(&state) {
+        // One jittered value for the header and the body, so a client reading either waits the
+        // same.
+        let retry = retry_after_secs(bp.retry_after.stale, bp.retry_jitter, fastrand::f64());
         let body = serde_json::json!({
             "status": "fail", "admission": "shedding", "source": "stale", "output": reason,
-            "retryAfterSeconds": bp.retry_after.stale.as_secs(),
+            "retryAfterSeconds": retry,
         });
         let mut res = respond(
             StatusCode::SERVICE_UNAVAILABLE,
             HEALTH_JSON,
             Bytes::from(body.to_string()),
         );
-        set_retry_after(
-            &mut res,
-            retry_after_secs(bp.retry_after.stale, bp.retry_jitter, fastrand::f64()),
-        );
+        set_retry_after(&mut res, retry);
         return res;
     }
     let snap = state.shared.load();
