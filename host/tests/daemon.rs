@@ -468,6 +468,35 @@ fn config_reload_adds_and_removes_checks_and_rejects_an_invalid_file_whole() {
         "{metrics}"
     );
 
+    // A file that validates but has a check that cannot be built (a queue query that writes) is
+    // rejected whole too: its new heartbeat is not registered, and beta's TTL stays 1h.
+    write(&format!(
+        "[datasources.local]\nurl = \"sqlite://{}/q.db\"\n\
+         [checks.beta]\ntype = \"heartbeat\"\nttl = \"1ms\"\ninterval = \"100ms\"\n\
+         [checks.epsilon]\ntype = \"heartbeat\"\nttl = \"1h\"\n\
+         [checks.queue]\ntype = \"sql_queue\"\ndatasource = \"local\"\n\
+         query = \"DELETE FROM jobs\"\n",
+        data.display()
+    ));
+    let (code_, _, body) = request(addr, "POST", "/admin/reload", tok).unwrap();
+    assert_eq!(code_, 422, "{body}");
+    assert!(body.contains("queue"), "{body}");
+    assert_eq!(
+        request(addr, "POST", "/health/heartbeat/epsilon", tok)
+            .unwrap()
+            .0,
+        404,
+        "a rejected reload registered a heartbeat"
+    );
+    let runs_now = check_runs(&request(addr, "GET", "/metrics", tok).unwrap().2, "beta");
+    wait::until("beta runs twice more", wait::QUICK, || {
+        let (_, _, metrics) = request(addr, "GET", "/metrics", tok).unwrap();
+        check_runs(&metrics, "beta") >= runs_now + 2
+    });
+    let (code_, _, body) = request(addr, "GET", "/health/checks/beta", tok).unwrap();
+    assert_eq!(code_, 200, "a rejected reload changed beta's TTL: {body}");
+    assert!(body.contains("(TTL 1h)"), "{body}");
+
     // A good file clears the note and reports what changed.
     write(
         "[checks.beta]\ntype = \"heartbeat\"\nttl = \"2h\"\ninterval = \"100ms\"\n\

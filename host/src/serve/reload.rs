@@ -280,8 +280,11 @@ impl Reloader {
             restart_required: restart_required(old, &new),
             ..ReloadSummary::default()
         };
-        // Build first: a check that cannot be built rejects the whole config.
+        // Build first: a check that cannot be built rejects the whole config. Heartbeats are
+        // registered only once everything is built, since registering one is visible at once
+        // (a new worker name, a changed TTL).
         let mut specs = Vec::new();
+        let mut heartbeats = Vec::new();
         for (name, check) in &new.checks {
             let before = old.checks.get(name);
             if let CheckConfig::Plugin(_) = check {
@@ -303,8 +306,12 @@ impl Reloader {
             let settings = check_settings(check, &new);
             let spec = match check {
                 CheckConfig::Heartbeat(hb) => {
-                    let (_, beat) = self.vitals.heartbeats().register(name, hb.ttl);
-                    CheckSpec::new(name, beat).with_settings(settings)
+                    match before {
+                        None => summary.added.push(name.clone()),
+                        Some(_) => summary.changed.push(name.clone()),
+                    }
+                    heartbeats.push((name.clone(), hb.ttl, settings));
+                    continue;
                 }
                 other => {
                     let builtin = other
@@ -327,6 +334,10 @@ impl Reloader {
         }
         // Everything is built: apply. Removals first, so a check that changes kind under the
         // same name is replaced in order.
+        for (name, ttl, settings) in heartbeats {
+            let (_, beat) = self.vitals.heartbeats().register(&name, ttl);
+            specs.push(CheckSpec::new(&name, beat).with_settings(settings));
+        }
         let registry = self.vitals.registry();
         for (name, check) in &old.checks {
             if matches!(check, CheckConfig::Heartbeat(_))
