@@ -43,6 +43,17 @@ pub enum ServeError {
     /// The HTTP thread or its runtime failed.
     #[error("HTTP server failed: {0}")]
     Server(String),
+    /// The plugin runtime or the plugin directory's watcher could not start.
+    #[error(transparent)]
+    Plugin(#[from] crate::plugin::PluginError),
+    /// The plugin directory could not be created.
+    #[error("cannot create plugin directory {}: {error}", dir.display())]
+    PluginDir {
+        /// The directory.
+        dir: PathBuf,
+        /// The OS error.
+        error: std::io::Error,
+    },
     /// A check in the config could not be built.
     #[error("check '{check}': {message}")]
     Check {
@@ -64,15 +75,15 @@ pub enum ServeError {
 
 /// A builder with the engine settings of `cfg` (service id, evaluator, backpressure, token) and
 /// no checks: [`Daemon::from_config`] registers those, and keeps them in line with reloads.
-pub async fn builder_from_config(cfg: &Config) -> Result<VitalsBuilder, ServeError> {
-    let mut b = Vitals::builder()
+pub fn builder_from_config(cfg: &Config) -> VitalsBuilder {
+    let b = Vitals::builder()
         .service_id(cfg.service.id.clone())
         .evaluator_config(cfg.evaluator.clone())
         .backpressure_config(cfg.backpressure.clone());
-    if let Some(token) = &cfg.http.token {
-        b = b.token(Token::new(token.expose()));
+    match &cfg.http.token {
+        Some(token) => b.token(Token::new(token.expose())),
+        None => b,
     }
-    Ok(b)
 }
 
 /// The plugin side of a daemon started from a config.
@@ -115,21 +126,17 @@ impl Daemon {
         // Before anything slow: a SIGTERM during start-up (plugins compiling) is kept for
         // `run_until_signal`, which drains and stops, instead of killing the process.
         let signals = Signals::new()?;
-        let runtime = PluginRuntime::new(cfg.runtime_config())
-            .map_err(|e| ServeError::Server(e.to_string()))?;
+        let runtime = PluginRuntime::new(cfg.runtime_config())?;
         if let Some(dir) = &cfg.plugins.dir {
-            std::fs::create_dir_all(dir).map_err(|e| {
-                ServeError::Server(format!(
-                    "cannot create plugin directory {}: {e}",
-                    dir.display()
-                ))
+            std::fs::create_dir_all(dir).map_err(|error| ServeError::PluginDir {
+                dir: dir.clone(),
+                error,
             })?;
         }
         let datasources = Arc::new(SharedDatasources::new(Datasources::default()));
         let log = Arc::new(ReloadLog::default());
         let registry = runtime.registry();
         let builder = builder_from_config(cfg)
-            .await?
             .metrics_source(datasources.clone())
             .metrics_source(Arc::new(runtime.clone()))
             .metrics_source(log.clone())
@@ -191,8 +198,16 @@ impl Daemon {
             }
         }
         let stop = CancellationToken::new();
-        let watcher = PluginWatcher::start(supervisor.clone(), cfg.watch_config(), stop.clone())
-            .map_err(|e| ServeError::Server(e.to_string()))?;
+        // The server and evaluator run already: a failure from here on stops them, as one of
+        // `apply` does above.
+        let watcher =
+            match PluginWatcher::start(supervisor.clone(), cfg.watch_config(), stop.clone()) {
+                Ok(watcher) => watcher,
+                Err(e) => {
+                    let _ = daemon.stop().await;
+                    return Err(e.into());
+                }
+            };
         let watcher = Arc::new(std::sync::Mutex::new(watcher));
         let (task_watcher, task_supervisor) = (watcher.clone(), supervisor.clone());
         tokio::spawn(async move {

@@ -467,7 +467,7 @@ exit_ratio = 0.5
 channel_critical = "42s"
 "#;
     let cfg = vitals::config::parse(text, std::path::Path::new("t.toml")).unwrap();
-    let mut b = vitals::serve::builder_from_config(&cfg).await.unwrap();
+    let mut b = vitals::serve::builder_from_config(&cfg);
     let (tx, mut rx) = tokio::sync::mpsc::channel::<u32>(10);
     let _probe = b.channel("jobs", &tx);
     let (vitals, evaluator) = b.build();
