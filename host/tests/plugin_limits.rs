@@ -137,7 +137,64 @@ async fn small_output_is_kept_whole() {
 }
 
 #[tokio::test]
-async fn output_past_the_cap_fails_the_run_and_says_how_much() {
+async fn output_just_past_the_cap_is_truncated_with_a_marker_and_keeps_its_status() {
+    let rt = runtime();
+    let outcome = run(
+        &rt,
+        "big-output",
+        &[("bytes", "5000")],
+        RunLimits::default(),
+    )
+    .await;
+    assert_eq!(outcome.status, Status::Pass, "{outcome:?}");
+    assert!(
+        outcome.output.ends_with("… (truncated 904 bytes)"),
+        "{}",
+        outcome.output
+    );
+    let details = run(
+        &rt,
+        "big-output",
+        &[("bytes", "10"), ("details", "3"), ("detail_bytes", "5000")],
+        RunLimits::default(),
+    )
+    .await;
+    assert_eq!(details.status, Status::Pass, "{details:?}");
+    for i in 0..3 {
+        assert!(
+            details.details.contains_key(&format!("detail_{i}")),
+            "{details:?}"
+        );
+    }
+    for (k, v) in &details.details {
+        let v = v.as_str().unwrap_or_default();
+        assert!(v.len() < 4096 + 64, "detail {k} not truncated");
+    }
+    assert!(
+        details.details.values().any(|v| v
+            .as_str()
+            .is_some_and(|v| v.ends_with("(truncated 904 bytes)"))),
+        "{details:?}"
+    );
+    // Together far over the cap: 32 details of 3,000 bytes are 96,000 bytes, 23 times it.
+    let all = run(
+        &rt,
+        "big-output",
+        &[("bytes", "10"), ("details", "32"), ("detail_bytes", "3000")],
+        RunLimits::default(),
+    )
+    .await;
+    assert_eq!(all.status, Status::Fail, "{all:?}");
+    assert!(
+        all.output
+            .starts_with("output limit 4 KiB exceeded: the result is "),
+        "{}",
+        all.output
+    );
+}
+
+#[tokio::test]
+async fn output_far_past_the_cap_fails_the_run_and_says_how_much() {
     let rt = runtime();
     let outcome = run(
         &rt,

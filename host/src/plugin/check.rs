@@ -74,14 +74,20 @@ impl std::fmt::Debug for PluginCheck {
     }
 }
 
-/// What in a result is over the output cap, if anything. Judged on the full sizes the guest
-/// returned, of which only the capped start was copied (see `lift`).
+/// How far over the output cap a result may be and still be kept (truncated, status unchanged,
+/// as Consul does). Past this factor it is a misbehaving plugin, not a long message.
+const FAR_OVER_CAP: usize = 16;
+
+/// What in a result is far over the output cap, if anything: the run then fails. Judged on the
+/// full sizes the guest returned, of which only the capped start was copied (see `lift`). A text
+/// or detail value over the cap but within [`FAR_OVER_CAP`] times it is truncated instead.
 fn output_violation(
     result: &BoundedCheckResult,
     limit: usize,
     max_details: usize,
 ) -> Option<String> {
-    if result.output.len() > limit {
+    let far = limit.saturating_mul(FAR_OVER_CAP);
+    if result.output.len() > far {
         return Some(format!("output text is {} bytes", result.output.len()));
     }
     if result.details.len > max_details {
@@ -90,18 +96,26 @@ fn output_violation(
             result.details.len
         ));
     }
-    result
+    if let Some((k, v)) = result
         .details
         .kept
         .iter()
-        .find(|(k, v)| k.len() > KEY_BYTES || v.len() > limit)
-        .map(|(k, v)| {
-            format!(
-                "detail {:?} is {} bytes",
-                k.truncated(64),
-                k.len() + v.len()
-            )
-        })
+        .find(|(k, v)| k.len() > KEY_BYTES || v.len() > far)
+    {
+        return Some(format!(
+            "detail {:?} is {} bytes",
+            k.truncated(64),
+            k.len() + v.len()
+        ));
+    }
+    let total = result.output.len()
+        + result
+            .details
+            .kept
+            .iter()
+            .map(|(k, v)| k.len() + v.len())
+            .sum::<usize>();
+    (total > far).then(|| format!("the result is {total} bytes in all"))
 }
 
 /// The health+json measurement name for an observed unit.
@@ -297,12 +311,13 @@ impl PluginCheck {
         serde_json::to_value(state).unwrap_or_default()
     }
 
-    /// The outcome of a completed run, and whether it hit the output cap.
+    /// The outcome of a completed run, and whether it hit the output cap (far over it: a text
+    /// or detail just over the cap is truncated with a marker and keeps its status).
     fn outcome_of(&self, result: BoundedCheckResult) -> (Outcome, bool) {
         let limit = usize::try_from(self.limits.output.bytes()).unwrap_or(usize::MAX);
         if let Some(violation) = output_violation(&result, limit, self.limits.max_details) {
-            // Over the cap is a limit hit like any other: the run fails and says which, and the
-            // start of what it returned is kept for the operator.
+            // Far over the cap is a limit hit like any other: the run fails and says which, and
+            // the start of what it returned is kept for the operator.
             let outcome = Outcome::fail(format!(
                 "output limit {} exceeded: {violation}",
                 self.limits.output

@@ -1,4 +1,5 @@
-//! The output cap: what a plugin returns is truncated before it reaches the snapshot.
+//! The output cap: text a plugin returns is truncated before it reaches the snapshot (a result
+//! far over the cap fails the run instead: see `check::output_violation`).
 
 /// Truncate `text` to at most `limit` bytes on a char boundary, appending
 /// "… (truncated N bytes)" when anything was cut.
