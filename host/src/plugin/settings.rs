@@ -145,20 +145,44 @@ impl PluginManifest {
     }
 
     fn read_if_present(path: &Path) -> Result<Option<Self>, PluginError> {
-        let text = match std::fs::read_to_string(path) {
-            Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => {
-                return Err(PluginError::Manifest {
-                    file: path.to_owned(),
-                    message: e.to_string(),
-                });
-            }
+        let failed = |message: String| PluginError::Manifest {
+            file: path.to_owned(),
+            message,
         };
+        let bytes = match manifest_bytes(path) {
+            Ok(Some(bytes)) => bytes,
+            Ok(None) => return Ok(None),
+            Err(e) => return Err(failed(e.to_string())),
+        };
+        let text = String::from_utf8(bytes).map_err(|_| failed("not UTF-8 text".to_owned()))?;
         crate::config::parse_document(&text, path)
             .map(Some)
             .map_err(PluginError::InvalidManifest)
     }
+}
+
+/// A manifest is a few lines of TOML: a bigger file is refused after reading this much, so a
+/// huge or endless file next to a plugin costs the host no more.
+pub(crate) const MAX_MANIFEST_BYTES: u64 = 64 * 1024;
+
+/// The bytes of the manifest at `path`, `None` if there is none; an error for a file over
+/// [`MAX_MANIFEST_BYTES`].
+pub(crate) fn manifest_bytes(path: &Path) -> std::io::Result<Option<Vec<u8>>> {
+    use std::io::Read;
+    let file = match std::fs::File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let mut bytes = Vec::new();
+    file.take(MAX_MANIFEST_BYTES + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_MANIFEST_BYTES {
+        return Err(std::io::Error::other(format!(
+            "larger than the {} KiB a manifest may be",
+            MAX_MANIFEST_BYTES / 1024
+        )));
+    }
+    Ok(Some(bytes))
 }
 
 fn pick<T>(main: Vec<T>, manifest: Vec<T>) -> Vec<T> {

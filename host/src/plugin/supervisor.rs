@@ -361,7 +361,9 @@ impl PluginSupervisor {
             }
             _ => {}
         }
-        let manifest_bytes = std::fs::read(file.with_extension("toml")).ok();
+        let manifest_bytes = super::settings::manifest_bytes(&file.with_extension("toml"))
+            .ok()
+            .flatten();
         let same_settings = state.current.get(name).is_some_and(|c| {
             (c.fingerprint.manifest == fingerprint.manifest || c.manifest == manifest_bytes)
                 && c.fingerprint.config == fingerprint.config
