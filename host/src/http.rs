@@ -2,21 +2,8 @@
 //! were rendered when the snapshot was built: no I/O, no lock that can block, no per-request
 //! rendering of the whole report.
 //!
-//! | endpoint | auth | answer |
-//! |---|---|---|
-//! | `GET /health/live` | never | 200 while the evaluator cycles; 503 after `dead_after` without a cycle |
-//! | `GET /health/ready` | never (`?verbose` details need the token) | 200 pass/warn, 503 fail/starting/draining/stale; `?verbose`, `?exclude=NAME` (repeatable) |
-//! | `GET /health` | never | `{"status": ...}` (application/health+json) |
-//! | `GET /health/status` | token for details | full health+json with history; without the token only the overall status |
-//! | `GET /health/checks/{name}` | token | one check as health+json |
-//! | `GET /health/backpressure` | never | 200 admission open; 503 + `Retry-After` while shedding or stale |
-//! | `GET /metrics` | token | Prometheus text |
-//! | `GET /plugins` | token | loaded plugins: file, hash, version, loaded at, quarantine, last error |
-//! | `POST /health/heartbeat/{name}` | token (required) | 204; 404 unknown worker; 403 when no token is configured |
-//! | `POST /admin/reload` | token (required) | daemon only: re-read the config file; 200 with what changed, 422 when rejected |
-//! | `GET /status` | never (the page asks for the token) | the status page (HTML) |
-//! | `GET /openapi.json` | never | the OpenAPI 3.1 document of this table |
-//! | `GET /` | never | daemon only: 307 to `/status` |
+//! The endpoints, their auth and their answers are the README's "HTTP API" table (one copy:
+//! `tests/openapi.rs` checks it against the OpenAPI document these registrations produce).
 //!
 //! Every route is registered with `routes!`, which takes the handler's `#[utoipa::path]`
 //! description along: the OpenAPI document is built from the same registrations.
