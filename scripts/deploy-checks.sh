@@ -14,12 +14,19 @@ tools/deploy/.venv/bin/kubernetes-validate -k "$k8s_version" --strict --quiet de
 if command -v systemd-analyze >/dev/null; then
     echo "deploy-checks: systemd-analyze verify deploy/systemd/vitals.service"
     target="${CARGO_TARGET_DIR:-$root/target}"
-    cargo build -p vitals-host --locked --bin vitals --quiet
-    # Verified as installed, with ExecStart pointing at the binary just built (verify requires
-    # the executable to exist).
+    # scripts/test.sh passes the daemon its test build made (VITALS_BIN): `cargo build -p
+    # vitals-host` alone resolves other dependency features and would rebuild for 7 minutes.
+    bin="${VITALS_BIN:-}"
+    if [ -z "$bin" ]; then
+        cargo build -p vitals-host --locked --bin vitals --quiet
+        bin="$target/debug/vitals"
+    fi
+    [ -x "$bin" ] || { echo "deploy-checks: no daemon binary at $bin" >&2; exit 1; }
+    # Verified as installed, with ExecStart pointing at that binary (verify requires the
+    # executable to exist).
     unit_dir="$(mktemp -d)"
     trap 'rm -rf "$unit_dir"' EXIT
-    sed "s|/usr/local/bin/vitals|$target/debug/vitals|" deploy/systemd/vitals.service >"$unit_dir/vitals.service"
+    sed "s|/usr/local/bin/vitals|$bin|" deploy/systemd/vitals.service >"$unit_dir/vitals.service"
     out="$(systemd-analyze verify "$unit_dir/vitals.service" 2>&1)" || { echo "$out"; exit 1; }
     # verify reports problems in the unit on stderr without always failing: any line naming it is one.
     if grep -q "vitals.service" <<<"$out"; then

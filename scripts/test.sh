@@ -56,6 +56,7 @@ phase "tests"
 cargo test --workspace --locked --no-fail-fast
 
 phase "deployment files (kubernetes-validate, systemd-analyze)"
-bash scripts/deploy-checks.sh
+# The daemon the test build made (integration tests run it), verified as the systemd unit's ExecStart.
+VITALS_BIN="${CARGO_TARGET_DIR:-$PWD/target}/debug/vitals" bash scripts/deploy-checks.sh
 
 phase "done"
