@@ -78,6 +78,8 @@ $rust_only && exit 0
 
 bash "$root/scripts/toolchains.sh"
 js_bin="$root/tools/js/node_modules/.bin"
+# The current contract alone: wit/deps/ holds 0.1.0 of the same package, for the host.
+wit="$root/wit/check.wit"
 py_bin="$root/tools/python/.venv/bin"
 
 # True when $1 (a component) is missing or older than anything it is built from in $2.
@@ -107,11 +109,11 @@ for dir in plugins/* tests/guests/*; do
             case "$engine" in
             starlingmonkey)
                 # fetch-event is the incoming-handler export, which a check does not have.
-                (cd "$dir" && "$js_bin/componentize-js" "$main" --wit "$root/wit" --world-name plugin \
+                (cd "$dir" && "$js_bin/componentize-js" "$main" --wit "$wit" --world-name plugin \
                     -d fetch-event -o "$tmp") >/dev/null
                 ;;
             quickjs)
-                (cd "$dir" && "$js_bin/jco" componentize "$main" --wit "$root/wit" --world-name plugin \
+                (cd "$dir" && "$js_bin/jco" componentize "$main" --wit "$wit" --world-name plugin \
                     --backend qjs -o "$tmp") >/dev/null
                 ;;
             *)
@@ -121,7 +123,7 @@ for dir in plugins/* tests/guests/*; do
             esac
             ;;
         python)
-            (cd "$dir" && "$py_bin/componentize-py" -d "$root/wit" -w plugin componentize app -o "$tmp") \
+            (cd "$dir" && "$py_bin/componentize-py" -d "$wit" -w plugin componentize app -o "$tmp") \
                 >/dev/null
             ;;
         esac

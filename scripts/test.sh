@@ -43,6 +43,10 @@ export RUSTC_WORKSPACE_WRAPPER="$(rustc --print sysroot)/bin/clippy-driver"
 export CLIPPY_ARGS="-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__"
 cargo test --workspace --all-targets --locked --no-run
 
+phase "guest SDK packages for crates.io (cargo publish --dry-run -p vitals-guest)"
+# Built as a user of the published crate would get it: its own lock file, plain rustc.
+env -u RUSTC_WORKSPACE_WRAPPER -u CLIPPY_ARGS cargo publish --dry-run --quiet -p vitals-guest
+
 phase "guest components"
 bash scripts/build-guests.sh
 

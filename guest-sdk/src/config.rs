@@ -1,5 +1,9 @@
 //! The plugin's own config values, as the operator set them (always strings on the wire).
 //!
+//! Declare every key the plugin reads in [`Plugin::describe`](crate::Plugin::describe) with
+//! [`Key`]: the host refuses a config that sets an undeclared key (a typo) or leaves a required
+//! one unset, and fills in declared defaults.
+//!
 //! ```no_run
 //! use vitals_guest::config;
 //!
@@ -15,7 +19,61 @@
 use std::fmt::Display;
 use std::str::FromStr;
 
+#[cfg(target_family = "wasm")]
 use crate::__private::bindings::vitals::check::host;
+
+/// A config key the plugin reads, declared in its description. A name ending in `.`
+/// (`Key::optional("header.", "...")`) declares a family: every key starting with it.
+///
+/// ```
+/// use vitals_guest::{Description, config::Key};
+///
+/// let description = Description::new("queue-lag", "1.0.0", "Age of the oldest queued job")
+///     .config(Key::required("datasource", "Datasource holding the jobs table"))
+///     .config(Key::optional("warn_after_s", "Seconds a job may wait").default("60"));
+/// assert_eq!(description.config.len(), 2);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Key {
+    /// The key.
+    pub name: String,
+    /// Whether the operator must set it.
+    pub required: bool,
+    /// The value the host fills in when the operator does not set it.
+    pub default: Option<String>,
+    /// One line of help for the operator.
+    pub help: String,
+}
+
+impl Key {
+    /// A key the operator must set.
+    pub fn required(name: impl Into<String>, help: impl Into<String>) -> Self {
+        Key {
+            name: name.into(),
+            required: true,
+            default: None,
+            help: help.into(),
+        }
+    }
+
+    /// A key the operator may leave unset (then [`get`] returns its default, if it has one).
+    pub fn optional(name: impl Into<String>, help: impl Into<String>) -> Self {
+        Key {
+            name: name.into(),
+            required: false,
+            default: None,
+            help: help.into(),
+        }
+    }
+
+    /// The value used when the operator does not set this key (makes it optional).
+    #[must_use]
+    pub fn default(mut self, value: impl ToString) -> Self {
+        self.required = false;
+        self.default = Some(value.to_string());
+        self
+    }
+}
 
 /// A config value is missing or malformed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -42,14 +100,20 @@ impl From<ConfigError> for String {
     }
 }
 
-/// The raw value of `key`, if the operator set it.
+/// The raw value of `key`, if the operator set it or it has a declared default.
 pub fn get(key: &str) -> Option<String> {
-    host::config_get(key)
+    #[cfg(target_family = "wasm")]
+    return host::config_get(key);
+    #[cfg(not(target_family = "wasm"))]
+    return crate::testing::config_get(key);
 }
 
-/// The names of all config values the operator set.
+/// The names of all config values set (by the operator or a declared default).
 pub fn keys() -> Vec<String> {
-    host::config_keys()
+    #[cfg(target_family = "wasm")]
+    return host::config_keys();
+    #[cfg(not(target_family = "wasm"))]
+    return crate::testing::config_keys();
 }
 
 /// The raw value of `key`, or [`ConfigError::Missing`].

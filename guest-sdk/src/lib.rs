@@ -10,6 +10,10 @@
 //! config values ([`config`]) and logging ([`log`]) are always there; read-only SQL ([`sql`]), files
 //! (through `std::fs`, inside granted directories) and outgoing HTTP ([`http`]) are not.
 //!
+//! [`testing::run`] runs a plugin's exported check natively against a fake host (`cargo test`).
+//!
+//! The SDK implements the contract `vitals:check@0.2.0`.
+//!
 //! ## A complete plugin
 //!
 //! `Cargo.toml`:
@@ -31,6 +35,7 @@
 //!
 //! ```no_run
 //! use std::time::Duration;
+//! use vitals_guest::config::Key;
 //! use vitals_guest::{CheckResult, Description, Plugin, config, log, sql};
 //!
 //! struct QueueLag;
@@ -40,13 +45,16 @@
 //!         Description::new("queue-lag", env!("CARGO_PKG_VERSION"), "Age of the oldest queued job")
 //!             .interval(Duration::from_secs(30))
 //!             .timeout(Duration::from_secs(5))
+//!             // Every key `check` reads: the host refuses any other (a typo) before a run.
+//!             .config(Key::required("datasource", "Granted datasource holding the jobs table"))
+//!             .config(Key::optional("warn_after_s", "Seconds a job may wait").default(60))
 //!     }
 //!
 //!     fn check() -> Result<CheckResult, String> {
-//!         // `?` turns a missing or malformed config value into an `unknown` result
-//!         // whose output names the key.
+//!         // `?` turns a malformed config value into an `unknown` result whose output names
+//!         // the key. The host filled in the declared default.
 //!         let datasource = config::require("datasource")?;
-//!         let warn_after: f64 = config::parsed_or("warn_after_s", 60.0)?;
+//!         let warn_after: f64 = config::require_parsed("warn_after_s")?;
 //!
 //!         let rows = sql::query(
 //!             &datasource,
@@ -87,6 +95,8 @@ pub mod http;
 pub mod log;
 mod result;
 pub mod sql;
+#[cfg(not(target_family = "wasm"))]
+pub mod testing;
 
 pub use result::{CheckResult, Defaults, Description, Observed, Status};
 
@@ -136,15 +146,16 @@ macro_rules! export {
 pub mod __private {
     pub use wit_bindgen;
 
-    /// The generated bindings for `wit/check.wit`. The world `use`s `description` and
-    /// `check-result`, so wit-bindgen emits them both under `vitals::check::types` and as
-    /// top-level aliases; importing both paths clashes (E0255), which is why plugin code never
-    /// sees this module.
+    /// The generated bindings for `wit/check.wit` (the file alone: `wit/deps/` holds 0.1.0 of
+    /// the same package, which would make wit-bindgen name every module by version). The world
+    /// `use`s `description` and `check-result`, so wit-bindgen emits them both under
+    /// `vitals::check::types` and as top-level aliases; importing both paths clashes (E0255),
+    /// which is why plugin code never sees this module.
     #[allow(unsafe_code, missing_docs, clippy::all)]
     pub mod bindings {
         wit_bindgen::generate!({
-            path: "../wit",
-            world: "vitals:check/plugin@0.1.0",
+            path: "wit/check.wit",
+            world: "vitals:check/plugin@0.2.0",
             pub_export_macro: true,
             export_macro_name: "__export_plugin",
             default_bindings_module: "::vitals_guest::__private::bindings",

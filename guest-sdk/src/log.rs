@@ -13,6 +13,7 @@
 //!
 //! Never log secrets: log lines end up in the host's logs.
 
+#[cfg(target_family = "wasm")]
 use crate::__private::bindings::vitals::check::host;
 
 #[doc(inline)]
@@ -37,14 +38,19 @@ pub enum Level {
 
 /// Writes one log line at `level`.
 pub fn log(level: Level, message: &str) {
-    let level = match level {
-        Level::Trace => host::Level::Trace,
-        Level::Debug => host::Level::Debug,
-        Level::Info => host::Level::Info,
-        Level::Warn => host::Level::Warn,
-        Level::Error => host::Level::Error,
-    };
-    host::log(level, message);
+    #[cfg(target_family = "wasm")]
+    {
+        let level = match level {
+            Level::Trace => host::Level::Trace,
+            Level::Debug => host::Level::Debug,
+            Level::Info => host::Level::Info,
+            Level::Warn => host::Level::Warn,
+            Level::Error => host::Level::Error,
+        };
+        host::log(level, message);
+    }
+    #[cfg(not(target_family = "wasm"))]
+    crate::testing::log(level, message);
 }
 
 /// Writes a trace line.

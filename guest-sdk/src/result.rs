@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use crate::__private::bindings::vitals::check::types as wit;
+use crate::config::Key;
 
 /// The health of what a plugin checks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -111,6 +112,9 @@ pub struct Description {
     pub summary: String,
     /// Suggested settings.
     pub defaults: Defaults,
+    /// Every config key the plugin reads. The host refuses a config that sets any other key or
+    /// leaves a required one unset, and fills in declared defaults.
+    pub config: Vec<Key>,
 }
 
 impl Description {
@@ -125,7 +129,16 @@ impl Description {
             version: version.into(),
             summary: summary.into(),
             defaults: Defaults::default(),
+            config: Vec::new(),
         }
+    }
+
+    /// Declares a config key the plugin reads (see [`Key`]). Declare every key you read: the
+    /// host refuses any key not declared.
+    #[must_use]
+    pub fn config(mut self, key: Key) -> Self {
+        self.config.push(key);
+        self
     }
 
     /// Suggests how often to run the check.
@@ -191,6 +204,16 @@ impl From<Description> for wit::Description {
                 timeout_ms: description.defaults.timeout.map(millis),
                 critical: description.defaults.critical,
             },
+            config: description
+                .config
+                .into_iter()
+                .map(|key| wit::ConfigKey {
+                    name: key.name,
+                    required: key.required,
+                    default: key.default,
+                    help: key.help,
+                })
+                .collect(),
         }
     }
 }
@@ -232,6 +255,23 @@ mod tests {
         assert_eq!(wire.defaults.interval_ms, Some(30_000));
         assert_eq!(wire.defaults.timeout_ms, Some(1_500));
         assert_eq!(wire.defaults.critical, Some(true));
+    }
+
+    #[test]
+    fn declared_config_keys_go_on_the_wire_in_order() {
+        let wire: wit::Description = Description::new("n", "1.0.0", "s")
+            .config(Key::required("url", "URL to fetch"))
+            .config(Key::optional("timeout_ms", "Per request").default("5000"))
+            .into();
+        let keys: Vec<_> = wire
+            .config
+            .iter()
+            .map(|k| (k.name.as_str(), k.required, k.default.as_deref()))
+            .collect();
+        assert_eq!(
+            keys,
+            [("url", true, None), ("timeout_ms", false, Some("5000"))]
+        );
     }
 
     #[test]

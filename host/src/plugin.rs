@@ -1,5 +1,5 @@
 //! The WebAssembly plugin runtime: user checks as sandboxed components of the
-//! `vitals:check/plugin@0.1.0` world (see `wit/check.wit`).
+//! `vitals:check/plugin@0.2.0` world (see `wit/check.wit`), or of 0.1.0 (`wit/deps/`).
 //!
 //! One [`PluginRuntime`] owns one wasmtime `Engine` (pooling allocator, epoch interruption), an
 //! epoch ticker, the on-disk compile cache and the per-plugin statistics. [`PluginRuntime::load`]
@@ -13,6 +13,8 @@ mod cache;
 mod capture;
 mod check;
 pub mod cli;
+mod contract;
+mod declared;
 mod directory;
 mod engine;
 mod grants;
@@ -36,6 +38,7 @@ use std::path::PathBuf;
 
 pub use cache::CompileCache;
 pub use check::{EVALUATOR_GRACE, PluginCheck};
+pub use declared::ConfigKey;
 pub use engine::{PluginRuntime, RuntimeConfig};
 pub use grants::{HttpRule, PluginGrants};
 pub use limits::{ByteSize, RunLimits};
@@ -47,8 +50,9 @@ pub use settings::{PluginCheckConfig, PluginManifest};
 pub use supervisor::{PluginSupervisor, ReconcileReport, SupervisorConfig};
 pub use watcher::{PluginWatcher, WatchConfig};
 
-/// The WIT world every plugin implements, as named in messages.
-pub const WORLD: &str = "vitals:check/plugin@0.1.0";
+/// The WIT world a new plugin implements, as named in messages. Components of the older
+/// `vitals:check/plugin@0.1.0` load too.
+pub const WORLD: &str = "vitals:check/plugin@0.2.0";
 
 /// Why a plugin could not be loaded or run.
 #[derive(Debug, thiserror::Error)]
@@ -96,6 +100,15 @@ pub enum PluginError {
         file: PathBuf,
         /// Why, e.g. "trap: wasm `unreachable` instruction executed".
         reason: String,
+    },
+    /// The config set for a plugin does not match the keys it declares: an unknown key, or a
+    /// required one unset (the message names them and the keys that exist).
+    #[error("plugin {file}: {message}")]
+    Config {
+        /// The plugin file.
+        file: PathBuf,
+        /// Which keys are wrong.
+        message: String,
     },
     /// A grant is malformed (for example an `allow_http` rule that does not parse).
     #[error("plugin {plugin}: invalid grant {field}: {message}")]

@@ -741,6 +741,66 @@ fn readiness_stays_starting_until_the_plugin_directory_is_loaded() {
         match request(addr, "GET", "/health/ready?verbose", Some("start-secret")) {
             Some((200, _, body)) => Ok(body),
             // Verbose: a line per check, then the verdict.
+#[test]
+fn a_0_1_0_plugin_runs_next_to_0_2_0_ones_and_a_config_key_nobody_declared_is_rejected_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let (config, plugins) = plugin_dir_config(dir.path());
+    let addr = free_port();
+    let _daemon = serve_config(&config, addr, ("START_TOKEN", "start-secret"));
+    wait_for(addr, "/health/ready", 200, wait::START);
+
+    let install = |name: &str, guest: &str, manifest: &str| {
+        guests::install(&plugins, &format!("{name}.toml"), manifest.as_bytes());
+        guests::install(
+            &plugins,
+            &format!("{name}.wasm"),
+            &std::fs::read(guests::component(guest)).unwrap(),
+        );
+    };
+    // Built from the frozen 0.1.0 WIT: it declares no keys, so any key reaches it.
+    install(
+        "old",
+        "contract-v0-1",
+        "[config]\ngreeting = \"hi\"\nanything = \"goes\"\n",
+    );
+    install("new", "noop", "");
+    install("typo", "big-output", "[config]\nbyts = \"10\"\n");
+    install("unset", "env-reader", "");
+
+    for (name, output) in [("old", "0.1.0 says hi"), ("new", "ok")] {
+        let answer = wait::until(
+            &format!("{name} passes"),
+            wait::COMPILE,
+            || match check_answer(addr, name) {
+                Some((200, output)) => Ok(output),
+                other => Err(format!("{other:?}")),
+            },
+        );
+        assert_eq!(answer, output, "{name}");
+    }
+    for (name, reason) in [
+        (
+            "typo",
+            "unknown config key `byts`; the plugin reads: bytes, details, detail_bytes",
+        ),
+        (
+            "unset",
+            "config key `var` is required (Environment variable to read) but not set",
+        ),
+    ] {
+        let output =
+            wait::until(
+                &format!("{name} is rejected"),
+                wait::COMPILE,
+                || match check_answer(addr, name) {
+                    Some((503, output)) if output.starts_with("rejected: ") => Ok(output),
+                    other => Err(format!("{other:?}")),
+                },
+            );
+        assert!(output.contains(reason), "{name}: {output}");
+    }
+}
+
             Some((503, _, body))
                 if body
                     .lines()

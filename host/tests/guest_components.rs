@@ -56,7 +56,7 @@ fn every_guest_imports_only_vitals_and_wasi_interfaces() {
     for name in GUESTS {
         let (imports, _) = interface_names(name);
         assert!(
-            imports.contains("vitals:check/types@0.1.0"),
+            imports.contains("vitals:check/types@0.2.0"),
             "{name} imports {imports:?}"
         );
         for import in &imports {

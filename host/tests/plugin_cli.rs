@@ -223,3 +223,98 @@ fn the_readme_lists_every_exit_code() {
         assert!(readme.contains(&row), "README lacks the row {row:?}");
     }
 }
+
+/// `vitals plugin inspect FILE`: its exit code and what it printed.
+fn plugin_inspect(file: &Path) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_vitals"))
+        .args(["plugin", "inspect"])
+        .arg(file)
+        .output()
+        .unwrap();
+    (code(&out), printed(&out))
+}
+
+#[test]
+fn inspect_lists_the_config_keys_a_plugin_declares_and_says_when_a_0_1_0_plugin_cannot() {
+    let (code, out) = plugin_inspect(&guests::component("http-endpoint"));
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("contract: vitals:check@0.2.0"), "{out}");
+    assert!(
+        out.contains("  url (required): URL to GET; granted with allow_http"),
+        "{out}"
+    );
+    assert!(
+        out.contains("  timeout_ms (default \"5000\"): Request timeout"),
+        "{out}"
+    );
+    assert!(
+        out.contains("  body_contains (optional): Text the body must contain"),
+        "{out}"
+    );
+
+    let (code, out) = plugin_inspect(&guests::component("contract-v0-1"));
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("contract: vitals:check@0.1.0"), "{out}");
+    assert!(
+        out.contains("config:  not declared (contract 0.1.0: any key is accepted)"),
+        "{out}"
+    );
+    assert!(out.contains("vitals:check/host@0.1.0"), "{out}");
+}
+
+#[test]
+fn plugin_run_refuses_a_misspelled_or_missing_config_key_by_name_before_running() {
+    let (code, out) = plugin_run(&guests::component("big-output"), &["--config", "byts=10"]);
+    assert_eq!(code, 13, "{out}");
+    assert!(
+        out.contains("unknown config key `byts`; the plugin reads: bytes, details, detail_bytes"),
+        "{out}"
+    );
+    let (code, out) = plugin_run(&guests::component("env-reader"), &[]);
+    assert_eq!(code, 13, "{out}");
+    assert!(
+        out.contains("config key `var` is required (Environment variable to read) but not set"),
+        "{out}"
+    );
+    // Left unset, an optional key takes its default (big-output's 1 MiB, over the output cap).
+    let (code, out) = plugin_run(&guests::component("big-output"), &[]);
+    assert_eq!(code, 12, "{out}");
+    assert!(out.contains("output text is 1048576 bytes"), "{out}");
+    // A 0.1.0 plugin declares nothing, so any key is accepted and reaches it.
+    let (code, out) = plugin_run(
+        &guests::component("contract-v0-1"),
+        &["--config", "greeting=hello", "--config", "anything=goes"],
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("output:  0.1.0 says hello"), "{out}");
+}
+
+#[test]
+fn a_huge_manifest_is_refused_without_reading_it_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = dir.path().join("noop.toml");
+    // Sparse: 4 GiB of nothing on disk; read whole, it would take 4 GiB of the host's memory.
+    std::fs::File::create(&manifest)
+        .unwrap()
+        .set_len(4 << 30)
+        .unwrap();
+    let started = std::time::Instant::now();
+    let (code, out) = plugin_run(
+        &guests::component("noop"),
+        &["--manifest", manifest.to_str().unwrap()],
+    );
+    assert_eq!(code, 13, "{out}");
+    assert!(
+        out.contains("noop.toml: larger than the 64 KiB a manifest may be"),
+        "{out}"
+    );
+    // Bounded read: refused in well under the seconds 4 GiB would take.
+    println!("refused in {:?}", started.elapsed());
+    // Within the limit: a manifest of 60 KiB of comments is read.
+    std::fs::write(&manifest, "# padding\n".repeat(6 * 1024)).unwrap();
+    let (code, out) = plugin_run(
+        &guests::component("noop"),
+        &["--manifest", manifest.to_str().unwrap()],
+    );
+    assert_eq!(code, 0, "{out}");
+}

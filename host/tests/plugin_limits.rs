@@ -388,7 +388,7 @@ async fn a_component_of_another_world_is_rejected_naming_the_world_and_file() {
         let msg = err.to_string();
         assert!(matches!(err, PluginError::WrongWorld { .. }), "{msg}");
         assert!(
-            msg.contains("does not implement vitals:check/plugin@0.1.0") && msg.contains(name),
+            msg.contains("does not implement vitals:check/plugin@0.2.0") && msg.contains(name),
             "{msg}"
         );
     }

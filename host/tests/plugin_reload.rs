@@ -395,12 +395,12 @@ async fn every_kind_of_bad_file_is_rejected_with_its_reason_and_never_replaces_a
         (
             "wrong world",
             wat::parse_str("(component)").unwrap(),
-            "does not implement vitals:check/plugin@0.1.0",
+            "does not implement vitals:check/plugin@0.2.0",
         ),
         (
             "wrong contract version",
             wat::parse_str("(component (import \"vitals:check/host@0.2.0\" (instance)))").unwrap(),
-            "does not implement vitals:check/plugin@0.1.0",
+            "does not implement vitals:check/plugin@0.2.0",
         ),
         (
             "too large",

@@ -1,10 +1,13 @@
-//! `vitals plugin new` for every language, the way the README walks a newcomer through it: create
-//! the project, run its own test, build the component, run it once with `vitals plugin run`, then
-//! drop it into a running daemon's plugin directory and see it live.
+//! `vitals plugin new` for every language, the way the README walks a newcomer through it, from a
+//! directory outside the checkout: create the project, run its own tests (the check and its glue
+//! against a fake host), build the component, run it once with `vitals plugin run --manifest`,
+//! then install it into a running daemon with `vitals plugin install --daemon` and see it live.
+//! Then the mistakes a newcomer makes: a misspelled config key (refused by name), an exception
+//! in Python (its traceback line in the reason), a build that fails (no component left).
 //!
 //! The JavaScript and Python projects install their pinned toolchains from the package caches the
 //! guest build filled (npm `--prefer-offline`, pip's wheel cache); the Rust project builds against
-//! this checkout's guest SDK with the workspace's lock file, in `target/templates`.
+//! this checkout's guest SDK with the workspace's lock file, into `target/templates/cargo`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
@@ -44,11 +47,13 @@ fn run_exiting(dir: &Path, cmd: &mut Command, code: i32) -> String {
     stdout
 }
 
-/// A fresh project directory under target/templates; `vitals plugin new` creates it.
+/// A fresh project directory outside the checkout; `vitals plugin new` creates it.
 fn new_project(lang: &str, name: &str) -> (tempfile::TempDir, PathBuf) {
-    let parent = guests::workspace_root().join("target/templates");
-    std::fs::create_dir_all(&parent).unwrap();
-    let tmp = tempfile::tempdir_in(&parent).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    assert!(
+        !tmp.path().starts_with(guests::workspace_root()),
+        "the temp dir is inside the checkout"
+    );
     let dir = tmp.path().join(name);
     let printed = run(
         tmp.path(),
@@ -60,29 +65,46 @@ fn new_project(lang: &str, name: &str) -> (tempfile::TempDir, PathBuf) {
     (tmp, dir)
 }
 
-/// `vitals plugin run FILE --config value=90`: the template's check warns above 80, and the
-/// command exits 10 (warn). Compiles into the project's cache, which the daemon then uses, so a
-/// big component is compiled once.
-fn run_once_warns(wasm: &Path) {
-    let cache = cache_dir(wasm.parent().unwrap());
-    let printed = run_exiting(
-        wasm.parent().unwrap(),
-        Command::new(VITALS)
-            .args([
-                "plugin",
-                "run",
-                "--config",
-                "value=90",
-                "--timeout",
-                "10s",
-                "--cache-dir",
-            ])
-            .arg(&cache)
-            .arg(wasm),
-        10,
+/// `vitals plugin run FILE --manifest NAME.toml ARGS...` in the project, as the README shows.
+/// Compiles into the project's cache, which the daemon then uses, so a big component is compiled
+/// once. Returns what it printed (stdout and stderr).
+fn plugin_run(wasm: &Path, name: &str, args: &[&str], code: i32) -> String {
+    let project = wasm.parent().unwrap();
+    let out = Command::new(VITALS)
+        .current_dir(project)
+        .args(["plugin", "run", "--manifest", &format!("{name}.toml")])
+        .args(["--timeout", "10s", "--cache-dir"])
+        .arg(cache_dir(project))
+        .args(args)
+        .arg(wasm)
+        .output()
+        .unwrap();
+    let printed = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
     );
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "plugin run {args:?}: {printed}"
+    );
+    printed
+}
+
+/// The template's check with its manifest and `--config value=90` warns above 80 (exit 10); a
+/// misspelled key is refused before the run, naming it and the keys that exist (exit 13).
+fn run_once_warns_and_refuses_a_typo(wasm: &Path, name: &str) {
+    let printed = plugin_run(wasm, name, &["--config", "value=90"], 10);
     assert!(printed.contains("status:  warn"), "{printed}");
     assert!(printed.contains("90 is above 80"), "{printed}");
+    let printed = plugin_run(wasm, name, &["--config", "vaule=90"], 13);
+    assert!(
+        printed.contains(
+            "unknown config key `vaule`; the plugin reads: value, warn_above, fail_above"
+        ),
+        "{printed}"
+    );
 }
 
 /// The compile cache of a project's runs. Not the shared test cache: the daemon prunes its cache
@@ -152,7 +174,7 @@ fn rust_template_tests_builds_runs_and_goes_live() {
     );
     let wasm = dir.join("disk_quota.wasm");
     std::fs::copy(target.join("wasm32-wasip2/release/disk_quota.wasm"), &wasm).unwrap();
-    run_once_warns(&wasm);
+    run_once_warns_and_refuses_a_typo(&wasm, "disk-quota");
     goes_live_in_the_daemon(&dir, "disk-quota", &wasm);
 }
 
@@ -168,10 +190,10 @@ fn javascript_template_tests_builds_with_both_engines_runs_and_goes_live() {
     let wasm = dir.join("queue-lag.wasm");
 
     run(&dir, Command::new("npm").args(["run", "build:quickjs"]));
-    run_once_warns(&wasm);
+    run_once_warns_and_refuses_a_typo(&wasm, "queue-lag");
 
     run(&dir, Command::new("npm").args(["run", "build"]));
-    run_once_warns(&wasm);
+    run_once_warns_and_refuses_a_typo(&wasm, "queue-lag");
     goes_live_in_the_daemon(&dir, "queue-lag", &wasm);
 
     // A build that fails leaves no component, so the last good one cannot be installed by
@@ -220,7 +242,29 @@ fn python_template_tests_builds_runs_and_goes_live() {
     );
     run(&dir, &mut Command::new("./build.sh"));
     let wasm = dir.join("batch-age.wasm");
-    run_once_warns(&wasm);
+    run_once_warns_and_refuses_a_typo(&wasm, "batch-age");
     goes_live_in_the_daemon(&dir, "batch-age", &wasm);
+
+    // A bug in the check: the run fails with the exception and the traceback line that raised it.
+    let check = dir.join("check.py");
+    let good = std::fs::read_to_string(&check).unwrap();
+    std::fs::write(
+        &check,
+        good.replace(
+            "    if value > fail_above:",
+            "    raise RuntimeError(\"deliberate bug\")\n    if value > fail_above:",
+        ),
+    )
+    .unwrap();
+    run(&dir, &mut Command::new("./build.sh"));
+    let printed = plugin_run(&wasm, "batch-age", &[], 12);
+    assert!(
+        printed.contains("RuntimeError: deliberate bug"),
+        "{printed}"
+    );
+    assert!(printed.contains("check.py\", line "), "{printed}");
+    assert!(printed.contains("in evaluate"), "{printed}");
+    std::fs::write(&check, good).unwrap();
+
     fails_to_build_leaving_no_component(&dir, "app.py", &mut Command::new("./build.sh"), &wasm);
 }

@@ -1,9 +1,20 @@
 // http-json: the WIT glue. Sends one request, then checks conditions on its status, latency and
 // (JSON) body. The logic lives in conditions.js.
-import { configGet, configKeys, log } from 'vitals:check/host@0.1.0';
+import { configGet, configKeys, log } from 'vitals:check/host@0.2.0';
 import { parseConditions, evaluate, responseView, show } from './conditions.js';
 
 const VERSION = '0.1.0';
+
+// The config keys checkOnce reads. The host rejects a config that sets any other key. `header.`
+// is a family (a name ending in `.`): headers() finds its keys through configKeys().
+const CONFIG = [
+  { name: 'url', required: true, default: undefined, help: 'Absolute http:// or https:// URL to request (grant it with allow_http)' },
+  { name: 'method', required: false, default: 'GET', help: 'HTTP method of the request' },
+  { name: 'conditions', required: false, default: '[STATUS] == 200', help: 'Conditions that must all hold, else fail; separated by ; or newlines' },
+  { name: 'warn_conditions', required: false, default: undefined, help: 'Conditions that must all hold, else warn; separated by ; or newlines' },
+  { name: 'timeout_ms', required: false, default: '5000', help: 'Milliseconds to wait for the response before failing' },
+  { name: 'header.', required: false, default: undefined, help: 'header.NAME = VALUE sends request header NAME' },
+];
 
 export function describe() {
   return {
@@ -11,6 +22,7 @@ export function describe() {
     version: VERSION,
     summary: 'Requests a URL and checks conditions on its status, latency and JSON body',
     defaults: { intervalMs: 15000, timeoutMs: 10000, critical: undefined },
+    config: CONFIG,
   };
 }
 

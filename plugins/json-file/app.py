@@ -8,7 +8,7 @@ import time
 import wit_world
 from componentize_py_types import Err
 from wit_world.imports import host
-from wit_world.imports.types import CheckResult, Defaults, Description, Observed, Status
+from wit_world.imports.types import CheckResult, ConfigKey, Defaults, Description, Observed, Status
 
 import json_file
 
@@ -16,6 +16,21 @@ VERSION = "0.1.0"
 MAX_BYTES = 1 << 20
 
 _STATUS = {json_file.PASS: Status.PASS, json_file.WARN: Status.WARN, json_file.FAIL: Status.FAIL}
+
+# The config keys json_file.Settings.from_config reads. The host rejects a config that sets any
+# other key. `expect.` is a family (a name ending in `.`): it finds those keys through config_keys.
+CONFIG = [
+    ConfigKey("path", True, None, "The JSON file to read (at most 1 MiB); grant its directory with read_dirs"),
+    ConfigKey("max_age", False, None, "Fail when the file was last modified longer ago than this (90s, 15m, 2h, 1d)"),
+    ConfigKey("warn_age", False, None, "Warn when the file was last modified longer ago than this (90s, 15m, 2h, 1d)"),
+    ConfigKey("field", False, None, "Dotted path of a number in the document to observe and bound (stats.pending, items.0.size)"),
+    ConfigKey("unit", False, None, "Unit of `field`, shown with the observed value"),
+    ConfigKey("warn_above", False, None, "Warn when `field` is above this number"),
+    ConfigKey("fail_above", False, None, "Fail when `field` is above this number"),
+    ConfigKey("warn_below", False, None, "Warn when `field` is below this number"),
+    ConfigKey("fail_below", False, None, "Fail when `field` is below this number"),
+    ConfigKey("expect.", False, None, "expect.PATH = VALUE: the value at dotted PATH must equal VALUE"),
+]
 
 
 class WitWorld(wit_world.WitWorld):
@@ -25,6 +40,7 @@ class WitWorld(wit_world.WitWorld):
             VERSION,
             "Reads a JSON file and checks its age, a numeric field and expected values",
             Defaults(interval_ms=30_000, timeout_ms=None, critical=None),
+            CONFIG,
         )
 
     def check(self) -> CheckResult:

@@ -8,7 +8,6 @@ use std::time::Duration;
 use super::PluginError;
 use super::check::{PluginCheck, PluginRun, Stop};
 use super::engine::{PluginRuntime, RuntimeConfig};
-use super::grants::PluginGrants;
 use super::limits::{ByteSize, RunLimits};
 use super::loader::Description;
 use super::quarantine::QuarantinePolicy;
@@ -86,7 +85,8 @@ pub enum RunExit {
     /// The sandbox stopped the run: a trap or a limit hit (deadline, memory, stack, output).
     Stopped,
     /// The plugin could not be loaded or set up: a missing file, not a component, the wrong
-    /// world, `describe()` trapped, a bad grant.
+    /// world, `describe()` trapped, a bad grant, a config key it does not declare or a required
+    /// one unset.
     LoadError,
 }
 
@@ -120,7 +120,7 @@ impl RunExit {
             RunExit::Stopped => "trap or limit hit (deadline, memory, stack, output)",
             RunExit::LoadError => {
                 "load error (missing file, not a component, wrong world, describe() trapped, bad \
-                 grant)"
+                 grant, a config key not declared or a required one unset)"
             }
         }
     }
@@ -211,6 +211,7 @@ impl fmt::Display for Inspection {
         writeln!(f, "sha256:  {}", self.sha256)?;
         writeln!(f, "plugin:  {} {}", d.name, d.version)?;
         writeln!(f, "summary: {}", d.summary)?;
+        writeln!(f, "contract: vitals:check@{}", d.contract)?;
         let dur = |x: Option<Duration>| {
             x.map_or("-".to_owned(), |d| {
                 humantime::format_duration(d).to_string()
@@ -225,6 +226,26 @@ impl fmt::Display for Inspection {
                 .critical
                 .map_or("-".to_owned(), |c| c.to_string())
         )?;
+        match &d.config {
+            None => writeln!(
+                f,
+                "config:  not declared (contract 0.1.0: any key is accepted)"
+            )?,
+            Some(keys) if keys.is_empty() => {
+                writeln!(f, "config:  none (the plugin reads no keys)")?
+            }
+            Some(keys) => {
+                writeln!(f, "config:")?;
+                for key in keys {
+                    let given = match (&key.default, key.required) {
+                        (_, true) => "required".to_owned(),
+                        (Some(default), false) => format!("default {default:?}"),
+                        (None, false) => "optional".to_owned(),
+                    };
+                    writeln!(f, "  {} ({given}): {}", key.name, key.help)?;
+                }
+            }
+        }
         writeln!(f, "imports:")?;
         for i in &self.imports {
             writeln!(f, "  {i}")?;
@@ -334,7 +355,7 @@ pub async fn run_once(args: &RunArgs) -> Result<RunSummary, PluginError> {
 /// Load the plugin in `args` and list its description, imports and exports.
 pub async fn inspect(args: &InspectArgs) -> Result<Inspection, PluginError> {
     let runtime = PluginRuntime::new(RuntimeConfig::default())?;
-    let loaded = runtime.load(&args.file, PluginGrants::default()).await?;
+    let loaded = runtime.inspect(&args.file).await?;
     let ty = loaded.component().component_type();
     let engine = runtime.engine();
     Ok(Inspection {

@@ -8,11 +8,10 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use wasmtime::component::{HasSelf, Linker};
+use wasmtime::component::Linker;
 use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 use super::PluginError;
-use super::bindings::Plugin;
 use super::cache::CompileCache;
 use super::limits::{ByteSize, RunLimits};
 use super::registry::PluginRegistry;
@@ -191,10 +190,7 @@ fn build_linker(engine: &Engine) -> Result<Linker<PluginState>, PluginError> {
         "wasi:http",
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker),
     )?;
-    link(
-        "vitals:check",
-        Plugin::add_to_linker::<_, HasSelf<PluginState>>(&mut linker, |s| s),
-    )?;
+    link("vitals:check", super::contract::add_to_linker(&mut linker))?;
     Ok(linker)
 }
 

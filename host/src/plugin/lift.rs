@@ -281,6 +281,70 @@ unsafe impl Lift for BoundedDetails {
     }
 }
 
+/// A `list<T>` of which at most `CAP` elements (plus one, to tell "over") were lifted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct BoundedList<T, const CAP: usize> {
+    /// The first elements.
+    pub(crate) kept: Vec<T>,
+    /// How many elements the guest returned.
+    pub(crate) len: usize,
+}
+
+impl<T: Lift, const CAP: usize> BoundedList<T, CAP> {
+    fn read(cx: &mut LiftContext<'_>, ty: InterfaceType, ptr: usize, len: usize) -> Result<Self> {
+        let InterfaceType::List(list) = ty else {
+            wasmtime::bail!("expected a list type");
+        };
+        let elem = cx.types[list].element;
+        let size = T::SIZE32;
+        let memory = cx.memory();
+        let mut kept = Vec::with_capacity(len.min(CAP + 1));
+        for i in 0..len.min(CAP + 1) {
+            // In bounds: `WasmList` checked that `len` elements fit in memory.
+            kept.push(T::linear_lift_from_memory(
+                cx,
+                elem,
+                &memory[ptr + i * size..][..size],
+            )?);
+        }
+        Ok(BoundedList { kept, len })
+    }
+}
+
+// SAFETY: the representation is exactly `list<T>`'s, delegated to `WasmList`, which validates
+// the list's bounds and alignment; each element is lifted by `T`'s own checked lift.
+unsafe impl<T: ComponentType, const CAP: usize> ComponentType for BoundedList<T, CAP> {
+    type Lower = <WasmList<T> as ComponentType>::Lower;
+    const ABI: CanonicalAbiInfo = CanonicalAbiInfo::POINTER_PAIR;
+
+    fn typecheck(ty: &InterfaceType, types: &InstanceType<'_>) -> Result<()> {
+        <WasmList<T> as ComponentType>::typecheck(ty, types)
+    }
+}
+
+// SAFETY: see `ComponentType` above.
+unsafe impl<T: Lift, const CAP: usize> Lift for BoundedList<T, CAP> {
+    fn linear_lift_from_flat(
+        cx: &mut LiftContext<'_>,
+        ty: InterfaceType,
+        src: &Self::Lower,
+    ) -> Result<Self> {
+        WasmList::<T>::linear_lift_from_flat(cx, ty, src)?;
+        let (ptr, len) = pointer_pair(src)?;
+        Self::read(cx, ty, ptr, len)
+    }
+
+    fn linear_lift_from_memory(
+        cx: &mut LiftContext<'_>,
+        ty: InterfaceType,
+        bytes: &[u8],
+    ) -> Result<Self> {
+        WasmList::<T>::linear_lift_from_memory(cx, ty, bytes)?;
+        let (ptr, len) = pointer_pair_in(bytes)?;
+        Self::read(cx, ty, ptr, len)
+    }
+}
+
 /// `observed` with its unit bounded.
 #[derive(ComponentType, Lift, Debug, Clone)]
 #[component(record)]
@@ -297,25 +361,6 @@ pub(crate) struct BoundedCheckResult {
     pub(crate) output: BoundedStr,
     pub(crate) observed: Option<BoundedObserved>,
     pub(crate) details: BoundedDetails,
-}
-
-/// `description`, lifted within [`BoundedDescription::CAPS`]: described strings end up in logs
-/// and API responses.
-#[derive(ComponentType, Lift, Debug, Clone)]
-#[component(record)]
-pub(crate) struct BoundedDescription {
-    pub(crate) name: BoundedStr,
-    pub(crate) version: BoundedStr,
-    pub(crate) summary: BoundedStr,
-    pub(crate) defaults: wit::Defaults,
-}
-
-impl BoundedDescription {
-    /// The longest described string kept (the summary's).
-    pub(crate) const CAPS: LiftCaps = LiftCaps {
-        text: 512,
-        details: 0,
-    };
 }
 
 /// What `check` returns: a result, or the message of why it could not be evaluated.

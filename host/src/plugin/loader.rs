@@ -1,20 +1,22 @@
 //! Loading a plugin: read, compile (through the cache, off the async runtime), check it
 //! implements the world, and describe it once in a sandbox.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
-use wasmtime::component::Component;
+use wasmtime::component::{Component, InstancePre};
 
-use super::bindings::PluginPre;
+use super::PluginError;
+use super::bindings::{PluginPre, v0_1};
+use super::contract::{Contract, Described};
+use super::declared::{self, ConfigKey};
 use super::engine::{PluginRuntime, VersionCount};
 use super::grants::PluginGrants;
 use super::host_api::PluginContext;
-use super::lift::BoundedDescription;
 use super::sandbox::{Call, PluginState, Returned, run_call};
-use super::{PluginError, WORLD};
 
 /// Settings a plugin suggests; the operator's config overrides each of them.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -40,12 +42,17 @@ pub struct Description {
     pub summary: String,
     /// Suggested settings.
     pub defaults: SuggestedDefaults,
+    /// The `vitals:check` version it was built against, e.g. "0.2.0".
+    pub contract: &'static str,
+    /// The config keys it reads. `None` for a 0.1.0 component, which cannot declare them: any
+    /// key is then accepted.
+    pub config: Option<Vec<ConfigKey>>,
 }
 
 impl Description {
-    fn from_wit(d: BoundedDescription) -> Self {
+    fn from_described(d: Described, contract: Contract) -> Result<Self, String> {
         // Described strings end up in logs and API responses: keep them short.
-        Description {
+        Ok(Description {
             name: d.name.truncated(128),
             version: d.version.truncated(64),
             summary: d.summary.truncated(512),
@@ -54,12 +61,26 @@ impl Description {
                 timeout: d.defaults.timeout_ms.map(Duration::from_millis),
                 critical: d.defaults.critical,
             },
+            contract: contract.version(),
+            config: d.config.map(declared::declared_keys).transpose()?,
+        })
+    }
+
+    /// The config `given` resolves to for this plugin: checked against the declared keys, with
+    /// declared defaults filled in (unchanged for a 0.1.0 plugin).
+    pub fn resolve_config(
+        &self,
+        given: &BTreeMap<String, String>,
+    ) -> Result<BTreeMap<String, String>, String> {
+        match &self.config {
+            Some(declared) => declared::resolve(declared, given),
+            None => Ok(given.clone()),
         }
     }
 }
 
 pub(crate) struct LoadedInner {
-    pub(crate) pre: PluginPre<PluginState>,
+    pub(crate) pre: InstancePre<PluginState>,
     pub(crate) component: Arc<Component>,
     pub(crate) description: Description,
     pub(crate) sha256: String,
@@ -141,11 +162,27 @@ impl PluginRuntime {
             .flatten()
     }
 
-    /// Read, compile (cached), validate and describe the plugin at `path`.
+    /// Read, compile (cached), validate and describe the plugin at `path`, and check the config
+    /// in `grants` against the keys it declares (filling in their defaults).
     pub async fn load(
         &self,
         path: &Path,
         grants: PluginGrants,
+    ) -> Result<LoadedPlugin, PluginError> {
+        self.load_with(path, grants, true).await
+    }
+
+    /// Like [`load`](Self::load), without the config check: to show what a plugin declares
+    /// before it is configured (`vitals plugin inspect`).
+    pub async fn inspect(&self, path: &Path) -> Result<LoadedPlugin, PluginError> {
+        self.load_with(path, PluginGrants::default(), false).await
+    }
+
+    async fn load_with(
+        &self,
+        path: &Path,
+        mut grants: PluginGrants,
+        check_config: bool,
     ) -> Result<LoadedPlugin, PluginError> {
         let file = path.to_path_buf();
         let read_err = |error| PluginError::Read {
@@ -185,7 +222,19 @@ impl PluginRuntime {
             .linker
             .instantiate_pre(&component)
             .map_err(wrong_world)?;
-        let pre = PluginPre::new(instance_pre).map_err(wrong_world)?;
+        // Both versions export `describe` and `check`; the type of what `describe` returns
+        // tells them apart, and each version's bindings then check the whole world.
+        let contract = Contract::of(&self.inner.engine, &component).unwrap_or(Contract::V0_2);
+        let pre = match contract {
+            Contract::V0_2 => PluginPre::new(instance_pre)
+                .map_err(wrong_world)?
+                .instance_pre()
+                .clone(),
+            Contract::V0_1 => v0_1::PluginPre::new(instance_pre)
+                .map_err(wrong_world)?
+                .instance_pre()
+                .clone(),
+        };
 
         let context = Arc::new(PluginContext::new(
             name,
@@ -198,9 +247,23 @@ impl PluginRuntime {
             Duration::ZERO,
         ));
         let limits = self.inner.config.describe_limits;
-        let report = run_call(&self.inner.engine, &pre, &context, &limits, Call::Describe).await;
+        let report = run_call(
+            &self.inner.engine,
+            &pre,
+            &context,
+            &limits,
+            Call::Describe(contract),
+        )
+        .await;
         let description = match report.result {
-            Ok(Returned::Described(d)) => Description::from_wit(d),
+            Ok(Returned::Described(d)) => {
+                Description::from_described(d, contract).map_err(|reason| {
+                    PluginError::Describe {
+                        file: file.clone(),
+                        reason,
+                    }
+                })?
+            }
             Ok(Returned::Checked(_)) => {
                 return Err(PluginError::Runtime(
                     "describe() returned a check result".to_owned(),
@@ -213,11 +276,20 @@ impl PluginRuntime {
                 });
             }
         };
+        if check_config {
+            grants.config = description
+                .resolve_config(&grants.config)
+                .map_err(|message| PluginError::Config {
+                    file: file.clone(),
+                    message,
+                })?;
+        }
         tracing::info!(
             plugin = description.name.as_str(),
             version = description.version.as_str(),
             file = %file.display(),
-            "loaded plugin ({WORLD})"
+            "loaded plugin (vitals:check/plugin@{})",
+            description.contract
         );
         Ok(LoadedPlugin {
             inner: Arc::new(LoadedInner {

@@ -7,16 +7,16 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use wasmtime::component::{Instance, ResourceTable};
+use wasmtime::component::{Instance, InstancePre, ResourceTable};
 use wasmtime::{Store, Trap, UpdateDeadline};
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
-use super::bindings::PluginPre;
 use super::capture::BoundedCapture;
+use super::contract::{self, Contract, Described};
 use super::host_api::PluginContext;
 use super::http_guard::HttpGuard;
-use super::lift::{BoundedDescription, CheckReturn, LiftCaps, with_caps};
+use super::lift::{CheckReturn, LiftCaps, with_caps};
 use super::limits::{ByteSize, MemoryLimitExceeded, MemoryLimiter, RunLimits};
 
 /// Lines of the guest's own output put into the reason of a trap.
@@ -113,13 +113,13 @@ pub struct RunReport<T> {
 /// Which export to call.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Call {
-    Describe,
+    Describe(Contract),
     Check,
 }
 
 /// What the export returned, lifted within the run's output caps.
 pub(crate) enum Returned {
-    Described(BoundedDescription),
+    Described(Described),
     Checked(CheckReturn),
 }
 
@@ -190,7 +190,7 @@ impl Sandbox {
     /// Instantiate `pre` in a fresh store; instantiation counts against `deadline`.
     async fn create(
         engine: &wasmtime::Engine,
-        pre: &PluginPre<PluginState>,
+        pre: &InstancePre<PluginState>,
         plugin: &Arc<PluginContext>,
         limits: &RunLimits,
         deadline: Instant,
@@ -199,8 +199,7 @@ impl Sandbox {
         let mut store =
             new_store(engine, plugin, limits, &capture, deadline).map_err(|f| (f, 0))?;
         let budget = deadline.saturating_duration_since(Instant::now()) + BACKSTOP_SLACK;
-        let instantiated =
-            tokio::time::timeout(budget, pre.instance_pre().instantiate_async(&mut store)).await;
+        let instantiated = tokio::time::timeout(budget, pre.instantiate_async(&mut store)).await;
         match instantiated {
             Ok(Ok(instance)) => Ok(Sandbox {
                 store,
@@ -237,7 +236,7 @@ impl Sandbox {
         let budget = deadline.saturating_duration_since(Instant::now()) + BACKSTOP_SLACK;
         let (instance, store) = (&self.instance, &mut self.store);
         let caps = match call {
-            Call::Describe => BoundedDescription::CAPS,
+            Call::Describe(_) => Described::CAPS,
             Call::Check => LiftCaps {
                 text: usize::try_from(limits.output.bytes()).unwrap_or(usize::MAX),
                 details: limits.max_details,
@@ -247,12 +246,9 @@ impl Sandbox {
             // Typed by hand (not through bindgen's `Plugin`) so the result is lifted within
             // the caps: see `lift`.
             match call {
-                Call::Describe => {
-                    let func = instance
-                        .get_typed_func::<(), (BoundedDescription,)>(&mut *store, "describe")?;
-                    let (d,) = func.call_async(&mut *store, ()).await?;
-                    Ok(Returned::Described(d))
-                }
+                Call::Describe(version) => Ok(Returned::Described(
+                    contract::describe(version, instance, &mut *store).await?,
+                )),
                 Call::Check => {
                     let func =
                         instance.get_typed_func::<(), (CheckReturn,)>(&mut *store, "check")?;
@@ -297,7 +293,7 @@ pub struct WarmPolicy {
 /// Instantiate `pre` in a fresh sandbox and call one export.
 pub(crate) async fn run_call(
     engine: &wasmtime::Engine,
-    pre: &PluginPre<PluginState>,
+    pre: &InstancePre<PluginState>,
     plugin: &Arc<PluginContext>,
     limits: &RunLimits,
     call: Call,
@@ -312,7 +308,7 @@ pub(crate) async fn run_call(
 pub(crate) async fn run_in(
     warm: Option<Sandbox>,
     engine: &wasmtime::Engine,
-    pre: &PluginPre<PluginState>,
+    pre: &InstancePre<PluginState>,
     plugin: &Arc<PluginContext>,
     limits: &RunLimits,
     call: Call,
@@ -362,7 +358,7 @@ pub struct FreshRunPhases {
 /// timed. For the `plugin_run` benchmark's breakdown.
 pub(crate) async fn profile_fresh_run(
     engine: &wasmtime::Engine,
-    pre: &PluginPre<PluginState>,
+    pre: &InstancePre<PluginState>,
     plugin: &Arc<PluginContext>,
     limits: &RunLimits,
 ) -> Result<FreshRunPhases, RunFailure> {
@@ -372,7 +368,6 @@ pub(crate) async fn profile_fresh_run(
     let mut store = new_store(engine, plugin, limits, &capture, deadline)?;
     let t1 = Instant::now();
     let instance = pre
-        .instance_pre()
         .instantiate_async(&mut store)
         .await
         .map_err(|e| classify(&e, limits, &capture))?;

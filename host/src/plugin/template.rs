@@ -1,8 +1,10 @@
 //! `vitals plugin new`: a buildable plugin project per language, with its own passing test.
 //!
 //! The templates live in `templates/<lang>/` at the repository root and are embedded in the
-//! binary; `{{name}}`, `{{crate}}` and `{{sdk}}` are filled in. JavaScript and Python projects get
-//! a copy of the WIT contract, which their toolchains read.
+//! binary; `{{name}}`, `{{crate}}` and `{{sdk_patch}}` are filled in. JavaScript and Python
+//! projects get a copy of the WIT contract, which their toolchains read. A Rust project depends
+//! on `vitals-guest = "0.1"` from crates.io, patched to a local SDK only when one is given
+//! (`--sdk`) or found (the checkout that built this binary).
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -42,8 +44,8 @@ pub struct NewArgs {
     /// Create the project in this directory (default: `./NAME`).
     #[arg(long)]
     pub dir: Option<PathBuf>,
-    /// Rust only: the `vitals-guest` crate to depend on (default: the one this binary was built
-    /// with, when present).
+    /// Rust only: a local `vitals-guest` crate to build against instead of crates.io (default:
+    /// the one this binary was built from, when it is still there).
     #[arg(long)]
     pub sdk: Option<PathBuf>,
 }
@@ -114,6 +116,18 @@ fn files(lang: Lang) -> &'static [TemplateFile] {
                 include_str!("../../../templates/js/check.test.js.tmpl"),
             ),
             (
+                "plugin.test.js",
+                include_str!("../../../templates/js/plugin.test.js.tmpl"),
+            ),
+            (
+                "test-support/fake-host.js",
+                include_str!("../../../templates/js/test-support/fake-host.js.tmpl"),
+            ),
+            (
+                "test-support/hooks.js",
+                include_str!("../../../templates/js/test-support/hooks.js.tmpl"),
+            ),
+            (
                 "{{name}}.toml",
                 include_str!("../../../templates/js/plugin.toml.tmpl"),
             ),
@@ -135,6 +149,10 @@ fn files(lang: Lang) -> &'static [TemplateFile] {
             (
                 "test_check.py",
                 include_str!("../../../templates/python/test_check.py.tmpl"),
+            ),
+            (
+                "test_app.py",
+                include_str!("../../../templates/python/test_app.py.tmpl"),
             ),
             (
                 "requirements.txt",
@@ -169,6 +187,24 @@ fn default_sdk() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../guest-sdk")
 }
 
+/// The local SDK a Rust project is patched to: `given` (which must be a crate), else `default`
+/// when it is one; `None` builds against crates.io.
+fn local_sdk(
+    lang: Lang,
+    given: Option<&Path>,
+    default: &Path,
+) -> Result<Option<PathBuf>, TemplateError> {
+    let is_crate = |dir: &Path| dir.join("Cargo.toml").is_file();
+    Ok(match (lang, given) {
+        (Lang::Rust, Some(given)) if !is_crate(given) => {
+            return Err(TemplateError::NoSdk(given.to_owned()));
+        }
+        (Lang::Rust, Some(given)) => Some(given.to_owned()),
+        (Lang::Rust, None) => Some(default.to_owned()).filter(|d| is_crate(d)),
+        (Lang::Js | Lang::Python, _) => None,
+    })
+}
+
 /// Create the project; returns its directory.
 pub fn create(args: &NewArgs) -> Result<PathBuf, TemplateError> {
     if !valid_name(&args.name) {
@@ -181,21 +217,21 @@ pub fn create(args: &NewArgs) -> Result<PathBuf, TemplateError> {
     if dir.exists() {
         return Err(TemplateError::Exists(dir));
     }
-    let sdk = match args.lang {
-        Lang::Rust => {
-            let sdk = args.sdk.clone().unwrap_or_else(default_sdk);
-            let manifest = sdk.join("Cargo.toml");
-            if !manifest.is_file() {
-                return Err(TemplateError::NoSdk(sdk));
-            }
-            std::fs::canonicalize(&sdk).unwrap_or(sdk)
-        }
-        Lang::Js | Lang::Python => PathBuf::new(),
-    };
+    let sdk_patch = local_sdk(args.lang, args.sdk.as_deref(), &default_sdk())?
+        .map_or_else(String::new, |sdk| {
+        let sdk = std::fs::canonicalize(&sdk).unwrap_or(sdk);
+        format!(
+            "# A local vitals-guest instead of the one on crates.io (`vitals plugin new --sdk`, or\n\
+             # the checkout that built your `vitals`). Delete these lines to use crates.io.\n\
+             [patch.crates-io]\n\
+             vitals-guest = {{ path = {:?} }}\n",
+            sdk.display().to_string()
+        )
+    });
     let fill = |text: &str| {
         text.replace("{{name}}", &args.name)
             .replace("{{crate}}", &args.name.replace('-', "_"))
-            .replace("{{sdk}}", &sdk.display().to_string())
+            .replace("{{sdk_patch}}", &sdk_patch)
     };
     for (path, text) in files(args.lang) {
         let path = dir.join(fill(path));
@@ -270,5 +306,37 @@ mod tests {
             create(&args("disk-space")),
             Err(TemplateError::Exists(_))
         ));
+    }
+
+    #[test]
+    fn a_rust_project_depends_on_crates_io_and_is_patched_only_to_a_local_sdk() {
+        let tmp = tempfile::tempdir().unwrap();
+        let nowhere = tmp.path().join("no-sdk-here");
+        assert!(matches!(
+            local_sdk(Lang::Rust, Some(&nowhere), &default_sdk()),
+            Err(TemplateError::NoSdk(_))
+        ));
+        assert_eq!(local_sdk(Lang::Rust, None, &nowhere).unwrap(), None);
+        assert_eq!(
+            local_sdk(Lang::Rust, None, &default_sdk()).unwrap(),
+            Some(default_sdk())
+        );
+
+        let dir = create(&NewArgs {
+            lang: Lang::Rust,
+            name: "disk-space".to_owned(),
+            dir: Some(tmp.path().join("disk-space")),
+            sdk: None,
+        })
+        .unwrap();
+        let cargo = std::fs::read_to_string(dir.join("Cargo.toml")).unwrap();
+        assert!(cargo.contains("vitals-guest = \"0.1\"\n"), "{cargo}");
+        assert!(
+            cargo.contains("[patch.crates-io]\nvitals-guest = { path = "),
+            "{cargo}"
+        );
+        assert!(!cargo.contains("{{"), "{cargo}");
+        let parsed: toml::Table = cargo.parse().unwrap();
+        assert!(parsed["workspace"].as_table().is_some(), "{cargo}");
     }
 }

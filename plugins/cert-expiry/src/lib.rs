@@ -14,6 +14,7 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use vitals_guest::config::Key;
 use vitals_guest::{CheckResult, Description, Plugin, config};
 
 mod expiry;
@@ -28,6 +29,11 @@ impl Plugin for CertExpiry {
             "Days until a PEM certificate expires",
         )
         .interval(Duration::from_secs(3600))
+        .config(Key::required(
+            "path",
+            "PEM certificate file, inside a granted read_dirs",
+        ))
+        .config(Key::optional("warn_days", "Days before expiry that warn").default(14))
     }
 
     fn check() -> Result<CheckResult, String> {

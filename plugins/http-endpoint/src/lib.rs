@@ -16,6 +16,7 @@
 
 use std::time::Duration;
 
+use vitals_guest::config::Key;
 use vitals_guest::{CheckResult, Description, Plugin, config, http};
 
 mod status_codes;
@@ -33,6 +34,14 @@ impl Plugin for HttpEndpoint {
         )
         .interval(Duration::from_secs(15))
         .timeout(Duration::from_secs(10))
+        .config(Key::required("url", "URL to GET; granted with allow_http"))
+        .config(Key::optional(
+            "expect_status",
+            "Accepted status codes, e.g. \"200,204\" or \"2xx\" (default: 2xx)",
+        ))
+        .config(Key::optional("body_contains", "Text the body must contain"))
+        .config(Key::optional("max_latency_ms", "Warn above this latency"))
+        .config(Key::optional("timeout_ms", "Request timeout").default(5000))
     }
 
     fn check() -> Result<CheckResult, String> {

@@ -15,6 +15,7 @@
 
 use std::time::Duration;
 
+use vitals_guest::config::Key;
 use vitals_guest::{CheckResult, Description, Plugin, config, sql};
 
 mod thresholds;
@@ -31,6 +32,16 @@ impl Plugin for SqlThreshold {
             "Compares one number from a read-only SQL query with thresholds",
         )
         .interval(Duration::from_secs(30))
+        .config(Key::required("datasource", "Granted datasource to query"))
+        .config(Key::required(
+            "query",
+            "Read-only query returning one number",
+        ))
+        .config(Key::optional("fail_above", "Fail above this number"))
+        .config(Key::optional("warn_above", "Warn above this number"))
+        .config(Key::optional("warn_below", "Warn below this number"))
+        .config(Key::optional("fail_below", "Fail below this number"))
+        .config(Key::optional("unit", "Unit of the number").default("rows"))
     }
 
     fn check() -> Result<CheckResult, String> {

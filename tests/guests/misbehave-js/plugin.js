@@ -1,12 +1,18 @@
 // Test guest (StarlingMonkey): config `mode` picks what it does, so one 12 MB component covers
 // every obeyed/violated pair. pass | spin | memory (`mib`) | fetch (`url`) | count | throw (an uncaught exception).
-import { configGet, log } from 'vitals:check/host@0.1.0';
+import { configGet, log } from 'vitals:check/host@0.2.0';
 
 let runs = 0;
 const kept = [];
 
+const CONFIG = [
+  { name: 'mode', required: false, default: 'pass', help: 'What to do: pass, count, spin, memory, fetch or throw' },
+  { name: 'mib', required: false, default: '8', help: 'MiB to allocate in mode memory' },
+  { name: 'url', required: false, default: undefined, help: 'URL to fetch in mode fetch' },
+];
+
 export function describe() {
-  return { name: 'misbehave-js', version: '0.1.0', summary: 'Misbehaves on request', defaults: {} };
+  return { name: 'misbehave-js', version: '0.1.0', summary: 'Misbehaves on request', defaults: {}, config: CONFIG };
 }
 
 // As the template's glue does: an exception is passed on as its message and stack (the engine

@@ -4,9 +4,15 @@ obeyed/violated pair. pass | spin | memory (`mib`) | read (`path`) | count | rai
 import wit_world
 from componentize_py_types import Err
 from wit_world.imports import host
-from wit_world.imports.types import CheckResult, Defaults, Description, Observed, Status
+from wit_world.imports.types import CheckResult, ConfigKey, Defaults, Description, Observed, Status
 
 runs = 0
+
+CONFIG = [
+    ConfigKey("mode", False, "pass", "What to do: pass, count, spin, memory, read or raise"),
+    ConfigKey("mib", False, "8", "MiB to allocate in mode memory"),
+    ConfigKey("path", False, "/etc/hostname", "File to read in mode read"),
+]
 
 
 def result(status, output):
@@ -15,7 +21,7 @@ def result(status, output):
 
 class WitWorld(wit_world.WitWorld):
     def describe(self) -> Description:
-        return Description("misbehave-py", "0.1.0", "Misbehaves on request", Defaults(None, None, None))
+        return Description("misbehave-py", "0.1.0", "Misbehaves on request", Defaults(None, None, None), CONFIG)
 
     def check(self) -> CheckResult:
         global runs

@@ -3,7 +3,7 @@
 let runs = 0;
 
 export function describe() {
-  return { name: 'noop-qjs', version: '0.1.0', summary: 'Passes', defaults: {} };
+  return { name: 'noop-qjs', version: '0.1.0', summary: 'Passes', defaults: {}, config: [] };
 }
 
 export function check() {

@@ -2,6 +2,7 @@
 //! `details` adds that many detail entries of `detail_bytes` (default 64) bytes each. Tests the
 //! host's output cap.
 
+use vitals_guest::config::Key;
 use vitals_guest::{CheckResult, Description, Plugin, config};
 
 struct BigOutput;
@@ -13,6 +14,9 @@ impl Plugin for BigOutput {
             env!("CARGO_PKG_VERSION"),
             "Returns a large result",
         )
+        .config(Key::optional("bytes", "Output bytes").default(1024 * 1024))
+        .config(Key::optional("details", "Detail entries").default(0))
+        .config(Key::optional("detail_bytes", "Bytes per detail value").default(64))
     }
 
     fn check() -> Result<CheckResult, String> {

@@ -5,6 +5,7 @@
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use vitals_guest::config::Key;
 use vitals_guest::{CheckResult, Description, Plugin, config};
 
 static RUNS: AtomicU64 = AtomicU64::new(0);
@@ -15,6 +16,9 @@ struct Counter;
 impl Plugin for Counter {
     fn describe() -> Description {
         Description::new("counter", env!("CARGO_PKG_VERSION"), "Counts its runs")
+            .config(Key::optional("panic_at", "Panic on this run"))
+            .config(Key::optional("spin_at", "Spin forever on this run"))
+            .config(Key::optional("grow_mib", "MiB kept per run").default(0))
     }
 
     fn check() -> Result<CheckResult, String> {

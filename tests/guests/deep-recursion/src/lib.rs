@@ -5,6 +5,7 @@
 
 use std::hint::black_box;
 
+use vitals_guest::config::Key;
 use vitals_guest::{CheckResult, Description, Plugin, config};
 
 struct DeepRecursion;
@@ -25,6 +26,7 @@ impl Plugin for DeepRecursion {
             env!("CARGO_PKG_VERSION"),
             "Recurses deeply",
         )
+        .config(Key::optional("depth", "Recursion depth").default(u64::MAX))
     }
 
     fn check() -> Result<CheckResult, String> {

@@ -1,6 +1,7 @@
 //! Reads environment variable config `var`: pass with the value in detail `value` when set
 //! (only granted variables are), fail when not set.
 
+use vitals_guest::config::Key;
 use vitals_guest::{CheckResult, Description, Plugin, config};
 
 struct EnvReader;
@@ -12,6 +13,7 @@ impl Plugin for EnvReader {
             env!("CARGO_PKG_VERSION"),
             "Reads an environment variable",
         )
+        .config(Key::required("var", "Environment variable to read"))
     }
 
     fn check() -> Result<CheckResult, String> {

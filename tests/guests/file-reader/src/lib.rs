@@ -1,6 +1,7 @@
 //! Reads (or with config `mode = "write"`, writes) the file at config `path`: pass with the size
 //! and the first 64 characters in detail `head`, fail with the OS error. Tests filesystem grants.
 
+use vitals_guest::config::Key;
 use vitals_guest::{CheckResult, Description, Plugin, config};
 
 struct FileReader;
@@ -12,6 +13,8 @@ impl Plugin for FileReader {
             env!("CARGO_PKG_VERSION"),
             "Reads or writes a file",
         )
+        .config(Key::required("path", "File to read or write"))
+        .config(Key::optional("mode", "read or write").default("read"))
     }
 
     fn check() -> Result<CheckResult, String> {

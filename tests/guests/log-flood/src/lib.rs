@@ -1,5 +1,6 @@
 //! Logs config `lines` (default 100000) info lines in one run: tests the host's log rate limit.
 
+use vitals_guest::config::Key;
 use vitals_guest::{CheckResult, Description, Plugin, config, log};
 
 struct LogFlood;
@@ -7,6 +8,7 @@ struct LogFlood;
 impl Plugin for LogFlood {
     fn describe() -> Description {
         Description::new("log-flood", env!("CARGO_PKG_VERSION"), "Logs a lot")
+            .config(Key::optional("lines", "Lines to log").default(100_000))
     }
 
     fn check() -> Result<CheckResult, String> {

@@ -5,6 +5,7 @@
 
 use std::hint::black_box;
 
+use vitals_guest::config::Key;
 use vitals_guest::{CheckResult, Description, Plugin, config};
 
 const MIB: usize = 1024 * 1024;
@@ -13,7 +14,9 @@ struct MemoryHog;
 
 impl Plugin for MemoryHog {
     fn describe() -> Description {
-        Description::new("memory-hog", env!("CARGO_PKG_VERSION"), "Allocates memory")
+        Description::new("memory-hog", env!("CARGO_PKG_VERSION"), "Allocates memory").config(
+            Key::optional("mib", "MiB to allocate (default: until refused)"),
+        )
     }
 
     fn check() -> Result<CheckResult, String> {

@@ -5,6 +5,7 @@
 use std::net::TcpStream;
 use std::time::Duration;
 
+use vitals_guest::config::Key;
 use vitals_guest::{CheckResult, Description, Plugin, config, http};
 
 struct NetConnect;
@@ -16,6 +17,8 @@ impl Plugin for NetConnect {
             env!("CARGO_PKG_VERSION"),
             "Opens network connections",
         )
+        .config(Key::optional("url", "URL to GET"))
+        .config(Key::optional("tcp", "host:port to connect to"))
     }
 
     fn check() -> Result<CheckResult, String> {

@@ -2,6 +2,7 @@
 //! as details `col_<name>`, fail with the error and its kind in detail `error_kind`
 //! ("not-granted", "not-read-only", "timeout", "too-many-rows", "query").
 
+use vitals_guest::config::Key;
 use vitals_guest::sql::{self, Value};
 use vitals_guest::{CheckResult, Description, Plugin, config};
 
@@ -10,6 +11,8 @@ struct SqlQuery;
 impl Plugin for SqlQuery {
     fn describe() -> Description {
         Description::new("sql-query", env!("CARGO_PKG_VERSION"), "Runs one SQL query")
+            .config(Key::required("datasource", "Granted datasource"))
+            .config(Key::required("query", "Read-only query"))
     }
 
     fn check() -> Result<CheckResult, String> {
