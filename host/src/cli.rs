@@ -195,21 +195,33 @@ fn validate(file: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn load_or_default(file: Option<&Path>) -> anyhow::Result<Config> {
+/// The embedded default's own address. `--listen` replaces it wherever the default names it: the
+/// listen address, and the self-check's URL and HTTP grant, which probe the daemon itself.
+const DEFAULT_LISTEN: &str = "127.0.0.1:9000";
+
+fn load_or_default(file: Option<&Path>, listen: Option<SocketAddr>) -> anyhow::Result<Config> {
     Ok(match file {
         Some(f) => config::load(f)?,
-        // Its shipped plugins may not be built: `embedded_plugins` leaves those out.
-        None => config::parse_allowing_missing_plugin_files(
-            DEFAULT_CONFIG,
-            Path::new("<embedded default>"),
-        )?,
+        None => {
+            let text = match listen {
+                Some(addr) => DEFAULT_CONFIG.replace(DEFAULT_LISTEN, &addr.to_string()),
+                None => DEFAULT_CONFIG.to_owned(),
+            };
+            // Its shipped plugins may not be built: `leave_out_unbuilt_plugins` drops those.
+            let mut cfg = config::parse_allowing_missing_plugin_files(
+                &text,
+                Path::new("<embedded default>"),
+            )?;
+            leave_out_unbuilt_plugins(&mut cfg);
+            cfg
+        }
     })
 }
 
 /// The embedded default's shipped plugins are built by `scripts/build-guests.sh` into
 /// `target/plugins/`; outside a built checkout they are left out (with a warning) rather than
-/// failing the start. The self-check is pointed at the address actually served.
-fn embedded_plugins(cfg: &mut Config, listen: SocketAddr) {
+/// failing the start.
+fn leave_out_unbuilt_plugins(cfg: &mut Config) {
     cfg.checks.retain(|name, check| match check {
         crate::config::CheckConfig::Plugin(p) => {
             let present = p.file.as_ref().is_some_and(|f| f.exists());
@@ -220,15 +232,10 @@ fn embedded_plugins(cfg: &mut Config, listen: SocketAddr) {
         }
         _ => true,
     });
-    if let Some(crate::config::CheckConfig::Plugin(p)) = cfg.checks.get_mut("self-live") {
-        p.config
-            .insert("url".to_owned(), format!("http://{listen}/health/live"));
-        p.allow_http = vec![format!("http://{listen}")];
-    }
 }
 
 fn serve(file: Option<&Path>, listen: Option<SocketAddr>) -> anyhow::Result<()> {
-    let mut cfg = load_or_default(file)?;
+    let cfg = load_or_default(file, listen)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -237,8 +244,6 @@ fn serve(file: Option<&Path>, listen: Option<SocketAddr>) -> anyhow::Result<()> 
             // The embedded default's SQLite datasource lives in the data directory.
             let db = crate::checks::prepare_embedded_sqlite(&cfg.service.data_dir).await?;
             tracing::info!(database = %db.url, "no --config: running the embedded default");
-            let addr = listen.unwrap_or(cfg.http.listen);
-            embedded_plugins(&mut cfg, addr);
         }
         let daemon = Daemon::from_config(&cfg, file.map(Path::to_path_buf), listen).await?;
         daemon.run_until_signal().await?;
