@@ -262,15 +262,19 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
 
 /// Parse and validate config text; `file` is only used in messages. Plugin check files must
 /// exist (relative paths are from the working directory).
+/// A file that parses but breaks rules is refused with every broken rule at once
+/// ([`ConfigError::Several`]); a syntax or type error stops at that error.
 pub fn parse(text: &str, file: &Path) -> Result<Config, ConfigError> {
-    let cfg = parse_allowing_missing_plugin_files(text, file)?;
-    validate::plugin_files(&cfg, text, file)?;
-    Ok(cfg)
+    parse_checked(text, file, true)
 }
 
 /// [`parse`], except that a plugin check's `file` need not exist: for the embedded default,
 /// whose shipped plugins are left out when they have not been built.
 pub fn parse_allowing_missing_plugin_files(text: &str, file: &Path) -> Result<Config, ConfigError> {
+    parse_checked(text, file, false)
+}
+
+fn parse_checked(text: &str, file: &Path, plugin_files: bool) -> Result<Config, ConfigError> {
     let de =
         toml::de::Deserializer::parse(text).map_err(|e| error::from_toml(e, "", text, file))?;
     let mut cfg: Config = serde_path_to_error::deserialize(de).map_err(|e| {
@@ -285,7 +289,12 @@ pub fn parse_allowing_missing_plugin_files(text: &str, file: &Path) -> Result<Co
         error::from_toml(e.into_inner(), &key, text, file)
     })?;
     interpolate_plugin_values(&mut cfg, text, file)?;
-    validate::values(&cfg, text, file)?;
+    let mut errors = Vec::new();
+    validate::values(&cfg, text, file, &mut errors);
+    if plugin_files {
+        validate::plugin_files(&cfg, text, file, &mut errors);
+    }
+    ConfigError::all(errors)?;
     Ok(cfg)
 }
 

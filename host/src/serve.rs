@@ -62,6 +62,9 @@ pub enum ServeError {
         /// What is wrong.
         message: String,
     },
+    /// Several checks in the config could not be built: each, one per line.
+    #[error("{}", one_per_line(.0))]
+    Checks(Vec<ServeError>),
     /// A datasource could not be set up.
     #[error("datasource: {0}")]
     Datasource(String),
@@ -72,6 +75,12 @@ pub enum ServeError {
     #[error("cannot install signal handler: {0}")]
     Signal(std::io::Error),
 }
+
+fn one_per_line(errors: &[ServeError]) -> String {
+    let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
+    format!("{} problems:\n{}", errors.len(), lines.join("\n"))
+}
+
 
 /// A builder with the engine settings of `cfg` (service id, evaluator, backpressure, token) and
 /// no checks: [`Daemon::from_config`] registers those, and keeps them in line with reloads.

@@ -440,16 +440,22 @@ fn config_reload_adds_and_removes_checks_and_rejects_an_invalid_file_whole() {
     let (code_, _, body) = request(addr, "POST", "/admin/reload", tok).unwrap();
     assert_eq!(code_, 422, "{body}");
     assert!(body.contains("vitals.toml:12:1: checks.beta.ttl"), "{body}");
-    // A datasource URL that cannot work is refused by validation, with its position.
+    // A datasource URL that cannot work is refused by validation, with its position; every
+    // broken rule of the file is in the one answer.
     write(
         "[datasources.bad]\nurl = \"postgress://u:p@h/db\"\n\
-         [checks.delta]\ntype = \"heartbeat\"\nttl = \"1h\"\n\
+         [checks.delta]\ntype = \"heartbeat\"\nttl = \"1h\"\ninterval = \"0s\"\n\
          [checks.db]\ntype = \"database\"\ndatasource = \"bad\"\n",
     );
     let (code_, _, body) = request(addr, "POST", "/admin/reload", tok).unwrap();
     assert_eq!(code_, 422, "{body}");
     assert!(
         body.contains("vitals.toml:8:1: datasources.bad.url: unknown scheme 'postgress'"),
+        "{body}"
+    );
+    assert!(
+        body.contains("2 problems")
+            && body.contains("vitals.toml:12:1: checks.delta.interval: must be greater than zero"),
         "{body}"
     );
     assert!(!body.contains(":p@"), "the password stays hidden: {body}");
@@ -475,12 +481,17 @@ fn config_reload_adds_and_removes_checks_and_rejects_an_invalid_file_whole() {
          [checks.beta]\ntype = \"heartbeat\"\nttl = \"1ms\"\ninterval = \"100ms\"\n\
          [checks.epsilon]\ntype = \"heartbeat\"\nttl = \"1h\"\n\
          [checks.queue]\ntype = \"sql_queue\"\ndatasource = \"local\"\n\
-         query = \"DELETE FROM jobs\"\n",
+         query = \"DELETE FROM jobs\"\n\
+         [checks.queue2]\ntype = \"sql_queue\"\ndatasource = \"local\"\n\
+         query = \"UPDATE jobs SET state = 'x'\"\n",
         data.display()
     ));
     let (code_, _, body) = request(addr, "POST", "/admin/reload", tok).unwrap();
     assert_eq!(code_, 422, "{body}");
-    assert!(body.contains("queue"), "{body}");
+    assert!(
+        body.contains("check 'queue':") && body.contains("check 'queue2':"),
+        "every check that cannot be built is named: {body}"
+    );
     assert_eq!(
         request(addr, "POST", "/health/heartbeat/epsilon", tok)
             .unwrap()
@@ -731,17 +742,6 @@ fn a_plugin_still_compiling_or_rejected_says_so_at_its_check_url_and_only_strang
 }
 
 #[test]
-fn readiness_stays_starting_until_the_plugin_directory_is_loaded() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = slow_start_config(dir.path());
-    let addr = free_port();
-    let _daemon = serve_config(&config, addr, ("START_TOKEN", "start-secret"));
-    let mut starting = 0;
-    let first_ready = wait::until("readiness passes", wait::COMPILE, || {
-        match request(addr, "GET", "/health/ready?verbose", Some("start-secret")) {
-            Some((200, _, body)) => Ok(body),
-            // Verbose: a line per check, then the verdict.
-#[test]
 fn a_0_1_0_plugin_runs_next_to_0_2_0_ones_and_a_config_key_nobody_declared_is_rejected_by_name() {
     let dir = tempfile::tempdir().unwrap();
     let (config, plugins) = plugin_dir_config(dir.path());
@@ -801,6 +801,17 @@ fn a_0_1_0_plugin_runs_next_to_0_2_0_ones_and_a_config_key_nobody_declared_is_re
     }
 }
 
+#[test]
+fn readiness_stays_starting_until_the_plugin_directory_is_loaded() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = slow_start_config(dir.path());
+    let addr = free_port();
+    let _daemon = serve_config(&config, addr, ("START_TOKEN", "start-secret"));
+    let mut starting = 0;
+    let first_ready = wait::until("readiness passes", wait::COMPILE, || {
+        match request(addr, "GET", "/health/ready?verbose", Some("start-secret")) {
+            Some((200, _, body)) => Ok(body),
+            // Verbose: a line per check, then the verdict.
             Some((503, _, body))
                 if body
                     .lines()

@@ -41,6 +41,28 @@ pub enum ConfigError {
         /// What is wrong.
         message: String,
     },
+    /// Several values are not allowed: every one found, one per line.
+    #[error("{}", one_per_line(errors))]
+    Several {
+        /// Each problem, in the order the rules found them (each an `Invalid`).
+        errors: Vec<ConfigError>,
+    },
+}
+
+impl ConfigError {
+    /// `Ok` for no errors, the error itself for one, [`ConfigError::Several`] for more.
+    pub(crate) fn all(mut errors: Vec<ConfigError>) -> Result<(), ConfigError> {
+        match errors.len() {
+            0 => Ok(()),
+            1 => Err(errors.remove(0)),
+            _ => Err(ConfigError::Several { errors }),
+        }
+    }
+}
+
+fn one_per_line(errors: &[ConfigError]) -> String {
+    let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
+    format!("{} problems:\n{}", errors.len(), lines.join("\n"))
 }
 
 fn key_prefix(key: &str) -> String {

@@ -88,6 +88,27 @@ fn unknown_key_is_rejected_with_file_line_column_and_key() {
 }
 
 #[test]
+fn every_broken_rule_is_reported_at_once_each_with_its_position() {
+    let text = "[evaluator]\njitter = 2.0\n\
+                [checks.w]\ntype = \"heartbeat\"\nttl = \"1h\"\ninterval = \"0s\"\n\
+                [checks.db]\ntype = \"database\"\ndatasource = \"nope\"\n";
+    let e = parse_str(text).unwrap_err();
+    let ConfigError::Several { errors } = &e else {
+        panic!("one error for three broken rules: {e}")
+    };
+    assert_eq!(errors.len(), 3, "{e}");
+    let e = e.to_string();
+    assert!(e.starts_with("3 problems:\n"), "{e}");
+    for expected in [
+        "test.toml:2:1: evaluator.jitter: must be within 0..=1",
+        "test.toml:6:1: checks.w.interval: must be greater than zero",
+        "test.toml:9:1: checks.db.datasource: datasource 'nope' is not defined",
+    ] {
+        assert!(e.contains(expected), "{expected} missing from:\n{e}");
+    }
+}
+
+#[test]
 fn bad_duration_names_the_key() {
     let text = "[checks.w]\ntype = \"heartbeat\"\nttl = \"soon\"\n";
     let e = parse_str(text).unwrap_err().to_string();

@@ -6,58 +6,60 @@ use std::path::Path;
 use super::error::{self, ConfigError};
 use super::{CheckConfig, Config};
 
-/// The rules on the file's values (nothing on disk is looked at).
-pub(super) fn values(cfg: &Config, text: &str, file: &Path) -> Result<(), ConfigError> {
+/// The rules on the file's values (nothing on disk is looked at): every value that breaks one is
+/// pushed to `errors`, in the order the rules run, so one round of fixes can address them all.
+pub(super) fn values(cfg: &Config, text: &str, file: &Path, errors: &mut Vec<ConfigError>) {
     let invalid = |key: &str, message: String| error::invalid(text, file, key, message);
-    cfg.backpressure
-        .validate()
-        .map_err(|(key, message)| invalid(key, message))?;
+    if let Err((key, message)) = cfg.backpressure.validate() {
+        errors.push(invalid(key, message));
+    }
     if cfg
         .http
         .token
         .as_ref()
         .is_some_and(|t| t.expose().trim().is_empty())
     {
-        return Err(invalid(
+        errors.push(invalid(
             "http.token",
             "is empty, which no request can present, so every detail endpoint would be locked: \
              remove the key to leave details open, or set a token"
                 .to_owned(),
         ));
     }
-    evaluator(cfg, &invalid)?;
+    evaluator(cfg, &invalid, errors);
     if let Some(grpc) = cfg.grpc.listen
         && grpc.port() != 0
         && grpc == cfg.http.listen
     {
-        return Err(invalid(
+        errors.push(invalid(
             "grpc.listen",
             format!("{grpc} is already http.listen; gRPC needs a port of its own"),
         ));
     }
     for (name, ds) in &cfg.datasources {
-        crate::datasource::check_url(ds.url.expose())
-            .map_err(|m| invalid(&format!("datasources.{name}.url"), m))?;
+        if let Err(m) = crate::datasource::check_url(ds.url.expose()) {
+            errors.push(invalid(&format!("datasources.{name}.url"), m));
+        }
     }
     for (name, check) in &cfg.checks {
-        check_table(cfg, name, check, &invalid)?;
+        check_table(cfg, name, check, &invalid, errors);
     }
-    Ok(())
 }
 
 fn evaluator(
     cfg: &Config,
     invalid: &impl Fn(&str, String) -> ConfigError,
-) -> Result<(), ConfigError> {
+    errors: &mut Vec<ConfigError>,
+) {
     let ev = &cfg.evaluator;
     if !(0.0..=1.0).contains(&ev.jitter) {
-        return Err(invalid(
+        errors.push(invalid(
             "evaluator.jitter",
             format!("must be within 0..=1, got {}", ev.jitter),
         ));
     }
     if ev.max_concurrency == 0 {
-        return Err(invalid(
+        errors.push(invalid(
             "evaluator.max_concurrency",
             "must be at least 1".to_owned(),
         ));
@@ -68,29 +70,28 @@ fn evaluator(
         ("plugins.rescan", cfg.plugins.rescan),
     ] {
         if value.is_zero() {
-            return Err(invalid(key, "must be greater than zero".to_owned()));
+            errors.push(invalid(key, "must be greater than zero".to_owned()));
         }
     }
     if ev.heartbeat.is_zero() {
-        return Err(invalid(
+        errors.push(invalid(
             "evaluator.heartbeat",
             "must be greater than zero".to_owned(),
         ));
     }
     if ev.heartbeat >= ev.stale_after {
-        return Err(invalid(
+        errors.push(invalid(
             "evaluator.heartbeat",
             "must be shorter than evaluator.stale_after, or a healthy evaluator reads as stale"
                 .to_owned(),
         ));
     }
     if ev.stale_after > ev.dead_after {
-        return Err(invalid(
+        errors.push(invalid(
             "evaluator.dead_after",
             "must not be shorter than evaluator.stale_after".to_owned(),
         ));
     }
-    Ok(())
 }
 
 fn check_table(
@@ -98,27 +99,28 @@ fn check_table(
     name: &str,
     check: &CheckConfig,
     invalid: &impl Fn(&str, String) -> ConfigError,
-) -> Result<(), ConfigError> {
+    errors: &mut Vec<ConfigError>,
+) {
     let key = format!("checks.{name}");
     if name.is_empty()
         || !name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
     {
-        return Err(invalid(
+        errors.push(invalid(
             &key,
             "check names use letters, digits, '-', '_' and '.' only".to_owned(),
         ));
     }
     let common = check.common();
     if common.interval.is_some_and(|d| d.is_zero()) {
-        return Err(invalid(
+        errors.push(invalid(
             &format!("{key}.interval"),
             "must be greater than zero".to_owned(),
         ));
     }
     if common.timeout.is_some_and(|d| d.is_zero()) {
-        return Err(invalid(
+        errors.push(invalid(
             &format!("{key}.timeout"),
             "must be greater than zero".to_owned(),
         ));
@@ -133,7 +135,7 @@ fn check_table(
     }
     if let CheckConfig::Plugin(p) = check {
         if p.file.is_none() && cfg.plugins.dir.is_none() {
-            return Err(invalid(
+            errors.push(invalid(
                 &format!("{key}.file"),
                 "missing: set file = \"path/to/plugin.wasm\", or set [plugins] dir to load \
                  NAME.wasm from there"
@@ -148,25 +150,29 @@ fn check_table(
     }
     for (field, ds) in datasources {
         if !cfg.datasources.contains_key(&ds) {
-            return Err(invalid(
+            errors.push(invalid(
                 &field,
                 format!("datasource '{ds}' is not defined under [datasources]"),
             ));
         }
     }
     if common.failures_before_fail == Some(0) || common.successes_before_pass == Some(0) {
-        return Err(invalid(
+        errors.push(invalid(
             &key,
             "failures_before_fail and successes_before_pass must be at least 1".to_owned(),
         ));
     }
-    Ok(())
 }
 
 /// A plugin check's `file` must be there: a typo would otherwise only show as a rejected plugin
 /// once the daemon runs. (A check without `file` loads `NAME.wasm` from the watched directory,
 /// which may legitimately arrive later.)
-pub(super) fn plugin_files(cfg: &Config, text: &str, file: &Path) -> Result<(), ConfigError> {
+pub(super) fn plugin_files(
+    cfg: &Config,
+    text: &str,
+    file: &Path,
+    errors: &mut Vec<ConfigError>,
+) {
     for (name, check) in &cfg.checks {
         let CheckConfig::Plugin(p) = check else {
             continue;
@@ -182,12 +188,11 @@ pub(super) fn plugin_files(cfg: &Config, text: &str, file: &Path) -> Result<(), 
             ),
             Err(e) => format!("cannot read {}: {e}", wasm.display()),
         };
-        return Err(error::invalid(
+        errors.push(error::invalid(
             text,
             file,
             &format!("checks.{name}.file"),
             problem,
         ));
     }
-    Ok(())
 }

@@ -76,7 +76,7 @@ pub(crate) struct ReloadState {
         (status = 401, description = "Missing or wrong token", content_type = "application/health+json", body = schema::Problem),
         (status = 403, description = "No token is configured: the endpoint is disabled",
             content_type = "application/health+json", body = schema::Problem),
-        (status = 422, description = "The new config is rejected with the first error found; the running config stays",
+        (status = 422, description = "The new config is rejected with every error found, one per line; the running config stays",
             content_type = "application/health+json", body = schema::Problem),
         (status = 503, description = "The reload task has stopped", content_type = "application/health+json", body = schema::Problem),
     ))]

@@ -285,6 +285,8 @@ impl Reloader {
         // (a new worker name, a changed TTL).
         let mut specs = Vec::new();
         let mut heartbeats = Vec::new();
+        // Every check that cannot be built, so one answer names them all.
+        let mut unbuilt = Vec::new();
         for (name, check) in &new.checks {
             let before = old.checks.get(name);
             if let CheckConfig::Plugin(_) = check {
@@ -314,11 +316,17 @@ impl Reloader {
                     continue;
                 }
                 other => {
-                    let builtin = other
-                        .builtin()
-                        .ok_or_else(|| failed("unsupported check type".to_owned()))?;
-                    let check = build_check(name, &builtin, &datasources)
-                        .map_err(|e| failed(e.to_string()))?;
+                    let Some(builtin) = other.builtin() else {
+                        unbuilt.push(failed("unsupported check type".to_owned()));
+                        continue;
+                    };
+                    let check = match build_check(name, &builtin, &datasources) {
+                        Ok(check) => check,
+                        Err(e) => {
+                            unbuilt.push(failed(e.to_string()));
+                            continue;
+                        }
+                    };
                     CheckSpec {
                         name: name.clone(),
                         check,
@@ -331,6 +339,11 @@ impl Reloader {
                 Some(_) => summary.changed.push(name.clone()),
             }
             specs.push(spec);
+        }
+        match unbuilt.len() {
+            0 => {}
+            1 => return Err(unbuilt.remove(0)),
+            _ => return Err(ServeError::Checks(unbuilt)),
         }
         // Everything is built: apply. Removals first, so a check that changes kind under the
         // same name is replaced in order.
