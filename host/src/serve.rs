@@ -81,7 +81,6 @@ fn one_per_line(errors: &[ServeError]) -> String {
     format!("{} problems:\n{}", errors.len(), lines.join("\n"))
 }
 
-
 /// A builder with the engine settings of `cfg` (service id, evaluator, backpressure, token) and
 /// no checks: [`Daemon::from_config`] registers those, and keeps them in line with reloads.
 pub fn builder_from_config(cfg: &Config) -> VitalsBuilder {

@@ -167,12 +167,7 @@ fn check_table(
 /// A plugin check's `file` must be there: a typo would otherwise only show as a rejected plugin
 /// once the daemon runs. (A check without `file` loads `NAME.wasm` from the watched directory,
 /// which may legitimately arrive later.)
-pub(super) fn plugin_files(
-    cfg: &Config,
-    text: &str,
-    file: &Path,
-    errors: &mut Vec<ConfigError>,
-) {
+pub(super) fn plugin_files(cfg: &Config, text: &str, file: &Path, errors: &mut Vec<ConfigError>) {
     for (name, check) in &cfg.checks {
         let CheckConfig::Plugin(p) = check else {
             continue;
