@@ -27,6 +27,7 @@ use std::time::Duration;
 
 use axum::Router;
 use tokio::sync::mpsc;
+use utoipa_axum::router::OpenApiRouter;
 
 use crate::admission::{AdmissionLayer, BackpressureChecker};
 use crate::backpressure::BackpressureConfig;
@@ -34,10 +35,11 @@ use crate::channel::{ChannelCheck, ChannelProbe};
 use crate::check::{CheckSettings, CheckSpec};
 use crate::evaluator::{Evaluator, EvaluatorConfig, Registry, initial_snapshot};
 use crate::heartbeat::{HeartbeatHandle, Heartbeats};
-use crate::http::{HttpState, Token, router};
+use crate::http::{HttpState, Token, router_with};
 use crate::metrics::MetricsSource;
-use crate::plugin::PluginRegistry;
-use crate::snapshot::{HealthSnapshot, NotesSource, PendingSource, RenderContext, Shared};
+use crate::snapshot::{
+    DocumentSource, HealthSnapshot, NotesSource, PendingSource, RenderContext, Shared,
+};
 
 /// Settings of a channel check unless given: sampled every second, not gating readiness
 /// (a full channel is load to shed, not a broken service).
@@ -68,6 +70,7 @@ pub struct VitalsBuilder {
     checks: Vec<CheckSpec>,
     heartbeats: Heartbeats,
     hold: bool,
+    routes: OpenApiRouter<HttpState>,
 }
 
 impl Default for VitalsBuilder {
@@ -87,6 +90,7 @@ impl Default for VitalsBuilder {
             checks: Vec::new(),
             heartbeats: Heartbeats::new(),
             hold: false,
+            routes: OpenApiRouter::new(),
         }
     }
 }
@@ -156,9 +160,17 @@ impl VitalsBuilder {
         self
     }
 
-    /// Serve `GET /plugins` from this plugin registry (rendered with every snapshot).
-    pub fn plugins(mut self, registry: Arc<PluginRegistry>) -> Self {
-        self.ctx.plugins = Some(registry);
+    /// Serve `GET /plugins` from this source, a plugin runtime's registry (rendered with every
+    /// snapshot, when first asked for).
+    pub fn plugins(mut self, source: Arc<dyn DocumentSource>) -> Self {
+        self.ctx.plugins = Some(source);
+        self
+    }
+
+    /// Serve `routes` with the probe router (see [`Vitals::router`]); `/openapi.json` lists
+    /// them too. A daemon adds its admin routes this way.
+    pub fn routes(mut self, routes: OpenApiRouter<HttpState>) -> Self {
+        self.routes = self.routes.merge(routes);
         self
     }
 
@@ -234,6 +246,7 @@ impl VitalsBuilder {
             registry,
             heartbeats: self.heartbeats,
             http,
+            routes: self.routes,
             checker,
         };
         (vitals, evaluator)
@@ -247,6 +260,7 @@ pub struct Vitals {
     registry: Registry,
     heartbeats: Heartbeats,
     http: HttpState,
+    routes: OpenApiRouter<HttpState>,
     checker: BackpressureChecker,
 }
 
@@ -268,7 +282,7 @@ impl Vitals {
 
     /// The probe router (`/health/*`, `/metrics`), to merge into an application's router.
     pub fn router(&self) -> Router {
-        router(self.http.clone())
+        router_with(self.http.clone(), self.routes.clone())
     }
 
     /// Add, replace and remove checks at run time.

@@ -6,8 +6,6 @@
 //! the file, line, column and key. `vitals.example.toml` at the repository root documents every
 //! key with its default.
 
-mod check_entry;
-mod error;
 mod validate;
 
 use std::collections::BTreeMap;
@@ -26,8 +24,9 @@ use crate::datasource::DatasourceConfig;
 use crate::evaluator::EvaluatorConfig;
 use crate::plugin::{ByteSize, PluginCheckConfig, RuntimeConfig};
 
-pub use check_entry::CommonSettings;
-pub use error::ConfigError;
+pub use crate::check_table::CommonSettings;
+pub use crate::document::ConfigError;
+use crate::document as error;
 
 /// The whole configuration file.
 #[derive(Debug, Clone, PartialEq, Deserialize, Default)]
@@ -296,20 +295,6 @@ fn parse_checked(text: &str, file: &Path, plugin_files: bool) -> Result<Config, 
     }
     ConfigError::all(errors)?;
     Ok(cfg)
-}
-
-/// Deserialize a TOML document other than the config file (a plugin manifest), with the same
-/// one-line `file:line:column: key: problem` errors.
-pub(crate) fn parse_document<T: serde::de::DeserializeOwned>(
-    text: &str,
-    file: &Path,
-) -> Result<T, ConfigError> {
-    let de =
-        toml::de::Deserializer::parse(text).map_err(|e| error::from_toml(e, "", text, file))?;
-    serde_path_to_error::deserialize(de).map_err(|e| {
-        let key = e.path().to_string();
-        error::from_toml(e.into_inner(), &key, text, file)
-    })
 }
 
 /// The precise error inside `[checks.NAME]`, found by deserializing the table as its `type`.

@@ -21,7 +21,7 @@ mod schema;
 
 use std::sync::Arc;
 
-use axum::Router;
+use axum::{Extension, Router};
 use bytes::Bytes;
 use http::{HeaderValue, StatusCode, header};
 use utoipa_axum::router::OpenApiRouter;
@@ -34,6 +34,10 @@ use crate::snapshot::Shared;
 
 pub use auth::Token;
 pub use openapi::{openapi, openapi_json};
+pub(crate) use openapi::{openapi_json_of, openapi_of};
+pub(crate) use admin::refuse;
+pub(crate) use probes::fail_json;
+pub(crate) use schema::{DraftStatus, Problem};
 
 /// Content type of health+json bodies.
 pub const HEALTH_JSON: &str = "application/health+json";
@@ -91,32 +95,17 @@ fn library_routes() -> OpenApiRouter<HttpState> {
         .routes(routes!(openapi::document))
 }
 
-/// The routes only a daemon has, each with its OpenAPI description.
-fn daemon_routes() -> OpenApiRouter<admin::ReloadState> {
-    OpenApiRouter::new()
-        .routes(routes!(admin::reload))
-        .routes(routes!(page::root))
-}
-
 /// The probe and status router. Merge it into an application's router, or serve it alone.
 pub fn router(state: HttpState) -> Router {
-    library_routes().with_state(state).split_for_parts().0
+    router_with(state, OpenApiRouter::new())
 }
 
-/// The daemon's own routes: `POST /admin/reload`, which sends a reload request to `trigger`
-/// and answers with the outcome (requires `token`; disabled, 403, without one), and `GET /`,
-/// which redirects to the status page.
-pub fn daemon_router(
-    token: Option<Token>,
-    trigger: tokio::sync::mpsc::Sender<crate::serve::ReloadRequest>,
-) -> Router {
-    daemon_routes()
-        .with_state(admin::ReloadState {
-            token: token.map(Arc::new),
-            trigger,
-        })
-        .split_for_parts()
-        .0
+/// The library router plus `extra` routes (a plugin runtime's `/plugins`, a daemon's admin
+/// routes); `/openapi.json` describes them all.
+pub(crate) fn router_with(state: HttpState, extra: OpenApiRouter<HttpState>) -> Router {
+    let (router, api) = library_routes().merge(extra).split_for_parts();
+    let document = openapi::Document(openapi::to_json(openapi::with_info(api)));
+    router.layer(Extension(document)).with_state(state)
 }
 
 /// HTTP status for an overall or per-check state: pass/warn 200, anything else 503.

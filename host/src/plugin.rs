@@ -12,11 +12,13 @@ mod bindings;
 mod cache;
 mod capture;
 mod check;
+mod context;
 pub mod cli;
 mod contract;
 mod declared;
 mod directory;
 mod engine;
+mod failure;
 mod grants;
 mod host_api;
 mod http_guard;
@@ -30,6 +32,7 @@ mod registry;
 mod sandbox;
 mod settings;
 mod sql;
+mod store;
 mod supervisor;
 pub mod template;
 mod watcher;
@@ -45,7 +48,8 @@ pub use limits::{ByteSize, RunLimits};
 pub use loader::{Description, LoadedPlugin, SuggestedDefaults};
 pub use quarantine::{QuarantinePolicy, QuarantineState};
 pub use registry::{Loading, PluginRegistry, PluginState, PluginStats, PluginView, Rejection};
-pub use sandbox::{FreshRunPhases, RunFailure, RunReport, WarmPolicy};
+pub use failure::RunFailure;
+pub use sandbox::{FreshRunPhases, RunReport, WarmPolicy};
 pub use settings::{PluginCheckConfig, PluginManifest};
 pub use supervisor::{PluginSupervisor, ReconcileReport, SupervisorConfig};
 pub use watcher::{PluginWatcher, WatchConfig};
@@ -133,5 +137,5 @@ pub enum PluginError {
     },
     /// A manifest next to the plugin is not valid (the error names file, line, column and key).
     #[error("plugin manifest {0}")]
-    InvalidManifest(crate::config::ConfigError),
+    InvalidManifest(crate::document::ConfigError),
 }

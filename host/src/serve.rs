@@ -5,6 +5,7 @@
 //! the main runtime is saturated by checks. On a shutdown signal readiness turns 503 "draining"
 //! at once; the server keeps answering for the drain window, then everything stops.
 
+mod admin;
 mod notify;
 mod reload;
 
@@ -13,7 +14,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
@@ -24,6 +24,7 @@ use crate::grpc::GrpcServer;
 use crate::http::Token;
 use crate::plugin::{PluginRuntime, PluginSupervisor, PluginWatcher};
 
+pub use admin::{openapi, openapi_json};
 pub use reload::{ReloadLog, ReloadSummary, Reloader};
 
 /// Asks the reload task to re-read the config file; the answer comes back on the oneshot.
@@ -156,11 +157,8 @@ impl Daemon {
             // loaded below, never "ok" on the few registered first.
             .hold_until_started();
         let (reload_tx, mut reload_rx) = mpsc::channel::<ReloadRequest>(4);
-        let admin = crate::http::daemon_router(
-            cfg.http.token.as_ref().map(|t| Token::new(t.expose())),
-            reload_tx.clone(),
-        );
-        let mut daemon = Self::serve(cfg, builder, listen, admin).await?;
+        let builder = builder.routes(admin::routes(reload_tx.clone()));
+        let mut daemon = Self::serve(cfg, builder, listen).await?;
         let supervisor = Arc::new(PluginSupervisor::new(
             runtime.clone(),
             daemon.vitals.registry().clone(),
@@ -245,14 +243,13 @@ impl Daemon {
         builder: VitalsBuilder,
         listen: Option<SocketAddr>,
     ) -> Result<Daemon, ServeError> {
-        Self::serve(cfg, builder, listen, Router::new()).await
+        Self::serve(cfg, builder, listen).await
     }
 
     async fn serve(
         cfg: &Config,
         builder: VitalsBuilder,
         listen: Option<SocketAddr>,
-        extra: Router,
     ) -> Result<Daemon, ServeError> {
         let addr = listen.unwrap_or(cfg.http.listen);
         let listener =
@@ -280,7 +277,7 @@ impl Daemon {
             }
             None => None,
         };
-        let router = vitals.router().merge(extra);
+        let router = vitals.router();
         let stop = stop_server.clone();
         let server = std::thread::Builder::new()
             .name("vitals-http".to_owned())

@@ -26,7 +26,7 @@ use crate::check::{CheckKind, CheckResult, CheckSettings, Status};
 use crate::damping::Damped;
 use crate::tiers::{Tier, TierState};
 
-pub use render::{NotesSource, PendingSource, RenderContext, build};
+pub use render::{DocumentSource, NotesSource, PendingSource, RenderContext, build};
 
 use render::Documents;
 

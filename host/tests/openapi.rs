@@ -1,6 +1,6 @@
 //! The OpenAPI document: the checked-in copy (docs/openapi.json) is what the code generates,
 //! it describes every endpoint of the README's HTTP API table and nothing else, and a daemon
-//! serves it, the status page and the root redirect.
+//! serves it, the status page and the root redirect; a library router documents only its own routes.
 
 #![allow(clippy::unwrap_used)]
 
@@ -23,13 +23,13 @@ fn root() -> PathBuf {
 }
 
 fn document() -> Value {
-    serde_json::from_slice(&vitals::http::openapi_json()).unwrap()
+    serde_json::from_slice(&vitals::serve::openapi_json()).unwrap()
 }
 
 #[test]
 fn checked_in_openapi_json_is_what_the_handlers_generate() {
     let path = root().join("docs/openapi.json");
-    let generated = vitals::http::openapi_json();
+    let generated = vitals::serve::openapi_json();
     if std::env::var_os(UPDATE).is_some() {
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(&path, &generated).unwrap();
@@ -120,7 +120,7 @@ fn daemon_serves_openapi_json_the_status_page_and_redirects_root() {
     let (code, head, body) = request(addr, "GET", "/openapi.json", None).unwrap();
     assert_eq!(code, 200);
     assert!(head.contains("content-type: application/json"), "{head}");
-    assert_eq!(body.as_bytes(), &vitals::http::openapi_json()[..]);
+    assert_eq!(body.as_bytes(), &vitals::serve::openapi_json()[..]);
 
     let (code, head, _) = request(addr, "GET", "/", None).unwrap();
     assert_eq!(code, 307);
@@ -134,4 +134,39 @@ fn daemon_serves_openapi_json_the_status_page_and_redirects_root() {
         assert!(!page.contains(external), "the page references {external}");
     }
     assert!(page.len() < 24 * 1024, "the page is {} bytes", page.len());
+}
+
+#[tokio::test]
+async fn a_library_router_documents_its_own_routes_and_not_the_daemons() {
+    use tower::ServiceExt;
+    let (vitals, _evaluator) = vitals::Vitals::builder().build();
+    let res = vitals
+        .router()
+        .oneshot(
+            http::Request::get("/openapi.json")
+                .body(axum::body::Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let body = axum::body::to_bytes(res.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    let doc: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(body, vitals::http::openapi_json());
+    let paths: BTreeSet<&str> = doc["paths"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert!(
+        paths.contains("/health/ready") && paths.contains("/openapi.json"),
+        "{paths:?}"
+    );
+    assert!(
+        !paths.contains("/admin/reload") && !paths.contains("/"),
+        "daemon routes in a library router's document: {paths:?}"
+    );
 }

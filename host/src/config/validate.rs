@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use super::error::{self, ConfigError};
+use crate::document::{self as error, ConfigError};
 use super::{CheckConfig, Config};
 
 /// The rules on the file's values (nothing on disk is looked at): every value that breaks one is
@@ -128,7 +128,6 @@ fn check_table(
     let mut datasources: Vec<(String, String)> = Vec::new();
     if let Some(ds) = check
         .builtin()
-        .as_ref()
         .and_then(|b| b.datasource().map(str::to_owned))
     {
         datasources.push((format!("{key}.datasource"), ds));

@@ -1,17 +1,18 @@
 //! The OpenAPI 3.1 document of the HTTP API (`GET /openapi.json`). Its paths come from the
 //! `#[utoipa::path]` annotations of the very handlers the routers register (`routes!` in
 //! `http.rs` registers a handler and its description together), so the document cannot list a
-//! route the server lacks or miss one it has. Rendered once per process.
+//! route the server lacks or miss one it has. Each router renders its own once, when built: a
+//! daemon's lists its admin routes, a library router's does not.
 
-use std::sync::OnceLock;
-
+use axum::Extension;
 use axum::response::Response;
 use bytes::Bytes;
 use http::StatusCode;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
 
-use super::respond;
+use super::{HttpState, respond};
 
 /// Content type of the document.
 const OPENAPI_JSON: &str = "application/json";
@@ -54,30 +55,49 @@ impl Modify for Bearer {
     }
 }
 
-/// The document as a value: the info and security scheme, plus every route of the library
-/// router and of the daemon's extra routes.
-pub fn openapi() -> utoipa::openapi::OpenApi {
-    let mut api = ApiDoc::openapi();
-    api.merge(super::library_routes().into_openapi());
-    api.merge(super::daemon_routes().into_openapi());
-    api
+/// The document of a router, served at its `/openapi.json` (rendered once, when the router is
+/// built).
+#[derive(Clone)]
+pub(super) struct Document(pub(super) Bytes);
+
+/// `api` (the routes' paths and schemas) with this API's info, tags and security scheme.
+pub(super) fn with_info(api: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
+    let mut doc = ApiDoc::openapi();
+    doc.merge(api);
+    doc
 }
 
-/// The document, pretty-printed JSON with a final newline (as checked in under docs/).
+/// Pretty-printed JSON with a final newline (as checked in under docs/).
+pub(super) fn to_json(doc: utoipa::openapi::OpenApi) -> Bytes {
+    // Serializing the document cannot fail (string keys only); an empty body would show.
+    let mut text = doc.to_pretty_json().unwrap_or_default();
+    text.push('\n');
+    Bytes::from(text)
+}
+
+/// The library router's document.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    openapi_of(OpenApiRouter::new())
+}
+
+/// [`openapi`] as JSON, as the library router serves it.
 pub fn openapi_json() -> Bytes {
-    static DOC: OnceLock<Bytes> = OnceLock::new();
-    DOC.get_or_init(|| {
-        // Serializing the document cannot fail (string keys only); an empty body would show.
-        let mut text = openapi().to_pretty_json().unwrap_or_default();
-        text.push('\n');
-        Bytes::from(text)
-    })
-    .clone()
+    openapi_json_of(OpenApiRouter::new())
+}
+
+/// The document of the library router plus `extra`.
+pub(crate) fn openapi_of(extra: OpenApiRouter<HttpState>) -> utoipa::openapi::OpenApi {
+    with_info(super::library_routes().merge(extra).into_openapi())
+}
+
+/// [`openapi_of`] as JSON.
+pub(crate) fn openapi_json_of(extra: OpenApiRouter<HttpState>) -> Bytes {
+    to_json(openapi_of(extra))
 }
 
 /// The OpenAPI 3.1 document of this API.
 #[utoipa::path(get, path = "/openapi.json", tag = "page",
     responses((status = 200, description = "This document", content_type = "application/json", body = Object)))]
-pub(super) async fn document() -> Response {
-    respond(StatusCode::OK, OPENAPI_JSON, openapi_json())
+pub(super) async fn document(Extension(document): Extension<Document>) -> Response {
+    respond(StatusCode::OK, OPENAPI_JSON, document.0)
 }

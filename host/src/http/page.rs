@@ -2,7 +2,7 @@
 //! and served as static bytes (no rendering, no I/O). The page itself fetches `/health/status`
 //! and `/plugins` every 2 s with the token the operator pasted (kept in sessionStorage).
 
-use axum::response::{Redirect, Response};
+use axum::response::Response;
 use bytes::Bytes;
 use http::StatusCode;
 
@@ -19,12 +19,4 @@ static PAGE: &str = include_str!("status.html");
         content_type = "text/html", body = String)))]
 pub(super) async fn status_page() -> Response {
     respond(StatusCode::OK, HTML, Bytes::from_static(PAGE.as_bytes()))
-}
-
-/// Daemon only: the root redirects to the status page.
-#[utoipa::path(get, path = "/", tag = "page",
-    responses((status = 307, description = "Redirect to `/status` (daemon only)",
-        headers(("location" = String, description = "`/status`")))))]
-pub(super) async fn root() -> Redirect {
-    Redirect::temporary("/status")
 }

@@ -216,18 +216,6 @@ pub(crate) struct Plugin {
     logs_dropped: u64,
 }
 
-/// `POST /admin/reload` when the new config was applied.
-#[derive(Serialize, ToSchema)]
-pub(crate) struct Reloaded {
-    status: DraftStatus,
-    added: Vec<String>,
-    changed: Vec<String>,
-    removed: Vec<String>,
-    unchanged: u64,
-    /// Sections that changed but apply only after a restart.
-    restart_required: Vec<String>,
-}
-
 /// `GET /health/checks/{name}` with 503: the failing check, or why there is no answer.
 #[derive(Serialize, ToSchema)]
 #[serde(untagged)]

@@ -9,19 +9,20 @@ use async_trait::async_trait;
 use super::PluginError;
 use super::bindings::vitals::check::types as wit;
 use super::engine::PluginRuntime;
-use super::host_api::PluginContext;
+use super::context::PluginContext;
 use super::lift::{BoundedCheckResult, KEY_BYTES};
 use super::limits::RunLimits;
 use super::loader::LoadedPlugin;
 use super::output::truncate_text;
 use super::quarantine::{Quarantine, QuarantinePolicy};
 use super::registry::PluginStats;
+use super::failure::RunFailure;
 use super::sandbox::{
-    Call, FreshRunPhases, Returned, RunFailure, Sandbox, WarmPolicy, profile_fresh_run, run_in,
+    Call, FreshRunPhases, Returned, Sandbox, WarmPolicy, profile_fresh_run, run_in,
 };
 use super::settings::{PluginCheckConfig, PluginManifest};
 use crate::check::{Check, CheckKind, CheckSettings, CheckSpec, Outcome, Status};
-use crate::config::CommonSettings;
+use crate::check_table::CommonSettings;
 
 /// Slack between a plugin's deadline and the evaluator's hard timeout, so the plugin's own,
 /// more precise reason ("deadline 500ms exceeded") is the one reported.

@@ -12,7 +12,7 @@ use super::bindings::v0_1::vitals::check as old;
 use super::bindings::vitals::check::{host, sql, types as wit};
 use super::bindings::{Plugin, v0_1};
 use super::lift::{BoundedList, BoundedStr, LiftCaps};
-use super::sandbox::PluginState;
+use super::store::StoreData;
 
 /// At most this many config keys are read from `describe()`; more is refused at load.
 pub(crate) const MAX_CONFIG_KEYS: usize = 64;
@@ -57,9 +57,9 @@ impl Contract {
 }
 
 /// Add the imports of every supported version to `linker`.
-pub(crate) fn add_to_linker(linker: &mut Linker<PluginState>) -> wasmtime::Result<()> {
-    Plugin::add_to_linker::<_, HasSelf<PluginState>>(linker, |s| s)?;
-    v0_1::Plugin::add_to_linker::<_, HasSelf<PluginState>>(linker, |s| s)
+pub(crate) fn add_to_linker(linker: &mut Linker<StoreData>) -> wasmtime::Result<()> {
+    Plugin::add_to_linker::<_, HasSelf<StoreData>>(linker, |s| s)?;
+    v0_1::Plugin::add_to_linker::<_, HasSelf<StoreData>>(linker, |s| s)
 }
 
 /// One declared `config-key`.
@@ -116,7 +116,7 @@ impl Described {
 pub(crate) async fn describe(
     contract: Contract,
     instance: &Instance,
-    mut store: impl AsContextMut<Data = PluginState>,
+    mut store: impl AsContextMut<Data = StoreData>,
 ) -> wasmtime::Result<Described> {
     Ok(match contract {
         Contract::V0_2 => {
@@ -144,9 +144,9 @@ pub(crate) async fn describe(
     })
 }
 
-impl old::types::Host for PluginState {}
+impl old::types::Host for StoreData {}
 
-impl old::host::Host for PluginState {
+impl old::host::Host for StoreData {
     async fn log(&mut self, level: old::host::Level, message: String) {
         let level = match level {
             old::host::Level::Trace => host::Level::Trace,
@@ -167,7 +167,7 @@ impl old::host::Host for PluginState {
     }
 }
 
-impl old::sql::Host for PluginState {
+impl old::sql::Host for StoreData {
     async fn query(
         &mut self,
         datasource: String,

@@ -15,7 +15,7 @@ use super::PluginError;
 use super::cache::CompileCache;
 use super::limits::{ByteSize, RunLimits};
 use super::registry::PluginRegistry;
-use super::sandbox::PluginState;
+use super::store::StoreData;
 use crate::datasource::Datasources;
 
 /// Bytes of a pool slot's memory (and table) reset in place and kept resident between runs.
@@ -94,7 +94,7 @@ impl Drop for EpochTicker {
 /// Shared state behind [`PluginRuntime`].
 pub(crate) struct RuntimeInner {
     pub(crate) engine: Engine,
-    pub(crate) linker: Linker<PluginState>,
+    pub(crate) linker: Linker<StoreData>,
     pub(crate) cache: CompileCache,
     pub(crate) config: RuntimeConfig,
     pub(crate) datasources: Arc<ArcSwap<Datasources>>,
@@ -180,7 +180,7 @@ fn build_engine(config: &RuntimeConfig) -> Result<(Engine, bool), PluginError> {
     Ok((engine, false))
 }
 
-fn build_linker(engine: &Engine) -> Result<Linker<PluginState>, PluginError> {
+fn build_linker(engine: &Engine) -> Result<Linker<StoreData>, PluginError> {
     let mut linker = Linker::new(engine);
     let link = |what: &str, r: wasmtime::Result<()>| {
         r.map_err(|e| PluginError::Runtime(format!("linking {what}: {e:#}")))

@@ -15,8 +15,9 @@ use super::contract::{Contract, Described};
 use super::declared::{self, ConfigKey};
 use super::engine::{PluginRuntime, VersionCount};
 use super::grants::PluginGrants;
-use super::host_api::PluginContext;
-use super::sandbox::{Call, PluginState, Returned, run_call};
+use super::context::PluginContext;
+use super::sandbox::{Call, Returned, run_call};
+use super::store::StoreData;
 
 /// Settings a plugin suggests; the operator's config overrides each of them.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -80,7 +81,7 @@ impl Description {
 }
 
 pub(crate) struct LoadedInner {
-    pub(crate) pre: InstancePre<PluginState>,
+    pub(crate) pre: InstancePre<StoreData>,
     pub(crate) component: Arc<Component>,
     pub(crate) description: Description,
     pub(crate) sha256: String,

@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 use serde::Serialize;
 
 use super::quarantine::QuarantineState;
-use super::sandbox::RunFailure;
+use super::failure::RunFailure;
 use crate::metrics::{MetricsSource, MetricsWriter};
 
 /// Identity of the plugin behind a check, replaced on reload.
@@ -330,6 +330,12 @@ impl PluginRegistry {
     /// The views as a JSON array (the `GET /plugins` body).
     pub fn to_json(&self) -> serde_json::Value {
         serde_json::to_value(self.views()).unwrap_or(serde_json::Value::Null)
+    }
+}
+
+impl crate::snapshot::DocumentSource for PluginRegistry {
+    fn document(&self) -> serde_json::Value {
+        self.to_json()
     }
 }
 

@@ -3,21 +3,19 @@
 //! A trapped instance is never reused: every call gets its own store, so a plugin that
 //! corrupted its memory or ran past its deadline starts clean next time.
 
-use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use wasmtime::component::{Instance, InstancePre, ResourceTable};
-use wasmtime::{Store, Trap, UpdateDeadline};
-use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
-use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+use wasmtime::component::{Instance, InstancePre};
+use wasmtime::{Store, Trap};
 
 use super::capture::BoundedCapture;
+use super::context::PluginContext;
 use super::contract::{self, Contract, Described};
-use super::host_api::PluginContext;
-use super::http_guard::HttpGuard;
+use super::failure::RunFailure;
 use super::lift::{CheckReturn, LiftCaps, with_caps};
-use super::limits::{ByteSize, MemoryLimitExceeded, MemoryLimiter, RunLimits};
+use super::limits::{MemoryLimitExceeded, RunLimits};
+use super::store::{DeadlineExceeded, StoreData, new_store};
 
 /// Lines of the guest's own output put into the reason of a trap.
 const REASON_LINES: usize = 20;
@@ -25,77 +23,6 @@ const REASON_LINES: usize = 20;
 /// Slack for the tokio backstop after the epoch deadline: the epoch check fires first unless
 /// the guest is stuck in a host call.
 const BACKSTOP_SLACK: Duration = Duration::from_millis(100);
-
-/// What lives in a plugin run's `Store`.
-pub(crate) struct PluginState {
-    wasi: WasiCtx,
-    http: WasiHttpCtx,
-    table: ResourceTable,
-    hooks: HttpGuard,
-    pub(crate) limiter: MemoryLimiter,
-    pub(crate) plugin: Arc<PluginContext>,
-    pub(crate) deadline: Instant,
-}
-
-impl WasiView for PluginState {
-    fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView {
-            ctx: &mut self.wasi,
-            table: &mut self.table,
-        }
-    }
-}
-
-impl WasiHttpView for PluginState {
-    fn http(&mut self) -> WasiHttpCtxView<'_> {
-        WasiHttpCtxView {
-            ctx: &mut self.http,
-            table: &mut self.table,
-            hooks: &mut self.hooks,
-        }
-    }
-}
-
-/// Why a run did not produce a result.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RunFailure {
-    /// The run passed its deadline.
-    Deadline(Duration),
-    /// The guest grew its memory past the cap.
-    Memory(ByteSize),
-    /// The guest overflowed its stack.
-    StackOverflow,
-    /// Any other trap (panic, invalid access, ...), with the guest's stderr if it wrote any.
-    Trap(String),
-    /// The sandbox could not be set up (for example a granted directory does not exist).
-    Setup(String),
-}
-
-impl RunFailure {
-    /// Whether this failure counts towards quarantine (the guest misbehaved).
-    pub fn is_trap(&self) -> bool {
-        !matches!(self, RunFailure::Setup(_))
-    }
-}
-
-impl fmt::Display for RunFailure {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            RunFailure::Deadline(d) => {
-                write!(f, "deadline {} exceeded", humantime::format_duration(*d))
-            }
-            RunFailure::Memory(limit) => write!(f, "memory limit {limit} exceeded"),
-            RunFailure::StackOverflow => f.write_str("stack overflow"),
-            RunFailure::Trap(msg) => write!(f, "trap: {msg}"),
-            RunFailure::Setup(msg) => write!(f, "sandbox setup failed: {msg}"),
-        }
-    }
-}
-
-/// The epoch callback's error when the deadline has passed.
-#[derive(Debug, thiserror::Error)]
-#[error("deadline exceeded")]
-struct DeadlineExceeded;
 
 /// What one call returned, with what it cost.
 #[derive(Debug)]
@@ -123,63 +50,10 @@ pub(crate) enum Returned {
     Checked(CheckReturn),
 }
 
-fn new_store(
-    engine: &wasmtime::Engine,
-    plugin: &Arc<PluginContext>,
-    limits: &RunLimits,
-    capture: &BoundedCapture,
-    deadline: Instant,
-) -> Result<Store<PluginState>, RunFailure> {
-    let grants = &plugin.grants;
-    let mut wasi = WasiCtxBuilder::new();
-    wasi.allow_tcp(false)
-        .allow_udp(false)
-        .allow_ip_name_lookup(false)
-        .stdout(capture.clone())
-        .stderr(capture.clone());
-    for name in &grants.env {
-        if let Ok(value) = std::env::var(name) {
-            wasi.env(name, value);
-        }
-    }
-    for dir in &grants.read_dirs {
-        let guest = dir.to_string_lossy();
-        wasi.preopened_dir(dir, guest.as_ref(), FsPerms::ReadOnly)
-            .map_err(|e| RunFailure::Setup(format!("read_dirs {}: {e}", dir.display())))?;
-    }
-    let state = PluginState {
-        wasi: wasi.build(),
-        http: WasiHttpCtx::new(),
-        table: ResourceTable::new(),
-        hooks: HttpGuard::new(plugin.clone(), deadline),
-        limiter: MemoryLimiter::new(limits.memory),
-        plugin: plugin.clone(),
-        deadline,
-    };
-    let mut store = Store::new(engine, state);
-    store.limiter(|s| &mut s.limiter);
-    store.set_epoch_deadline(1);
-    // Yield to tokio on every tick so a spinning guest never holds a worker thread; trap once
-    // the deadline has passed. tokio's own `yield_now` lets the timer and I/O drivers run
-    // before the guest resumes (a plain self-wake would not, on a current-thread runtime). The
-    // deadline is read from the store, so a warm instance gets a new one for every run.
-    store.epoch_deadline_callback(|ctx| {
-        if Instant::now() >= ctx.data().deadline {
-            Err(wasmtime::Error::new(DeadlineExceeded))
-        } else {
-            Ok(UpdateDeadline::YieldCustom(
-                1,
-                Box::pin(tokio::task::yield_now()),
-            ))
-        }
-    });
-    Ok(store)
-}
-
 /// An instance in its own store, with its captured output. Used for one call (a fresh run) or,
 /// when the operator opts in, kept warm for several.
 pub(crate) struct Sandbox {
-    store: Store<PluginState>,
+    store: Store<StoreData>,
     instance: Instance,
     capture: BoundedCapture,
     created: Instant,
@@ -190,7 +64,7 @@ impl Sandbox {
     /// Instantiate `pre` in a fresh store; instantiation counts against `deadline`.
     async fn create(
         engine: &wasmtime::Engine,
-        pre: &InstancePre<PluginState>,
+        pre: &InstancePre<StoreData>,
         plugin: &Arc<PluginContext>,
         limits: &RunLimits,
         deadline: Instant,
@@ -293,7 +167,7 @@ pub struct WarmPolicy {
 /// Instantiate `pre` in a fresh sandbox and call one export.
 pub(crate) async fn run_call(
     engine: &wasmtime::Engine,
-    pre: &InstancePre<PluginState>,
+    pre: &InstancePre<StoreData>,
     plugin: &Arc<PluginContext>,
     limits: &RunLimits,
     call: Call,
@@ -308,7 +182,7 @@ pub(crate) async fn run_call(
 pub(crate) async fn run_in(
     warm: Option<Sandbox>,
     engine: &wasmtime::Engine,
-    pre: &InstancePre<PluginState>,
+    pre: &InstancePre<StoreData>,
     plugin: &Arc<PluginContext>,
     limits: &RunLimits,
     call: Call,
@@ -358,7 +232,7 @@ pub struct FreshRunPhases {
 /// timed. For the `plugin_run` benchmark's breakdown.
 pub(crate) async fn profile_fresh_run(
     engine: &wasmtime::Engine,
-    pre: &InstancePre<PluginState>,
+    pre: &InstancePre<StoreData>,
     plugin: &Arc<PluginContext>,
     limits: &RunLimits,
 ) -> Result<FreshRunPhases, RunFailure> {

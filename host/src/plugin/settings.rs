@@ -155,7 +155,7 @@ impl PluginManifest {
             Err(e) => return Err(failed(e.to_string())),
         };
         let text = String::from_utf8(bytes).map_err(|_| failed("not UTF-8 text".to_owned()))?;
-        crate::config::parse_document(&text, path)
+        crate::document::parse(&text, path)
             .map(Some)
             .map_err(PluginError::InvalidManifest)
     }

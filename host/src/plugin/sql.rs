@@ -3,7 +3,7 @@
 use crate::datasource::{QueryError, QueryLimits, SqlValue};
 
 use super::bindings::vitals::check::sql::{self, Error, Rows, Value};
-use super::sandbox::PluginState;
+use super::store::StoreData;
 
 fn to_sql(value: Value) -> SqlValue {
     match value {
@@ -36,7 +36,7 @@ fn from_query_error(error: QueryError) -> Error {
     }
 }
 
-impl sql::Host for PluginState {
+impl sql::Host for StoreData {
     async fn query(
         &mut self,
         datasource: String,

@@ -21,7 +21,6 @@ use crate::aggregate::{Overall, Phase};
 use crate::backpressure::Admission;
 use crate::check::{Details, Status};
 use crate::metrics::MetricsSource;
-use crate::plugin::PluginRegistry;
 
 /// Something with notes for `/health/status` (the draft's `notes`), such as a rejected plugin
 /// file or a rejected config reload. Read once per snapshot.
@@ -39,6 +38,13 @@ pub trait PendingSource: Send + Sync {
     fn pending(&self, name: &str) -> Option<String>;
 }
 
+/// Something rendered as a JSON document with each snapshot, when first asked for (the plugin
+/// runtime's `GET /plugins`).
+pub trait DocumentSource: Send + Sync {
+    /// The document as of now.
+    fn document(&self) -> serde_json::Value;
+}
+
 /// What rendering needs beyond the check states.
 #[derive(Clone, Default)]
 pub struct RenderContext {
@@ -52,8 +58,8 @@ pub struct RenderContext {
     pub notes_sources: Vec<Arc<dyn NotesSource>>,
     /// Sources that know checks not in the snapshot (asked only for a name it lacks).
     pub pending_sources: Vec<Arc<dyn PendingSource>>,
-    /// The plugin registry whose view `GET /plugins` serves, rendered with each snapshot.
-    pub plugins: Option<Arc<PluginRegistry>>,
+    /// What `GET /plugins` serves, rendered with each snapshot (`[]` without one).
+    pub plugins: Option<Arc<dyn DocumentSource>>,
 }
 
 impl std::fmt::Debug for RenderContext {
@@ -157,7 +163,7 @@ impl Documents {
     pub(super) fn plugins(&self) -> Bytes {
         self.plugins
             .get_or_init(|| match &self.ctx.plugins {
-                Some(p) => to_bytes(&p.to_json()),
+                Some(p) => to_bytes(&p.document()),
                 None => Bytes::from_static(b"[]"),
             })
             .clone()

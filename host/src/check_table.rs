@@ -106,8 +106,8 @@ macro_rules! check_config {
 
         impl $name {
             /// The common settings written in this table.
-            pub fn common(&self) -> $crate::config::CommonSettings {
-                $crate::config::CommonSettings {
+            pub fn common(&self) -> $crate::check_table::CommonSettings {
+                $crate::check_table::CommonSettings {
                     interval: self.interval,
                     timeout: self.timeout,
                     critical: self.critical,

@@ -1,4 +1,5 @@
-//! Config errors that point at the file, line, column and key.
+//! TOML documents (the config file, plugin manifests) and their errors, which point at the
+//! file, line, column and key.
 
 use std::path::{Path, PathBuf};
 
@@ -124,6 +125,20 @@ pub(crate) fn invalid(text: &str, file: &Path, key: &str, message: String) -> Co
         key: key.to_owned(),
         message,
     }
+}
+
+/// Deserialize a TOML document other than the config file (a plugin manifest), with the same
+/// one-line `file:line:column: key: problem` errors.
+pub(crate) fn parse<T: serde::de::DeserializeOwned>(
+    text: &str,
+    file: &Path,
+) -> Result<T, ConfigError> {
+    let de =
+        toml::de::Deserializer::parse(text).map_err(|e| from_toml(e, "", text, file))?;
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let key = e.path().to_string();
+        from_toml(e.into_inner(), &key, text, file)
+    })
 }
 
 pub(crate) fn from_toml(e: toml::de::Error, key: &str, text: &str, file: &Path) -> ConfigError {
