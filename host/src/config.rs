@@ -16,10 +16,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::backpressure::BackpressureConfig;
-use crate::checks::{
-    BuiltinCheckConfig, DatabaseCheckConfig, PgmqQueueCheckConfig, RedisQueueCheckConfig,
-    SqlCountQueueCheckConfig,
-};
+use crate::checks::BuiltinCheckConfig;
 use crate::datasource::DatasourceConfig;
 use crate::evaluator::EvaluatorConfig;
 use crate::plugin::{ByteSize, PluginCheckConfig, RuntimeConfig};
@@ -213,16 +210,11 @@ crate::check_config! {
 pub enum CheckConfig {
     /// A worker heartbeat.
     Heartbeat(HeartbeatCheckConfig),
-    /// A query against a datasource (latency, pool state, circuit breaker).
-    Database(DatabaseCheckConfig),
-    /// PGMQ queue depth and oldest-message age.
-    Pgmq(PgmqQueueCheckConfig),
-    /// Depth of any table-based queue, by a SQL count query.
-    SqlQueue(SqlCountQueueCheckConfig),
-    /// Length of a Redis list, stream or sorted set.
-    RedisQueue(RedisQueueCheckConfig),
     /// A WebAssembly component check.
     Plugin(PluginCheckConfig),
+    /// A built-in infrastructure check (database, queues): every other `type`.
+    #[serde(untagged)]
+    Builtin(BuiltinCheckConfig),
 }
 
 impl CheckConfig {
@@ -230,22 +222,16 @@ impl CheckConfig {
     pub fn common(&self) -> CommonSettings {
         match self {
             CheckConfig::Heartbeat(c) => c.common(),
-            CheckConfig::Database(c) => c.common(),
-            CheckConfig::Pgmq(c) => c.common(),
-            CheckConfig::SqlQueue(c) => c.common(),
-            CheckConfig::RedisQueue(c) => c.common(),
             CheckConfig::Plugin(c) => c.common(),
+            CheckConfig::Builtin(c) => c.common(),
         }
     }
 
     /// The built-in infrastructure check this table describes, if it is one.
-    pub fn builtin(&self) -> Option<BuiltinCheckConfig> {
+    pub fn builtin(&self) -> Option<&BuiltinCheckConfig> {
         match self {
             CheckConfig::Heartbeat(_) | CheckConfig::Plugin(_) => None,
-            CheckConfig::Database(c) => Some(BuiltinCheckConfig::Database(c.clone())),
-            CheckConfig::Pgmq(c) => Some(BuiltinCheckConfig::Pgmq(c.clone())),
-            CheckConfig::SqlQueue(c) => Some(BuiltinCheckConfig::SqlQueue(c.clone())),
-            CheckConfig::RedisQueue(c) => Some(BuiltinCheckConfig::RedisQueue(c.clone())),
+            CheckConfig::Builtin(c) => Some(c),
         }
     }
 }
@@ -309,15 +295,34 @@ fn check_table_error(text: &str, file: &Path, name: &str) -> Option<ConfigError>
     let mut table = text.parse::<toml::Table>().ok()?;
     let checks = table.remove("checks")?;
     let mut check = checks.as_table()?.get(name)?.as_table()?.clone();
-    let kind = check.remove("type")?;
+    let types = || {
+        ["heartbeat", "plugin"]
+            .iter()
+            .chain(BuiltinCheckConfig::NAMES)
+            .map(|t| format!("\"{t}\""))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let Some(kind) = check.remove("type") else {
+        let message = format!("missing `type`: one of {}", types());
+        return Some(error::invalid(text, file, &format!("checks.{name}"), message));
+    };
     let (key, error) = match kind.as_str()? {
         "heartbeat" => precise::<HeartbeatCheckConfig>(check),
-        "database" => precise::<DatabaseCheckConfig>(check),
-        "pgmq" => precise::<PgmqQueueCheckConfig>(check),
-        "sql_queue" => precise::<SqlCountQueueCheckConfig>(check),
-        "redis_queue" => precise::<RedisQueueCheckConfig>(check),
         "plugin" => precise::<PluginCheckConfig>(check),
-        _ => None,
+        builtin if BuiltinCheckConfig::NAMES.contains(&builtin) => {
+            BuiltinCheckConfig::table_error(builtin, check)
+                .map(|e| (e.path().to_string(), e.into_inner()))
+        }
+        unknown => {
+            let message = format!("unknown check type \"{unknown}\": one of {}", types());
+            return Some(error::invalid(
+                text,
+                file,
+                &format!("checks.{name}.type"),
+                message,
+            ));
+        }
     }?;
     let key = match key.as_str() {
         "" | "." => format!("checks.{name}"),

@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 
+use super::{BuildError, CheckType, needed};
 use crate::check::{Check, CheckKind, Outcome, Pressure};
 use crate::circuit::CircuitState;
 use crate::datasource::{Datasource, QueryError, QueryLimits};
@@ -20,6 +21,20 @@ crate::check_config! {
         /// Latency above this turns the check `warn`.
         #[serde(default, with = "humantime_serde::option")]
         pub warn_latency: Option<Duration>,
+    }
+}
+
+impl CheckType for DatabaseCheckConfig {
+    fn datasource(&self) -> Option<&str> {
+        Some(&self.datasource)
+    }
+
+    fn build(
+        &self,
+        name: &str,
+        datasource: Option<Arc<Datasource>>,
+    ) -> Result<Arc<dyn Check>, BuildError> {
+        Ok(Arc::new(DatabaseCheck::new(needed(name, datasource)?, self)))
     }
 }
 

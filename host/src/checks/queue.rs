@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::check::{Check, CheckKind, Outcome, Pressure};
+use super::{BuildError, CheckType, needed, queue_defaults};
+use crate::check::{Check, CheckKind, CheckSettings, Outcome, Pressure};
 use crate::datasource::{Datasource, QueryLimits, Rows, SqlValue, ensure_read_only_statement};
 
 pub use redis::{RedisQueueCheck, RedisQueueCheckConfig, RedisQueueKind};
@@ -32,6 +33,48 @@ crate::check_config! {
         /// A read-only query returning one row: the depth, and optionally the oldest message's
         /// age in seconds as a second column.
         pub query: String,
+    }
+}
+
+impl CheckType for PgmqQueueCheckConfig {
+    fn defaults(&self) -> CheckSettings {
+        queue_defaults()
+    }
+
+    fn datasource(&self) -> Option<&str> {
+        Some(&self.datasource)
+    }
+
+    fn build(
+        &self,
+        name: &str,
+        datasource: Option<Arc<Datasource>>,
+    ) -> Result<Arc<dyn Check>, BuildError> {
+        Ok(Arc::new(PgmqQueueCheck::new(needed(name, datasource)?, self)))
+    }
+}
+
+impl CheckType for SqlCountQueueCheckConfig {
+    fn defaults(&self) -> CheckSettings {
+        queue_defaults()
+    }
+
+    fn datasource(&self) -> Option<&str> {
+        Some(&self.datasource)
+    }
+
+    fn build(
+        &self,
+        name: &str,
+        datasource: Option<Arc<Datasource>>,
+    ) -> Result<Arc<dyn Check>, BuildError> {
+        let check = SqlCountQueueCheck::new(needed(name, datasource)?, self).map_err(|e| {
+            BuildError::Invalid {
+                check: name.to_owned(),
+                reason: e.to_string(),
+            }
+        })?;
+        Ok(Arc::new(check))
     }
 }
 

@@ -54,7 +54,7 @@ async fn embedded_default_config_matches_the_embedded_database() {
     let db = crate::checks::prepare_embedded_sqlite(dir.path())
         .await
         .unwrap();
-    let CheckConfig::SqlQueue(jobs) = &cfg.checks["jobs"] else {
+    let CheckConfig::Builtin(BuiltinCheckConfig::SqlQueue(jobs)) = &cfg.checks["jobs"] else {
         panic!("jobs is a sql_queue")
     };
     assert_eq!(
@@ -196,6 +196,36 @@ fn unknown_check_type_is_rejected() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("carrier-pigeon"), "{e}");
+}
+
+#[test]
+fn an_unknown_or_missing_check_type_is_rejected_naming_every_type() {
+    let e = parse_str("[checks.x]\ntype = \"carrier-pigeon\"\n")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with("test.toml:2:1: checks.x.type: unknown check type \"carrier-pigeon\""),
+        "{e}"
+    );
+    for kind in ["heartbeat", "plugin", "database", "pgmq", "sql_queue", "redis_queue"] {
+        assert!(e.contains(&format!("\"{kind}\"")), "{kind} missing from {e}");
+    }
+    let e = parse_str("[checks.x]\ninterval = \"5s\"\n")
+        .unwrap_err()
+        .to_string();
+    assert!(e.starts_with("test.toml:1:9: checks.x: missing `type`: one of"), "{e}");
+}
+
+#[test]
+fn a_bad_value_in_a_builtin_check_table_points_at_its_key() {
+    let e = parse_str("[checks.q]\ntype = \"sql_queue\"\ndatasource = \"d\"\nquery = 5\n")
+        .unwrap_err()
+        .to_string();
+    assert!(e.starts_with("test.toml:4:1: checks.q.query: "), "{e}");
+    let e = parse_str("[checks.q]\ntype = \"database\"\ndatasource = \"d\"\nquery_ = \"x\"\n")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("checks.q") && e.contains("query_"), "{e}");
 }
 
 #[test]

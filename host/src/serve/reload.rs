@@ -133,19 +133,12 @@ impl std::fmt::Debug for Reloader {
     }
 }
 
-/// Settings a check type gets unless its table says otherwise. Queue checks measure load, which
-/// is shed through backpressure rather than failing readiness, so they are not critical.
+/// Settings a check type gets unless its table says otherwise.
 fn base_settings(check: &CheckConfig) -> CheckSettings {
     match check {
         CheckConfig::Heartbeat(_) => heartbeat_settings(),
-        CheckConfig::Database(_) | CheckConfig::Plugin(_) => CheckSettings::default(),
-        CheckConfig::Pgmq(_) | CheckConfig::SqlQueue(_) | CheckConfig::RedisQueue(_) => {
-            CheckSettings {
-                interval: Duration::from_secs(5),
-                critical: false,
-                ..CheckSettings::default()
-            }
-        }
+        CheckConfig::Plugin(_) => CheckSettings::default(),
+        CheckConfig::Builtin(builtin) => builtin.defaults(),
     }
 }
 
@@ -320,7 +313,7 @@ impl Reloader {
                         unbuilt.push(failed("unsupported check type".to_owned()));
                         continue;
                     };
-                    let check = match build_check(name, &builtin, &datasources) {
+                    let check = match build_check(name, builtin, &datasources) {
                         Ok(check) => check,
                         Err(e) => {
                             unbuilt.push(failed(e.to_string()));

@@ -1,5 +1,6 @@
 //! Redis queue depth: LLEN, XLEN or ZCARD over one reused multiplexed connection.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -8,7 +9,9 @@ use serde::Deserialize;
 use tokio::sync::Mutex;
 
 use super::{depth_outcome, measurement_failed, queue_kind};
-use crate::check::{Check, CheckKind, Outcome};
+use crate::check::{Check, CheckKind, CheckSettings, Outcome};
+use crate::checks::{BuildError, CheckType, queue_defaults};
+use crate::datasource::Datasource;
 use crate::secret::{Scrubber, Secret, redact_url};
 
 /// Which Redis type holds the queue.
@@ -61,6 +64,24 @@ impl std::fmt::Debug for RedisQueueCheck {
             .field("key", &self.key)
             .field("kind", &self.kind)
             .finish_non_exhaustive()
+    }
+}
+
+impl CheckType for RedisQueueCheckConfig {
+    fn defaults(&self) -> CheckSettings {
+        queue_defaults()
+    }
+
+    fn build(
+        &self,
+        name: &str,
+        _datasource: Option<Arc<Datasource>>,
+    ) -> Result<Arc<dyn Check>, BuildError> {
+        let check = RedisQueueCheck::new(self).map_err(|reason| BuildError::Invalid {
+            check: name.to_owned(),
+            reason,
+        })?;
+        Ok(Arc::new(check))
     }
 }
 
