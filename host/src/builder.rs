@@ -300,8 +300,8 @@ impl Vitals {
         self.shared.load_full()
     }
 
-    /// The shared state (for serving the router yourself).
-    pub fn shared(&self) -> &Arc<Shared> {
+    /// The shared state (the daemon's gRPC server reads it).
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
         &self.shared
     }
 

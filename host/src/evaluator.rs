@@ -24,7 +24,8 @@ use crate::backpressure::BackpressureConfig;
 use crate::check::{CheckSpec, Status};
 use crate::snapshot::{self, CheckState, RenderContext, Shared, Transition};
 
-pub use apply::{admission, apply_result, overall, signal};
+pub(crate) use apply::apply_result;
+pub use apply::{admission, overall, signal};
 
 /// Evaluator settings (`[evaluator]` in config).
 #[derive(Debug, Clone, PartialEq, Deserialize)]

@@ -13,7 +13,7 @@ use crate::snapshot::{CheckState, Transition};
 use crate::tiers::{Tier, TierState, next_tier};
 
 /// Fold one finished run into the check's state.
-pub fn apply_result(
+pub(crate) fn apply_result(
     state: &mut CheckState,
     result: CheckResult,
     timed_out: bool,
