@@ -254,7 +254,7 @@ impl VitalsBuilder {
 }
 
 /// A running health engine's handle: probes, admission, and check registration.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Vitals {
     shared: Arc<Shared>,
     registry: Registry,
@@ -262,6 +262,16 @@ pub struct Vitals {
     http: HttpState,
     routes: OpenApiRouter<HttpState>,
     checker: BackpressureChecker,
+}
+
+impl std::fmt::Debug for Vitals {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Vitals")
+            .field("registry", &self.registry)
+            .field("heartbeats", &self.heartbeats)
+            .field("http", &self.http)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Vitals {

@@ -22,8 +22,8 @@ use crate::evaluator::EvaluatorConfig;
 use crate::plugin::{ByteSize, PluginCheckConfig, RuntimeConfig};
 
 pub use crate::check_table::CommonSettings;
-pub use crate::document::ConfigError;
 use crate::document as error;
+pub use crate::document::ConfigError;
 
 /// The whole configuration file.
 #[derive(Debug, Clone, PartialEq, Deserialize, Default)]
@@ -305,7 +305,12 @@ fn check_table_error(text: &str, file: &Path, name: &str) -> Option<ConfigError>
     };
     let Some(kind) = check.remove("type") else {
         let message = format!("missing `type`: one of {}", types());
-        return Some(error::invalid(text, file, &format!("checks.{name}"), message));
+        return Some(error::invalid(
+            text,
+            file,
+            &format!("checks.{name}"),
+            message,
+        ));
     };
     let (key, error) = match kind.as_str()? {
         "heartbeat" => precise::<HeartbeatCheckConfig>(check),

@@ -133,8 +133,7 @@ pub(crate) fn parse<T: serde::de::DeserializeOwned>(
     text: &str,
     file: &Path,
 ) -> Result<T, ConfigError> {
-    let de =
-        toml::de::Deserializer::parse(text).map_err(|e| from_toml(e, "", text, file))?;
+    let de = toml::de::Deserializer::parse(text).map_err(|e| from_toml(e, "", text, file))?;
     serde_path_to_error::deserialize(de).map_err(|e| {
         let key = e.path().to_string();
         from_toml(e.into_inner(), &key, text, file)

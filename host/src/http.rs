@@ -32,10 +32,10 @@ use crate::check::Status;
 use crate::heartbeat::Heartbeats;
 use crate::snapshot::Shared;
 
+pub(crate) use admin::refuse;
 pub use auth::Token;
 pub use openapi::{openapi, openapi_json};
 pub(crate) use openapi::{openapi_json_of, openapi_of};
-pub(crate) use admin::refuse;
 pub(crate) use probes::fail_json;
 pub(crate) use schema::{DraftStatus, Problem};
 

@@ -32,23 +32,41 @@ fn modules(src: &Path) -> BTreeMap<Module, String> {
             if matches!(module.last().map(String::as_str), Some("lib" | "main")) {
                 module.clear();
             }
-            found.insert(module, without_tests(&std::fs::read_to_string(&path).unwrap()));
+            found.insert(
+                module,
+                without_tests(&std::fs::read_to_string(&path).unwrap()),
+            );
         }
     }
     found
 }
 
-/// The source without line comments and without its `#[cfg(test)] mod tests { ... }`.
+/// The source without line comments and without its `#[cfg(test)] mod tests { ... }` block.
 fn without_tests(text: &str) -> String {
     let code: String = text
         .lines()
         .map(|l| l.split("//").next().unwrap_or(""))
         .collect::<Vec<_>>()
         .join("\n");
-    match code.find("#[cfg(test)]\nmod tests {") {
-        Some(at) => code[..at].to_owned(),
-        None => code,
+    let Some(at) = code.find("#[cfg(test)]\nmod tests {") else {
+        return code;
+    };
+    // The module ends at the brace that closes its own (braces in strings are rare enough in
+    // test modules to be ignored here).
+    let mut depth = 0usize;
+    let mut end = code.len();
+    for (i, c) in code[at..].char_indices() {
+        match c {
+            '{' => depth += 1,
+            '}' if depth == 1 => {
+                end = at + i + 1;
+                break;
+            }
+            '}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
     }
+    format!("{}{}", &code[..at], &code[end..])
 }
 
 /// The paths `crate::a::b` and `super::x` written in `text`, as segment lists (`super` kept).
@@ -115,7 +133,10 @@ fn edges(known: &BTreeMap<Module, String>) -> BTreeMap<Module, BTreeSet<Module>>
             targets.extend(resolve(known, &full));
         }
         // A parent naming its own child: `registry::PluginRegistry`, `pub use registry::X`.
-        for child in known.keys().filter(|k| k.len() == module.len() + 1 && k.starts_with(module)) {
+        for child in known
+            .keys()
+            .filter(|k| k.len() == module.len() + 1 && k.starts_with(module))
+        {
             let name = format!("{}::", child.last().unwrap());
             if paths(text, &name).iter().any(|p| !p.is_empty()) {
                 targets.push(child.clone());
@@ -162,7 +183,12 @@ fn name(m: &Module) -> String {
 fn no_module_imports_one_that_imports_it_back() {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let known = modules(&src);
-    assert!(known.len() > 50, "{} modules under {}", known.len(), src.display());
+    assert!(
+        known.len() > 50,
+        "{} modules under {}",
+        known.len(),
+        src.display()
+    );
     let edges = edges(&known);
     let cycles: BTreeSet<String> = known
         .keys()
@@ -184,24 +210,39 @@ fn no_module_imports_one_that_imports_it_back() {
 fn the_cycle_finder_finds_a_cycle_through_a_parent_and_a_crate_path() {
     let known: BTreeMap<Module, String> = [
         (vec![], String::new()),
-        (vec!["a".to_owned()], "use b::X;\nuse crate::c::Y;".to_owned()),
-        (vec!["a".to_owned(), "b".to_owned()], "use super::super::c;".to_owned()),
+        (
+            vec!["a".to_owned()],
+            "use b::X;\nuse crate::c::Y;".to_owned(),
+        ),
+        (
+            vec!["a".to_owned(), "b".to_owned()],
+            "use super::super::c;".to_owned(),
+        ),
         (vec!["c".to_owned()], "fn f() { crate::a::g() }".to_owned()),
     ]
     .into_iter()
     .collect();
-    let edges = edges(&known);
+    let graph = edges(&known);
     let a = vec!["a".to_owned()];
     let c = vec!["c".to_owned()];
-    assert!(edges[&a].contains(&c) && edges[&c].contains(&a), "{edges:?}");
-    assert!(cycle_from(&edges, &a).is_some());
+    assert!(
+        graph[&a].contains(&c) && graph[&c].contains(&a),
+        "{graph:?}"
+    );
+    assert!(cycle_from(&graph, &a).is_some());
     // A child naming its parent is the way down the tree, not a cycle.
     let known: BTreeMap<Module, String> = [
         (vec!["p".to_owned()], "pub use q::X;".to_owned()),
-        (vec!["p".to_owned(), "q".to_owned()], "use super::Error;".to_owned()),
+        (
+            vec!["p".to_owned(), "q".to_owned()],
+            "use super::Error;".to_owned(),
+        ),
     ]
     .into_iter()
     .collect();
-    let edges = edges(&known);
-    assert!(cycle_from(&edges, &vec!["p".to_owned()]).is_none(), "{edges:?}");
+    let graph = edges(&known);
+    assert!(
+        cycle_from(&graph, &vec!["p".to_owned()]).is_none(),
+        "{graph:?}"
+    );
 }

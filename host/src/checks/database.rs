@@ -34,7 +34,10 @@ impl CheckType for DatabaseCheckConfig {
         name: &str,
         datasource: Option<Arc<Datasource>>,
     ) -> Result<Arc<dyn Check>, BuildError> {
-        Ok(Arc::new(DatabaseCheck::new(needed(name, datasource)?, self)))
+        Ok(Arc::new(DatabaseCheck::new(
+            needed(name, datasource)?,
+            self,
+        )))
     }
 }
 

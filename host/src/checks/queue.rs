@@ -50,7 +50,10 @@ impl CheckType for PgmqQueueCheckConfig {
         name: &str,
         datasource: Option<Arc<Datasource>>,
     ) -> Result<Arc<dyn Check>, BuildError> {
-        Ok(Arc::new(PgmqQueueCheck::new(needed(name, datasource)?, self)))
+        Ok(Arc::new(PgmqQueueCheck::new(
+            needed(name, datasource)?,
+            self,
+        )))
     }
 }
 

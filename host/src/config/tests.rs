@@ -207,13 +207,26 @@ fn an_unknown_or_missing_check_type_is_rejected_naming_every_type() {
         e.starts_with("test.toml:2:1: checks.x.type: unknown check type \"carrier-pigeon\""),
         "{e}"
     );
-    for kind in ["heartbeat", "plugin", "database", "pgmq", "sql_queue", "redis_queue"] {
-        assert!(e.contains(&format!("\"{kind}\"")), "{kind} missing from {e}");
+    for kind in [
+        "heartbeat",
+        "plugin",
+        "database",
+        "pgmq",
+        "sql_queue",
+        "redis_queue",
+    ] {
+        assert!(
+            e.contains(&format!("\"{kind}\"")),
+            "{kind} missing from {e}"
+        );
     }
     let e = parse_str("[checks.x]\ninterval = \"5s\"\n")
         .unwrap_err()
         .to_string();
-    assert!(e.starts_with("test.toml:1:9: checks.x: missing `type`: one of"), "{e}");
+    assert!(
+        e.starts_with("test.toml:1:9: checks.x: missing `type`: one of"),
+        "{e}"
+    );
 }
 
 #[test]

@@ -3,8 +3,8 @@
 
 use std::path::Path;
 
-use crate::document::{self as error, ConfigError};
 use super::{CheckConfig, Config};
+use crate::document::{self as error, ConfigError};
 
 /// The rules on the file's values (nothing on disk is looked at): every value that breaks one is
 /// pushed to `errors`, in the order the rules run, so one round of fixes can address them all.

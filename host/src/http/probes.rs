@@ -165,7 +165,7 @@ pub(super) fn stale_reason(state: &HttpState) -> Option<String> {
     }
 }
 
-pub(super) fn fail_json(output: &str) -> Bytes {
+pub(crate) fn fail_json(output: &str) -> Bytes {
     Bytes::from(serde_json::json!({ "status": "fail", "output": output }).to_string())
 }
 

@@ -8,15 +8,15 @@ use async_trait::async_trait;
 
 use super::PluginError;
 use super::bindings::vitals::check::types as wit;
-use super::engine::PluginRuntime;
 use super::context::PluginContext;
+use super::engine::PluginRuntime;
+use super::failure::RunFailure;
 use super::lift::{BoundedCheckResult, KEY_BYTES};
 use super::limits::RunLimits;
 use super::loader::LoadedPlugin;
 use super::output::truncate_text;
 use super::quarantine::{Quarantine, QuarantinePolicy};
 use super::registry::PluginStats;
-use super::failure::RunFailure;
 use super::sandbox::{
     Call, FreshRunPhases, Returned, Sandbox, WarmPolicy, profile_fresh_run, run_in,
 };

@@ -5,8 +5,8 @@ use std::time::{Duration, Instant};
 
 use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks};
 
-use super::grants::any_allows;
 use super::context::PluginContext;
+use super::grants::any_allows;
 
 type IoFuture = Box<dyn Future<Output = Result<(), HttpError>> + Send>;
 type SendFuture =

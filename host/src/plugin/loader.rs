@@ -11,11 +11,11 @@ use wasmtime::component::{Component, InstancePre};
 
 use super::PluginError;
 use super::bindings::{PluginPre, v0_1};
+use super::context::PluginContext;
 use super::contract::{Contract, Described};
 use super::declared::{self, ConfigKey};
 use super::engine::{PluginRuntime, VersionCount};
 use super::grants::PluginGrants;
-use super::context::PluginContext;
 use super::sandbox::{Call, Returned, run_call};
 use super::store::StoreData;
 

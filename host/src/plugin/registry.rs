@@ -8,8 +8,8 @@ use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 
-use super::quarantine::QuarantineState;
 use super::failure::RunFailure;
+use super::quarantine::QuarantineState;
 use crate::metrics::{MetricsSource, MetricsWriter};
 
 /// Identity of the plugin behind a check, replaced on reload.

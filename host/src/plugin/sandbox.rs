@@ -332,6 +332,7 @@ fn panic_message(lines: &[&str]) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::plugin::ByteSize;
 
     #[test]
     fn a_rust_panic_reads_as_its_location_and_message_without_the_backtrace_note() {

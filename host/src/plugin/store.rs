@@ -20,7 +20,7 @@ pub(crate) struct StoreData {
     wasi: WasiCtx,
     http: WasiHttpCtx,
     table: ResourceTable,
-    hooks: HttpGuard,
+    pub(super) hooks: HttpGuard,
     pub(crate) limiter: MemoryLimiter,
     pub(crate) plugin: Arc<PluginContext>,
     pub(crate) deadline: Instant,
