@@ -15,10 +15,10 @@ if command -v systemd-analyze >/dev/null; then
     echo "deploy-checks: systemd-analyze verify deploy/systemd/vitals.service"
     target="${CARGO_TARGET_DIR:-$root/target}"
     # scripts/test.sh passes the daemon its test build made (VITALS_BIN): `cargo build -p
-    # vitals-host` alone resolves other dependency features and would rebuild for 7 minutes.
+    # vitals-daemon` alone resolves other dependency features and would rebuild for 7 minutes.
     bin="${VITALS_BIN:-}"
     if [ -z "$bin" ]; then
-        cargo build -p vitals-host --locked --bin vitals --quiet
+        cargo build -p vitals-daemon --locked --bin vitals --quiet
         bin="$target/debug/vitals"
     fi
     [ -x "$bin" ] || { echo "deploy-checks: no daemon binary at $bin" >&2; exit 1; }

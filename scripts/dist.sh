@@ -8,7 +8,7 @@ cd "$root"
 target="${CARGO_TARGET_DIR:-$root/target}"
 
 # profile.dist strips debug info for `cargo install`; here it is kept, to be split out below.
-cargo build -p vitals-host --bin vitals --locked --profile dist --config 'profile.dist.strip="none"'
+cargo build -p vitals-daemon --bin vitals --locked --profile dist --config 'profile.dist.strip="none"'
 bin="$target/dist/vitals"
 objcopy --only-keep-debug "$bin" "$bin.debug"
 objcopy --strip-debug --add-gnu-debuglink="$bin.debug" "$bin"

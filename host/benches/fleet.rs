@@ -12,7 +12,7 @@
 //!   components, made unique by a custom section) and per warm Rust instance (target ≤ 64 KiB).
 //! - P (not in the default set): `perf record -g` of a daemon with 100 Rust checks.
 //!
-//! `cargo bench -p vitals-host --bench fleet`. Env: `VITALS_BENCH_SECS` (window, default 60),
+//! `cargo bench -p vitals-daemon --bench fleet`. Env: `VITALS_BENCH_SECS` (window, default 60),
 //! `VITALS_BENCH_SETTLE` (s after the last first result before a window, default 5),
 //! `VITALS_BENCH_STARTS` (cold starts per median, default 5), `VITALS_BENCH_PHASES` (default
 //! `ABCD`; add `P` for the profile, `VITALS_BENCH_PERF_SECS` default 20),

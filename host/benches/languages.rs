@@ -4,7 +4,7 @@
 //! and hashed first ("cached+hash"); per-run cost with a fresh instance and with a warm one;
 //! then resident memory with many JavaScript plugins loaded.
 //!
-//! `cargo bench -p vitals-host --bench languages`
+//! `cargo bench -p vitals-daemon --bench languages`
 //!
 //! The guests: `noop` (Rust), `misbehave-js` and `misbehave-py` in mode `pass` (one config read,
 //! one result), `noop-qjs` (QuickJS). Targets on the reference machine: cached load under 5 ms
@@ -20,11 +20,11 @@ mod timing;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use vitals::plugin::{
+use vitals::{Check, Status};
+use vitals_daemon::plugin::{
     LoadedPlugin, PluginCheck, PluginRuntime, QuarantinePolicy, RunLimits, RuntimeConfig,
     WarmPolicy,
 };
-use vitals::{Check, Status};
 
 const WARMUP: usize = 50;
 const FRESH_RUNS: usize = 300;

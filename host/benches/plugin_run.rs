@@ -1,7 +1,7 @@
 //! One run of the `noop` plugin (fresh store + instance + check + drop, pooling allocator)
 //! beside a native no-op check; plus compile and cached-load times.
 //!
-//! `cargo bench -p vitals-host --bench plugin_run`
+//! `cargo bench -p vitals-daemon --bench plugin_run`
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
@@ -12,10 +12,10 @@ mod timing;
 
 use std::time::{Duration, Instant};
 
-use vitals::plugin::{
+use vitals::{Check, Outcome};
+use vitals_daemon::plugin::{
     PluginCheck, PluginGrants, PluginRuntime, QuarantinePolicy, RunLimits, RuntimeConfig,
 };
-use vitals::{Check, Outcome};
 
 const WARMUP: usize = 500;
 const RUNS: usize = 5000;

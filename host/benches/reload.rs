@@ -2,7 +2,7 @@
 //! first snapshot holding that version's result (compile cached and uncached), and resident
 //! memory over hundreds of reloads.
 //!
-//! `cargo bench -p vitals-host --bench reload` (env `VITALS_BENCH_RELOADS`, default 40 per
+//! `cargo bench -p vitals-daemon --bench reload` (env `VITALS_BENCH_RELOADS`, default 40 per
 //! latency series; `VITALS_BENCH_RSS_RELOADS`, default 500).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 use vitals::Vitals;
-use vitals::plugin::{
+use vitals_daemon::plugin::{
     PluginRuntime, PluginSupervisor, PluginWatcher, RuntimeConfig, SupervisorConfig, WatchConfig,
 };
 

@@ -14,7 +14,7 @@
 
 use std::time::Duration;
 
-use crate::check::CheckSettings;
+use vitals::CheckSettings;
 
 /// The common per-check settings as written in config; `None` means "use the default".
 #[derive(Debug, Clone, Default, PartialEq)]

@@ -18,9 +18,9 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 
-use crate::check::{Check, CheckSettings};
 use crate::check_table::CommonSettings;
 use crate::datasource::{Datasource, Datasources};
+use vitals::{Check, CheckSettings};
 
 pub use database::{DatabaseCheck, DatabaseCheckConfig};
 pub use embedded::{EmbeddedSqlite, EmbeddedSqliteError, prepare_embedded_sqlite};

@@ -15,11 +15,11 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::backpressure::BackpressureConfig;
 use crate::checks::BuiltinCheckConfig;
 use crate::datasource::DatasourceConfig;
-use crate::evaluator::EvaluatorConfig;
 use crate::plugin::{ByteSize, PluginCheckConfig, RuntimeConfig};
+use vitals::BackpressureConfig;
+use vitals::EvaluatorConfig;
 
 pub use crate::check_table::CommonSettings;
 use crate::document as error;

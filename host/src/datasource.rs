@@ -329,8 +329,8 @@ impl SharedDatasources {
     }
 }
 
-impl crate::metrics::MetricsSource for SharedDatasources {
-    fn render(&self, out: &mut crate::metrics::MetricsWriter) {
+impl vitals::MetricsSource for SharedDatasources {
+    fn render(&self, out: &mut vitals::MetricsWriter) {
         self.0.load().render(out);
     }
 }

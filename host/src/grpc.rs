@@ -25,7 +25,7 @@ use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_server::{Health, HealthServer};
 use tonic_health::pb::{HealthCheckRequest, HealthCheckResponse};
 
-use crate::snapshot::{Freshness, HealthSnapshot, Lifecycle, Shared};
+use vitals::{Freshness, HealthSnapshot, Lifecycle, Shared};
 
 /// The service name that stands for the whole server: readiness.
 pub const OVERALL: &str = "";

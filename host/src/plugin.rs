@@ -4,7 +4,7 @@
 //! One [`PluginRuntime`] owns one wasmtime `Engine` (pooling allocator, epoch interruption), an
 //! epoch ticker, the on-disk compile cache and the per-plugin statistics. [`PluginRuntime::load`]
 //! turns a `.wasm` file into a [`LoadedPlugin`] (compiled off the async runtime, checked against
-//! the world, described once in a sandbox); [`PluginCheck`] runs it as a [`Check`](crate::Check):
+//! the world, described once in a sandbox); [`PluginCheck`] runs it as a [`Check`](vitals::Check):
 //! every run gets a fresh store and instance with a hard deadline, a memory cap, a stack cap and
 //! an output cap, and only the capabilities in its [`PluginGrants`].
 

@@ -17,12 +17,12 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
-use crate::builder::{Vitals, VitalsBuilder};
 use crate::config::Config;
 use crate::datasource::{Datasources, SharedDatasources};
 use crate::grpc::GrpcServer;
-use crate::http::Token;
 use crate::plugin::{PluginRuntime, PluginSupervisor, PluginWatcher};
+use vitals::http::Token;
+use vitals::{Vitals, VitalsBuilder};
 
 pub use admin::{openapi, openapi_json};
 pub use reload::{ReloadLog, ReloadSummary, Reloader};

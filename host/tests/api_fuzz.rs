@@ -223,7 +223,8 @@ fn schemathesis_finds_no_undocumented_response_and_probes_keep_answering() {
 /// Every response in schemathesis's NDJSON report: how many, and the 5xx answers whose operation
 /// does not document that status (only 503 is documented anywhere: not ready, shedding, stale).
 fn server_errors(report: &std::path::Path) -> (usize, Vec<String>) {
-    let doc: serde_json::Value = serde_json::from_slice(&vitals::serve::openapi_json()).unwrap();
+    let doc: serde_json::Value =
+        serde_json::from_slice(&vitals_daemon::serve::openapi_json()).unwrap();
     let (mut responses, mut undocumented) = (0, Vec::new());
     for line in std::fs::read_to_string(report).unwrap().lines() {
         let event: serde_json::Value = serde_json::from_str(line).unwrap();

@@ -1,5 +1,7 @@
-//! The crate's modules import each other without cycles: read top to bottom, `host/src` is the
-//! data flow (checks → engine → snapshot → HTTP; the plugin runtime and the daemon on top).
+//! Each crate's modules import each other without cycles: read top to bottom, a crate's `src` is
+//! the data flow (the core `host/vitals`: checks → engine → snapshot → HTTP; the daemon `host`:
+//! datasources, the plugin runtime and the daemon on top). And the core stays light: none of
+//! the daemon's heavy dependencies is in its tree.
 //!
 //! A module's imports are the `crate::a::b` and `super::x` paths in its file, plus its own
 //! children it names (`pub use registry::X`); a child naming its parent (`super::PluginError`)
@@ -179,18 +181,17 @@ fn name(m: &Module) -> String {
     }
 }
 
-#[test]
-fn no_module_imports_one_that_imports_it_back() {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-    let known = modules(&src);
+/// The cycles among the modules of the crate whose sources are in `src`, one line each.
+fn cycles_in(src: &Path) -> BTreeSet<String> {
+    let known = modules(src);
     assert!(
-        known.len() > 50,
+        known.len() > 20,
         "{} modules under {}",
         known.len(),
         src.display()
     );
     let edges = edges(&known);
-    let cycles: BTreeSet<String> = known
+    known
         .keys()
         .filter_map(|m| cycle_from(&edges, m))
         .map(|trail| {
@@ -198,12 +199,61 @@ fn no_module_imports_one_that_imports_it_back() {
             names.push(names[0].clone());
             names.join(" -> ")
         })
+        .collect()
+}
+
+#[test]
+fn no_module_imports_one_that_imports_it_back() {
+    let host = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for src in [host.join("vitals/src"), host.join("src")] {
+        let cycles = cycles_in(&src);
+        assert!(
+            cycles.is_empty(),
+            "import cycles in {}:\n{}",
+            src.display(),
+            cycles.into_iter().collect::<Vec<_>>().join("\n")
+        );
+    }
+}
+
+#[test]
+fn the_core_crate_has_no_plugin_runtime_database_driver_watcher_cli_or_toml_parser() {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let out = std::process::Command::new(cargo)
+        .args([
+            "tree",
+            "-p",
+            "vitals",
+            "-e",
+            "normal",
+            "--prefix",
+            "none",
+            "--offline",
+        ])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "cargo tree: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let tree = String::from_utf8_lossy(&out.stdout);
+    let crates: BTreeSet<&str> = tree
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
         .collect();
     assert!(
-        cycles.is_empty(),
-        "import cycles:\n{}",
-        cycles.into_iter().collect::<Vec<_>>().join("\n")
+        crates.contains("tokio") && crates.contains("axum"),
+        "{tree}"
     );
+    let heavy: Vec<&str> = [
+        "wasmtime", "sqlx", "redis", "notify", "clap", "toml", "tonic",
+    ]
+    .into_iter()
+    .filter(|h| crates.contains(h))
+    .collect();
+    assert!(heavy.is_empty(), "the core depends on {heavy:?}:\n{tree}");
 }
 
 #[test]

@@ -15,11 +15,11 @@ use servers::FaultServer;
 use sqlx::{Connection, Executor};
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
-use vitals::backpressure::ShedSource;
-use vitals::checks::{DatabaseCheck, SqlCountQueueCheck};
-use vitals::datasource::{Datasource, DatasourceConfig};
-use vitals::tiers::Thresholds;
+use vitals::ShedSource;
+use vitals::Thresholds;
 use vitals::{Admission, BackpressureConfig, CheckSettings, CheckSpec, EvaluatorConfig, Vitals};
+use vitals_daemon::checks::{DatabaseCheck, SqlCountQueueCheck};
+use vitals_daemon::datasource::{Datasource, DatasourceConfig};
 
 fn every(interval_ms: u64) -> CheckSettings {
     CheckSettings {

@@ -13,10 +13,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use servers::{FaultServer, closed_port, host_port, require_mysql, require_pg, unique};
-use vitals::checks::{DatabaseCheck, DatabaseCheckConfig};
-use vitals::circuit::{CircuitConfig, CircuitState};
-use vitals::datasource::{Datasource, DatasourceConfig, Datasources};
 use vitals::{Check, Pressure, Status};
+use vitals_daemon::checks::{DatabaseCheck, DatabaseCheckConfig};
+use vitals_daemon::circuit::{CircuitConfig, CircuitState};
+use vitals_daemon::datasource::{Datasource, DatasourceConfig, Datasources};
 
 fn db_check_config(datasource: &str) -> DatabaseCheckConfig {
     toml::from_str(&format!("datasource = \"{datasource}\"")).unwrap()

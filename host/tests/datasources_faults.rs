@@ -16,12 +16,12 @@ use std::time::{Duration, Instant};
 
 use probe::ProbeLoop;
 use servers::{FaultServer, host_port, require_pg};
-use vitals::backpressure::ShedSource;
-use vitals::checks::DatabaseCheck;
-use vitals::config::Config;
-use vitals::datasource::{Datasource, DatasourceConfig};
-use vitals::serve::Daemon;
+use vitals::ShedSource;
 use vitals::{Admission, BackpressureConfig, CheckSettings, CheckSpec, EvaluatorConfig, Vitals};
+use vitals_daemon::checks::DatabaseCheck;
+use vitals_daemon::config::Config;
+use vitals_daemon::datasource::{Datasource, DatasourceConfig};
+use vitals_daemon::serve::Daemon;
 
 /// Probes slower than this count as slow: far under the kubelet's 1 s default timeout.
 const SLOW_PROBE: Duration = Duration::from_millis(100);

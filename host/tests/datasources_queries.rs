@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use servers::{require_mysql, require_pg, unique};
 use sqlx::{Connection, Executor};
-use vitals::datasource::{Datasource, DatasourceConfig, QueryError, QueryLimits, SqlValue};
+use vitals_daemon::datasource::{Datasource, DatasourceConfig, QueryError, QueryLimits, SqlValue};
 
 fn limits(statement_ms: u64, rows: u32) -> QueryLimits {
     QueryLimits {

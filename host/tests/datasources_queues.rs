@@ -11,12 +11,12 @@ use std::time::Duration;
 
 use servers::{closed_port, require_mysql, require_pg, require_redis, unique};
 use sqlx::{Connection, Executor};
-use vitals::checks::{
+use vitals::{Check, Outcome, Pressure, Status};
+use vitals_daemon::checks::{
     PgmqQueueCheck, PgmqQueueCheckConfig, RedisQueueCheck, RedisQueueCheckConfig,
     SqlCountQueueCheck, SqlCountQueueCheckConfig, prepare_embedded_sqlite,
 };
-use vitals::datasource::{Datasource, DatasourceConfig};
-use vitals::{Check, Outcome, Pressure, Status};
+use vitals_daemon::datasource::{Datasource, DatasourceConfig};
 
 fn ds(url: &str) -> Arc<Datasource> {
     Arc::new(Datasource::new("queue-db", DatasourceConfig::new(url)).unwrap())

@@ -13,8 +13,8 @@ use logs::capture_logs;
 use servers::{closed_port, require_mysql, require_pg, require_redis, unique};
 use sqlx::{Connection, Executor};
 use vitals::Outcome;
-use vitals::checks::{BuiltinCheckConfig, build_check};
-use vitals::datasource::{DatasourceConfig, Datasources};
+use vitals_daemon::checks::{BuiltinCheckConfig, build_check};
+use vitals_daemon::datasource::{DatasourceConfig, Datasources};
 
 fn everything(o: &Outcome) -> String {
     format!(

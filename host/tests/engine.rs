@@ -221,7 +221,7 @@ async fn stopped_evaluator_fails_readiness_after_stale_threshold_and_liveness_la
     assert_eq!(code, 503);
     assert!(body.starts_with("stale:"), "{body}");
     let rejected = vitals.backpressure().try_check().unwrap_err();
-    assert_eq!(rejected.kind, vitals::backpressure::ShedSource::Stale);
+    assert_eq!(rejected.kind, vitals::ShedSource::Stale);
     assert_eq!(
         get("/health/live").await.0,
         200,
@@ -237,9 +237,9 @@ async fn stopped_evaluator_fails_readiness_after_stale_threshold_and_liveness_la
 #[tokio::test(start_paused = true)]
 async fn a_stale_backpressure_answer_says_the_same_jittered_retry_in_header_and_body() {
     use tower::ServiceExt;
-    let config = vitals::backpressure::BackpressureConfig {
+    let config = vitals::BackpressureConfig {
         retry_jitter: 1.0,
-        ..vitals::backpressure::BackpressureConfig::default()
+        ..vitals::BackpressureConfig::default()
     };
     let b = Vitals::builder().backpressure_config(config).check(
         CheckSpec::new("ok", FnCheck(|| Outcome::pass("fine"))).with_settings(every(100, 1_000)),
@@ -307,10 +307,7 @@ async fn readiness_is_starting_until_critical_checks_report_then_follows_them() 
     assert!(String::from_utf8_lossy(&snap.bodies.ready).starts_with("starting"));
     assert_eq!(snap.overall.culprits, vec!["slow-start"]);
     // After the grace period an unevaluated critical check fails readiness.
-    wait_until(&vitals, "grace over", |s| {
-        s.phase == vitals::aggregate::Phase::Running
-    })
-    .await;
+    wait_until(&vitals, "grace over", |s| s.phase == vitals::Phase::Running).await;
     assert_eq!(vitals.snapshot().overall.status, Status::Fail);
 }
 
@@ -466,8 +463,8 @@ exit_ratio = 0.5
 [backpressure.retry_after]
 channel_critical = "42s"
 "#;
-    let cfg = vitals::config::parse(text, std::path::Path::new("t.toml")).unwrap();
-    let mut b = vitals::serve::builder_from_config(&cfg);
+    let cfg = vitals_daemon::config::parse(text, std::path::Path::new("t.toml")).unwrap();
+    let mut b = vitals_daemon::serve::builder_from_config(&cfg);
     let (tx, mut rx) = tokio::sync::mpsc::channel::<u32>(10);
     let _probe = b.channel("jobs", &tx);
     let (vitals, evaluator) = b.build();

@@ -23,13 +23,13 @@ fn root() -> PathBuf {
 }
 
 fn document() -> Value {
-    serde_json::from_slice(&vitals::serve::openapi_json()).unwrap()
+    serde_json::from_slice(&vitals_daemon::serve::openapi_json()).unwrap()
 }
 
 #[test]
 fn checked_in_openapi_json_is_what_the_handlers_generate() {
     let path = root().join("docs/openapi.json");
-    let generated = vitals::serve::openapi_json();
+    let generated = vitals_daemon::serve::openapi_json();
     if std::env::var_os(UPDATE).is_some() {
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(&path, &generated).unwrap();
@@ -38,7 +38,7 @@ fn checked_in_openapi_json_is_what_the_handlers_generate() {
     assert!(
         checked_in == generated,
         "docs/openapi.json differs from the document the code generates; regenerate it with \
-         `{UPDATE}=1 cargo test -p vitals-host --test openapi` and review the diff"
+         `{UPDATE}=1 cargo test -p vitals-daemon --test openapi` and review the diff"
     );
 }
 
@@ -120,7 +120,7 @@ fn daemon_serves_openapi_json_the_status_page_and_redirects_root() {
     let (code, head, body) = request(addr, "GET", "/openapi.json", None).unwrap();
     assert_eq!(code, 200);
     assert!(head.contains("content-type: application/json"), "{head}");
-    assert_eq!(body.as_bytes(), &vitals::serve::openapi_json()[..]);
+    assert_eq!(body.as_bytes(), &vitals_daemon::serve::openapi_json()[..]);
 
     let (code, head, _) = request(addr, "GET", "/", None).unwrap();
     assert_eq!(code, 307);

@@ -10,7 +10,7 @@ mod guests;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use vitals::plugin::cli::RunExit;
+use vitals_daemon::plugin::cli::RunExit;
 
 /// `vitals plugin run FILE ARGS...`: its exit code and what it printed. The user's cache
 /// directory is a fresh one, never the real home's.

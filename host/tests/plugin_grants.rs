@@ -14,11 +14,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use guests::config;
-use vitals::datasource::{DatasourceConfig, Datasources};
-use vitals::plugin::{
+use vitals::{Check, Outcome, Status};
+use vitals_daemon::datasource::{DatasourceConfig, Datasources};
+use vitals_daemon::plugin::{
     PluginCheck, PluginGrants, PluginRuntime, QuarantinePolicy, RunLimits, RuntimeConfig,
 };
-use vitals::{Check, Outcome, Status};
 
 async fn run(rt: &PluginRuntime, guest: &str, grants: PluginGrants) -> Outcome {
     check(rt, guest, grants).await.run().await

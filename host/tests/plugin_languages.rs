@@ -14,11 +14,11 @@ use std::path::Path;
 use std::time::{Duration, Instant, SystemTime};
 
 use guests::http_grants;
-use vitals::plugin::{
+use vitals::{Check, Outcome, Status};
+use vitals_daemon::plugin::{
     PluginCheck, PluginGrants, PluginRuntime, QuarantinePolicy, RunLimits, RuntimeConfig,
     WarmPolicy,
 };
-use vitals::{Check, Outcome, Status};
 
 async fn check(name: &str, grants: PluginGrants, limits: RunLimits) -> PluginCheck {
     let rt = guests::cached_runtime();

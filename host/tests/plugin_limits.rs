@@ -11,12 +11,12 @@ mod wait;
 
 use std::time::{Duration, Instant};
 
-use vitals::metrics::{MetricsSource, MetricsWriter};
-use vitals::plugin::{
+use vitals::{Check, Outcome, Status};
+use vitals::{MetricsSource, MetricsWriter};
+use vitals_daemon::plugin::{
     PluginCheck, PluginError, PluginGrants, PluginRuntime, QuarantinePolicy, RunLimits,
     RuntimeConfig,
 };
-use vitals::{Check, Outcome, Status};
 
 fn runtime() -> PluginRuntime {
     PluginRuntime::new(RuntimeConfig::default()).expect("plugin runtime")
@@ -397,7 +397,7 @@ async fn a_component_of_another_world_is_rejected_naming_the_world_and_file() {
 #[tokio::test]
 async fn a_file_past_the_size_cap_is_rejected_before_compiling() {
     let rt = PluginRuntime::new(RuntimeConfig {
-        max_file_size: vitals::plugin::ByteSize::kib(1),
+        max_file_size: vitals_daemon::plugin::ByteSize::kib(1),
         ..RuntimeConfig::default()
     })
     .unwrap();
@@ -489,8 +489,8 @@ async fn probes_stay_fast_while_every_hostile_plugin_misbehaves() {
             },
         ));
     }
-    let daemon = vitals::serve::Daemon::start(
-        &vitals::config::Config::default(),
+    let daemon = vitals_daemon::serve::Daemon::start(
+        &vitals_daemon::config::Config::default(),
         builder,
         Some("127.0.0.1:0".parse().unwrap()),
     )

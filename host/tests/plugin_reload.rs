@@ -17,12 +17,12 @@ use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 use vitals::Status;
-use vitals::config::Config;
-use vitals::plugin::{
+use vitals_daemon::config::Config;
+use vitals_daemon::plugin::{
     ByteSize, PluginCheckConfig, PluginRuntime, PluginState, PluginSupervisor, PluginWatcher,
     RuntimeConfig, SupervisorConfig, WatchConfig,
 };
-use vitals::serve::Daemon;
+use vitals_daemon::serve::Daemon;
 
 /// How long a wait for a published outcome (a load, a rejection, a run) may take before the
 /// test gives up. The waits end as soon as the outcome is published; the bound only catches a
@@ -160,7 +160,7 @@ impl Harness {
         wait::until_async(what, OUTCOME_BOUND, async || cond(self)).await;
     }
 
-    fn view(&self, check: &str) -> Option<vitals::plugin::PluginView> {
+    fn view(&self, check: &str) -> Option<vitals_daemon::plugin::PluginView> {
         self.runtime
             .registry()
             .views()

@@ -9,13 +9,13 @@ mod guests;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use vitals::metrics::{MetricsSource, MetricsWriter};
-use vitals::plugin::cli::{InspectArgs, RunArgs, inspect, run_once};
-use vitals::plugin::{
+use vitals::{Check, Outcome, Status};
+use vitals::{MetricsSource, MetricsWriter};
+use vitals_daemon::plugin::cli::{InspectArgs, RunArgs, inspect, run_once};
+use vitals_daemon::plugin::{
     ByteSize, PluginCheck, PluginCheckConfig, PluginGrants, PluginRuntime, QuarantinePolicy,
     RunLimits, RuntimeConfig,
 };
-use vitals::{Check, Outcome, Status};
 
 fn cached_runtime(dir: &std::path::Path) -> PluginRuntime {
     PluginRuntime::new(RuntimeConfig {
@@ -173,7 +173,7 @@ async fn a_plugin_is_quarantined_after_three_consecutive_traps() {
         .unwrap();
     assert!(matches!(
         view.quarantine,
-        vitals::plugin::QuarantineState::Quarantined { .. }
+        vitals_daemon::plugin::QuarantineState::Quarantined { .. }
     ));
 }
 
@@ -338,7 +338,7 @@ async fn a_config_table_loads_the_plugin_with_its_limits_and_the_manifest_under_
     );
     assert_eq!(
         spec.settings.timeout,
-        Duration::from_secs(1) + vitals::plugin::EVALUATOR_GRACE
+        Duration::from_secs(1) + vitals_daemon::plugin::EVALUATOR_GRACE
     );
     // 40 MiB from the manifest's config, against the operator's 32 MiB (the operator wins).
     assert_eq!(

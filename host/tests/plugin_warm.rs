@@ -8,11 +8,11 @@ mod guests;
 
 use std::time::Duration;
 
-use vitals::plugin::{
+use vitals::{Check, Status};
+use vitals_daemon::plugin::{
     PluginCheck, PluginGrants, PluginRuntime, QuarantinePolicy, RunLimits, RuntimeConfig,
     WarmPolicy,
 };
-use vitals::{Check, Status};
 
 async fn counter(
     config: &[(&str, &str)],

@@ -10,11 +10,11 @@ mod servers;
 use std::collections::BTreeMap;
 
 use guests::{config, http_grants};
-use vitals::datasource::{DatasourceConfig, Datasources};
-use vitals::plugin::{
+use vitals::{Check, Outcome, Status};
+use vitals_daemon::datasource::{DatasourceConfig, Datasources};
+use vitals_daemon::plugin::{
     PluginCheck, PluginGrants, PluginRuntime, QuarantinePolicy, RunLimits, RuntimeConfig,
 };
-use vitals::{Check, Outcome, Status};
 
 async fn run(rt: &PluginRuntime, plugin: &str, grants: PluginGrants) -> Outcome {
     let loaded = rt

@@ -6,9 +6,9 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 
 use super::{BuildError, CheckType, needed};
-use crate::check::{Check, CheckKind, Outcome, Pressure};
 use crate::circuit::CircuitState;
 use crate::datasource::{Datasource, QueryError, QueryLimits};
+use vitals::{Check, CheckKind, Outcome, Pressure};
 
 crate::check_config! {
     /// `[checks.NAME]` with `type = "database"`.

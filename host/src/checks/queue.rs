@@ -10,8 +10,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use super::{BuildError, CheckType, needed, queue_defaults};
-use crate::check::{Check, CheckKind, CheckSettings, Outcome, Pressure};
 use crate::datasource::{Datasource, QueryLimits, Rows, SqlValue, ensure_read_only_statement};
+use vitals::{Check, CheckKind, CheckSettings, Outcome, Pressure};
 
 pub use redis::{RedisQueueCheck, RedisQueueCheckConfig, RedisQueueKind};
 
@@ -241,7 +241,7 @@ mod tests {
     #[test]
     fn failed_measurement_is_unknown_without_pressure() {
         let o = measurement_failed("boom");
-        assert_eq!(o.status, crate::check::Status::Unknown);
+        assert_eq!(o.status, vitals::Status::Unknown);
         assert_eq!(o.pressure, None);
         assert!(o.output.contains("boom"));
     }

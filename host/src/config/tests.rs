@@ -303,7 +303,7 @@ fn partial_tier_tables_take_the_other_keys_from_their_own_defaults() {
          [backpressure.queue_age]\ncritical = \"10m\"\n",
     )
     .unwrap();
-    let defaults = crate::backpressure::BackpressureConfig::default();
+    let defaults = vitals::BackpressureConfig::default();
     let bp = &cfg.backpressure;
     assert_eq!(bp.queue.warning, 500.0);
     assert_eq!(

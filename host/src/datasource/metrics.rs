@@ -1,7 +1,7 @@
 //! Pool and circuit-breaker metrics for `/metrics`.
 
 use super::Datasources;
-use crate::metrics::{MetricsSource, MetricsWriter};
+use vitals::{MetricsSource, MetricsWriter};
 
 const BREAKER_STATES: [&str; 3] = ["closed", "open", "half_open"];
 

@@ -21,8 +21,8 @@ use super::sandbox::{
     Call, FreshRunPhases, Returned, Sandbox, WarmPolicy, profile_fresh_run, run_in,
 };
 use super::settings::{PluginCheckConfig, PluginManifest};
-use crate::check::{Check, CheckKind, CheckSettings, CheckSpec, Outcome, Status};
 use crate::check_table::CommonSettings;
+use vitals::{Check, CheckKind, CheckSettings, CheckSpec, Outcome, Status};
 
 /// Slack between a plugin's deadline and the evaluator's hard timeout, so the plugin's own,
 /// more precise reason ("deadline 500ms exceeded") is the one reported.

@@ -12,8 +12,8 @@ use super::limits::{ByteSize, RunLimits};
 use super::loader::Description;
 use super::quarantine::QuarantinePolicy;
 use super::settings::{PluginCheckConfig, PluginManifest};
-use crate::check::{Outcome, Status};
 use crate::datasource::{DatasourceConfig, Datasources};
+use vitals::{Outcome, Status};
 
 /// `vitals plugin run FILE.wasm`: run a plugin once and print what it returned.
 #[derive(Debug, Clone, clap::Args)]

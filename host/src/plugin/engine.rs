@@ -253,8 +253,8 @@ impl PluginRuntime {
     }
 }
 
-impl crate::metrics::MetricsSource for PluginRuntime {
-    fn render(&self, out: &mut crate::metrics::MetricsWriter) {
+impl vitals::MetricsSource for PluginRuntime {
+    fn render(&self, out: &mut vitals::MetricsWriter) {
         self.inner.registry.render(out);
         let cache = &self.inner.cache;
         let name = "vitals_plugin_cache_compiles_total";

@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use super::failure::RunFailure;
 use super::quarantine::QuarantineState;
-use crate::metrics::{MetricsSource, MetricsWriter};
+use vitals::{MetricsSource, MetricsWriter};
 
 /// Identity of the plugin behind a check, replaced on reload.
 #[derive(Debug, Clone, Default)]
@@ -333,7 +333,7 @@ impl PluginRegistry {
     }
 }
 
-impl crate::snapshot::DocumentSource for PluginRegistry {
+impl vitals::DocumentSource for PluginRegistry {
     fn document(&self) -> serde_json::Value {
         self.to_json()
     }
@@ -446,7 +446,7 @@ impl MetricsSource for PluginRegistry {
     }
 }
 
-impl crate::snapshot::PendingSource for PluginRegistry {
+impl vitals::PendingSource for PluginRegistry {
     fn pending(&self, name: &str) -> Option<String> {
         let stats = lock(&self.by_name).get(name)?.clone();
         if let Some(l) = lock(&stats.loading).as_ref() {
@@ -470,7 +470,7 @@ impl crate::snapshot::PendingSource for PluginRegistry {
     }
 }
 
-impl crate::snapshot::NotesSource for PluginRegistry {
+impl vitals::NotesSource for PluginRegistry {
     fn notes(&self, out: &mut Vec<String>) {
         for view in self.views() {
             let Some(r) = &view.rejected else { continue };

@@ -25,8 +25,8 @@ use super::directory::{self, FileStamp};
 use super::engine::PluginRuntime;
 use super::loader::LoadedPlugin;
 use super::settings::PluginCheckConfig;
-use crate::check::{Check, CheckKind, CheckSettings, CheckSpec, Outcome};
-use crate::evaluator::Registry;
+use vitals::Registry;
+use vitals::{Check, CheckKind, CheckSettings, CheckSpec, Outcome};
 
 /// How the supervisor treats files.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -14,7 +14,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::ReloadRequest;
-use crate::http::{DraftStatus, HEALTH_JSON, HttpState, Problem, fail_json, refuse, respond};
+use vitals::http::{DraftStatus, HEALTH_JSON, HttpState, Problem, fail_json, refuse, respond};
 
 /// The way to the reload task, for the reload handler.
 #[derive(Clone)]
@@ -34,12 +34,12 @@ fn described() -> OpenApiRouter<HttpState> {
 
 /// The daemon's OpenAPI document: the library router's routes and the daemon's.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    crate::http::openapi_of(described())
+    vitals::http::openapi_of(described())
 }
 
 /// [`openapi`] as served at `/openapi.json` (and checked in as `docs/openapi.json`).
 pub fn openapi_json() -> Bytes {
-    crate::http::openapi_json_of(described())
+    vitals::http::openapi_json_of(described())
 }
 
 /// `POST /admin/reload` when the new config was applied.
@@ -74,7 +74,7 @@ async fn reload(
     Extension(trigger): Extension<ReloadTrigger>,
     headers: HeaderMap,
 ) -> Response {
-    if let Some(refused) = refuse(state.token.as_deref(), &headers) {
+    if let Some(refused) = refuse(state.token(), &headers) {
         return refused;
     }
     let (reply, answer) = tokio::sync::oneshot::channel();

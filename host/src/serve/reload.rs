@@ -15,14 +15,14 @@ use std::time::{Duration, SystemTime};
 use serde::Serialize;
 
 use super::ServeError;
-use crate::builder::{Vitals, heartbeat_settings};
-use crate::check::{CheckSettings, CheckSpec};
 use crate::checks::build_check;
 use crate::config::{self, CheckConfig, Config};
 use crate::datasource::{Datasources, SharedDatasources};
-use crate::metrics::{MetricsSource, MetricsWriter};
 use crate::plugin::{PluginCheckConfig, PluginRuntime, PluginSupervisor};
-use crate::snapshot::NotesSource;
+use vitals::NotesSource;
+use vitals::{CheckSettings, CheckSpec};
+use vitals::{MetricsSource, MetricsWriter};
+use vitals::{Vitals, heartbeat_settings};
 
 /// What a reload changed.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]

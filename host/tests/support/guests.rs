@@ -104,10 +104,10 @@ pub fn shared_cache_dir() -> PathBuf {
 }
 
 /// A plugin runtime with default settings and the shared compile cache.
-pub fn cached_runtime() -> vitals::plugin::PluginRuntime {
-    vitals::plugin::PluginRuntime::new(vitals::plugin::RuntimeConfig {
+pub fn cached_runtime() -> vitals_daemon::plugin::PluginRuntime {
+    vitals_daemon::plugin::PluginRuntime::new(vitals_daemon::plugin::RuntimeConfig {
         cache_dir: Some(shared_cache_dir()),
-        ..vitals::plugin::RuntimeConfig::default()
+        ..vitals_daemon::plugin::RuntimeConfig::default()
     })
     .expect("plugin runtime")
 }
@@ -115,10 +115,10 @@ pub fn cached_runtime() -> vitals::plugin::PluginRuntime {
 /// Load guest `name` into `rt`, one load at a time in this process: parallel tests then compile
 /// a big component once, and the others hit the cache.
 pub async fn load_serialized(
-    rt: &vitals::plugin::PluginRuntime,
+    rt: &vitals_daemon::plugin::PluginRuntime,
     name: &str,
-    grants: vitals::plugin::PluginGrants,
-) -> vitals::plugin::LoadedPlugin {
+    grants: vitals_daemon::plugin::PluginGrants,
+) -> vitals_daemon::plugin::LoadedPlugin {
     static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
     let path = component(name);
     let _turn = ONE_AT_A_TIME.lock().await;
@@ -136,16 +136,16 @@ pub fn config(pairs: &[(&str, &str)]) -> std::collections::BTreeMap<String, Stri
 }
 
 /// Grants with config values and nothing else.
-pub fn grants(pairs: &[(&str, &str)]) -> vitals::plugin::PluginGrants {
-    vitals::plugin::PluginGrants {
+pub fn grants(pairs: &[(&str, &str)]) -> vitals_daemon::plugin::PluginGrants {
+    vitals_daemon::plugin::PluginGrants {
         config: config(pairs),
-        ..vitals::plugin::PluginGrants::default()
+        ..vitals_daemon::plugin::PluginGrants::default()
     }
 }
 
 /// Grants with config values and outgoing HTTP to any port on 127.0.0.1.
-pub fn http_grants(pairs: &[(&str, &str)]) -> vitals::plugin::PluginGrants {
-    vitals::plugin::PluginGrants {
+pub fn http_grants(pairs: &[(&str, &str)]) -> vitals_daemon::plugin::PluginGrants {
+    vitals_daemon::plugin::PluginGrants {
         allow_http: vec!["http://127.0.0.1:*".to_owned()],
         ..grants(pairs)
     }

@@ -9,10 +9,10 @@ use serde::Deserialize;
 use tokio::sync::Mutex;
 
 use super::{depth_outcome, measurement_failed, queue_kind};
-use crate::check::{Check, CheckKind, CheckSettings, Outcome};
 use crate::checks::{BuildError, CheckType, queue_defaults};
 use crate::datasource::Datasource;
 use crate::secret::{Scrubber, Secret, redact_url};
+use vitals::{Check, CheckKind, CheckSettings, Outcome};
 
 /// Which Redis type holds the queue.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]

@@ -311,7 +311,7 @@ impl Vitals {
     }
 
     /// The shared state (the daemon's gRPC server reads it).
-    pub(crate) fn shared(&self) -> &Arc<Shared> {
+    pub fn shared(&self) -> &Arc<Shared> {
         &self.shared
     }
 

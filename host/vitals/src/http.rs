@@ -32,12 +32,12 @@ use crate::check::Status;
 use crate::heartbeat::Heartbeats;
 use crate::snapshot::Shared;
 
-pub(crate) use admin::refuse;
+pub use admin::refuse;
 pub use auth::Token;
 pub use openapi::{openapi, openapi_json};
-pub(crate) use openapi::{openapi_json_of, openapi_of};
-pub(crate) use probes::fail_json;
-pub(crate) use schema::{DraftStatus, Problem};
+pub use openapi::{openapi_json_of, openapi_of};
+pub use probes::fail_json;
+pub use schema::{DraftStatus, Problem};
 
 /// Content type of health+json bodies.
 pub const HEALTH_JSON: &str = "application/health+json";
@@ -68,6 +68,13 @@ impl HttpState {
             heartbeats,
             backpressure: Arc::new(backpressure),
         }
+    }
+}
+
+impl HttpState {
+    /// The bearer token details and admin routes require (`None`: details open, POSTs disabled).
+    pub fn token(&self) -> Option<&Token> {
+        self.token.as_deref()
     }
 }
 
@@ -117,7 +124,9 @@ pub fn status_code(s: Status) -> StatusCode {
     }
 }
 
-pub(crate) fn respond(
+/// A response with `content_type`, `Cache-Control: no-store` and `body` (for routes merged in
+/// through [`VitalsBuilder::routes`](crate::VitalsBuilder::routes)).
+pub fn respond(
     code: StatusCode,
     content_type: &'static str,
     body: Bytes,

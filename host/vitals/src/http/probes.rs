@@ -165,7 +165,8 @@ pub(super) fn stale_reason(state: &HttpState) -> Option<String> {
     }
 }
 
-pub(crate) fn fail_json(output: &str) -> Bytes {
+/// A health+json problem body: `{"status": "fail", "output": output}`.
+pub fn fail_json(output: &str) -> Bytes {
     Bytes::from(serde_json::json!({ "status": "fail", "output": output }).to_string())
 }
 

@@ -121,7 +121,7 @@ fn rank(signal: &Signal) -> Option<(u8, u8, f64)> {
 }
 
 /// Decide admission from every check's signal.
-pub fn decide<'a>(
+pub(crate) fn decide<'a>(
     signals: impl IntoIterator<Item = (&'a str, Signal)>,
     cfg: &BackpressureConfig,
 ) -> Admission {
@@ -195,7 +195,7 @@ pub fn decide<'a>(
 
 /// Retry-After in whole seconds with jitter: `base × (1 + jitter × unit)`, rounded up, at least 1.
 /// `unit` is a random number in `[0, 1)`; passing it in keeps this function pure.
-pub fn retry_after_secs(base: Duration, jitter: f64, unit: f64) -> u64 {
+pub(crate) fn retry_after_secs(base: Duration, jitter: f64, unit: f64) -> u64 {
     let spread = base.as_secs_f64() * jitter.max(0.0) * unit.clamp(0.0, 1.0);
     ((base.as_secs_f64() + spread).ceil() as u64).max(1)
 }

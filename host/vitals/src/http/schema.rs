@@ -14,9 +14,12 @@ use utoipa::ToSchema;
 /// A status as the health+json draft knows it.
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
-pub(crate) enum DraftStatus {
+pub enum DraftStatus {
+    /// Healthy.
     Pass,
+    /// Healthy, with a warning.
     Warn,
+    /// Unhealthy.
     Fail,
 }
 
@@ -33,7 +36,7 @@ pub(crate) enum State {
 /// An error or a refusal: `{"status": "fail", "output": "why"}`, nothing else.
 #[derive(Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct Problem {
+pub struct Problem {
     status: DraftStatus,
     output: String,
 }

@@ -26,12 +26,13 @@ use crate::check::{CheckKind, CheckResult, CheckSettings, Status};
 use crate::damping::Damped;
 use crate::tiers::{Tier, TierState};
 
-pub use render::{DocumentSource, NotesSource, PendingSource, RenderContext, build};
+pub use render::{DocumentSource, NotesSource, PendingSource};
+pub(crate) use render::{RenderContext, build};
 
 use render::Documents;
 
 /// How many transitions each check keeps.
-pub const HISTORY_LEN: usize = 50;
+pub(crate) const HISTORY_LEN: usize = 50;
 
 /// A change of a check's damped state.
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -146,7 +146,7 @@ pub struct TierState {
 /// Rising is immediate. Falling requires the value to be below the current tier's exit threshold
 /// and the tier to have been held for `min_dwell`; the new tier is then the highest lower tier whose
 /// exit threshold the value still reaches (so it is left by the same rule later).
-pub fn next_tier(
+pub(crate) fn next_tier(
     prev: TierState,
     value: f64,
     thresholds: &Thresholds,

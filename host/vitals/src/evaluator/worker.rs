@@ -48,7 +48,7 @@ pub(crate) struct Worker {
 }
 
 impl Worker {
-    pub async fn run(self) {
+    pub(crate) async fn run(self) {
         let mut turn = Turn::First;
         loop {
             let permit = tokio::select! {
@@ -89,7 +89,7 @@ impl Worker {
 
 /// Run a check once under a hard timeout. The run is its own task so that a panic becomes a
 /// failed result instead of killing the loop, and so that it can be aborted at the timeout.
-pub(crate) async fn run_once(check: Arc<dyn Check>, timeout: Duration) -> (Outcome, bool) {
+pub async fn run_once(check: Arc<dyn Check>, timeout: Duration) -> (Outcome, bool) {
     let task = tokio::spawn(async move { check.run().await });
     let abort = task.abort_handle();
     match tokio::time::timeout(timeout, task).await {

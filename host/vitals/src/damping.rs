@@ -38,7 +38,7 @@ pub struct FlapPolicy {
 /// The next damped state after one raw result.
 ///
 /// The first result of a check is taken as is: there is no earlier state to hold on to.
-pub fn damp(prev: Damped, raw: Status, policy: FlapPolicy) -> Damped {
+pub(crate) fn damp(prev: Damped, raw: Status, policy: FlapPolicy) -> Damped {
     let failing = matches!(raw, Status::Fail | Status::Unknown);
     let (consecutive_failures, consecutive_successes) = if failing {
         (prev.consecutive_failures.saturating_add(1), 0)

@@ -1,7 +1,7 @@
 //! vitals inside an axum service: the app's own channel, worker and check, the probe router
 //! merged into the app's router, and the admission layer guarding the work routes.
 //!
-//! Run: `cargo run -p vitals-host --example embedded`, then
+//! Run: `cargo run -p vitals --example embedded`, then
 //! `curl -s localhost:3000/health/ready?verbose`, `curl -s -XPOST localhost:3000/jobs` (repeat it
 //! quickly: once the job channel is 80 % full, admission closes with 503 + Retry-After), and
 //! `curl -s localhost:3000/health/backpressure`; `POST /imports` asks the checker itself. Ctrl-C drains for 2 seconds, then exits.

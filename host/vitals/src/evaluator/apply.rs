@@ -101,7 +101,7 @@ fn step_tier(
 }
 
 /// The backpressure signal a check contributes, if any.
-pub fn signal(c: &CheckState) -> Option<Signal> {
+pub(crate) fn signal(c: &CheckState) -> Option<Signal> {
     let pressure = c.last.as_ref().and_then(|r| r.outcome.pressure.as_ref());
     match (pressure, c.load_tier()) {
         (Some(Pressure::CircuitOpen), _) => Some(Signal::CircuitOpen),
@@ -120,7 +120,7 @@ pub fn signal(c: &CheckState) -> Option<Signal> {
 }
 
 /// The overall status of a set of check states at `now`.
-pub fn overall<C: Borrow<CheckState>>(checks: &[C], phase: Phase, now: Instant) -> Overall {
+pub(crate) fn overall<C: Borrow<CheckState>>(checks: &[C], phase: Phase, now: Instant) -> Overall {
     aggregate(
         checks.iter().map(Borrow::borrow).map(|c| Verdict {
             name: &c.name,
@@ -137,7 +137,7 @@ pub fn overall<C: Borrow<CheckState>>(checks: &[C], phase: Phase, now: Instant) 
 }
 
 /// The admission decision for a set of check states.
-pub fn admission<C: Borrow<CheckState>>(checks: &[C], bp: &BackpressureConfig) -> Admission {
+pub(crate) fn admission<C: Borrow<CheckState>>(checks: &[C], bp: &BackpressureConfig) -> Admission {
     decide(
         checks
             .iter()

@@ -10,7 +10,7 @@ use super::probes::fail_json;
 use super::{HEALTH_JSON, HttpState, Token, auth, respond, schema};
 
 /// Why a state-changing request is refused, if it is.
-pub(crate) fn refuse(token: Option<&Token>, headers: &HeaderMap) -> Option<Response> {
+pub fn refuse(token: Option<&Token>, headers: &HeaderMap) -> Option<Response> {
     let Some(token) = token else {
         return Some(respond(
             StatusCode::FORBIDDEN,

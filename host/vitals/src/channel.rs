@@ -72,7 +72,7 @@ impl ChannelProbe {
 }
 
 /// The check for one registered channel.
-pub struct ChannelCheck {
+pub(crate) struct ChannelCheck {
     gauge: Box<dyn Gauge>,
     probe: ChannelProbe,
 }
@@ -80,7 +80,10 @@ pub struct ChannelCheck {
 impl ChannelCheck {
     /// A check watching `sender`'s channel. It holds only a weak reference, so the channel closes
     /// normally when the application drops its senders (the check then fails: "channel closed").
-    pub fn new<T: Send + 'static>(name: &str, sender: &mpsc::Sender<T>) -> (Self, ChannelProbe) {
+    pub(crate) fn new<T: Send + 'static>(
+        name: &str,
+        sender: &mpsc::Sender<T>,
+    ) -> (Self, ChannelProbe) {
         let probe = ChannelProbe {
             name: name.into(),
             overflows: Arc::new(AtomicU64::new(0)),
@@ -94,7 +97,7 @@ impl ChannelCheck {
 }
 
 /// Fill level in percent of a channel with `free` of `capacity` slots free.
-pub fn saturation_percent(free: usize, capacity: usize) -> f64 {
+pub(crate) fn saturation_percent(free: usize, capacity: usize) -> f64 {
     if capacity == 0 {
         return 100.0;
     }

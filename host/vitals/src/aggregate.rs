@@ -14,7 +14,7 @@ use crate::check::Status;
 
 /// One check's input to aggregation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Verdict<'a> {
+pub(crate) struct Verdict<'a> {
     /// The check's name.
     pub name: &'a str,
     /// Whether it gates readiness.
@@ -55,7 +55,7 @@ pub struct Overall {
 }
 
 /// What one check contributes to the overall status.
-pub fn contribution(v: Verdict<'_>, phase: Phase) -> Status {
+pub(crate) fn contribution(v: Verdict<'_>, phase: Phase) -> Status {
     let phase = match v.progress {
         Progress::Joining => return Status::Pass,
         Progress::Pending => phase,
@@ -73,7 +73,10 @@ pub fn contribution(v: Verdict<'_>, phase: Phase) -> Status {
 }
 
 /// Aggregate the verdicts of all checks. No checks at all is a pass.
-pub fn aggregate<'a>(verdicts: impl IntoIterator<Item = Verdict<'a>>, phase: Phase) -> Overall {
+pub(crate) fn aggregate<'a>(
+    verdicts: impl IntoIterator<Item = Verdict<'a>>,
+    phase: Phase,
+) -> Overall {
     let mut worst = Status::Pass;
     let mut culprits: Vec<(Status, &str)> = Vec::new();
     for v in verdicts {

@@ -89,7 +89,7 @@ pub(crate) fn rfc3339(t: SystemTime) -> String {
 }
 
 /// Build a snapshot: the aggregate's small bodies now, the big documents on first request.
-pub fn build(
+pub(crate) fn build(
     seq: u64,
     phase: Phase,
     checks: Vec<Arc<CheckState>>,

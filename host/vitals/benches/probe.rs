@@ -1,7 +1,7 @@
 //! Benchmark: `GET /health/ready` with 20 registered checks against a bare static-200 axum
 //! handler, driven by the same load generator in the same run.
 //!
-//! Run: `cargo bench -p vitals-host --bench probe` (env `VITALS_BENCH_SECS`, default 3 s per
+//! Run: `cargo bench -p vitals --bench probe` (env `VITALS_BENCH_SECS`, default 3 s per
 //! round, `VITALS_BENCH_CONNECTIONS`, default 32). Prints req/s, p50/p99 and the ratio.
 #![allow(missing_docs, clippy::unwrap_used)]
 

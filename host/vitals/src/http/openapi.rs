@@ -86,12 +86,12 @@ pub fn openapi_json() -> Bytes {
 }
 
 /// The document of the library router plus `extra`.
-pub(crate) fn openapi_of(extra: OpenApiRouter<HttpState>) -> utoipa::openapi::OpenApi {
+pub fn openapi_of(extra: OpenApiRouter<HttpState>) -> utoipa::openapi::OpenApi {
     with_info(super::library_routes().merge(extra).into_openapi())
 }
 
 /// [`openapi_of`] as JSON.
-pub(crate) fn openapi_json_of(extra: OpenApiRouter<HttpState>) -> Bytes {
+pub fn openapi_json_of(extra: OpenApiRouter<HttpState>) -> Bytes {
     to_json(openapi_of(extra))
 }
 

@@ -10,6 +10,8 @@ mod apply;
 mod permits;
 mod worker;
 
+pub use worker::run_once;
+
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -25,7 +27,7 @@ use crate::check::{CheckSpec, Status};
 use crate::snapshot::{self, CheckState, RenderContext, Shared, Transition};
 
 pub(crate) use apply::apply_result;
-pub use apply::{admission, overall, signal};
+pub(crate) use apply::{admission, overall};
 
 /// Evaluator settings (`[evaluator]` in config).
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -79,11 +81,11 @@ enum Command {
 /// Results closer together than this share one snapshot (commands are published at once). Each snapshot costs O(checks) to
 /// build; with a thousand checks finishing a thousand runs a second, a snapshot per result was
 /// most of the daemon's CPU. Readiness lags a result by at most this much.
-pub const PUBLISH_GAP: Duration = Duration::from_millis(10);
+pub(crate) const PUBLISH_GAP: Duration = Duration::from_millis(10);
 
 /// How many removed checks keep their history (shown in `/health/status` under `removed`, and
 /// continued if a check of the same name comes back).
-pub const RETIRED_CHECKS: usize = 32;
+pub(crate) const RETIRED_CHECKS: usize = 32;
 
 /// Adds, replaces and removes checks while the evaluator runs. Cheap to clone.
 #[derive(Clone)]
@@ -201,7 +203,7 @@ impl std::fmt::Debug for Evaluator {
 ///
 /// It reads as "starting" (not ready) until the evaluator publishes its first snapshot: an
 /// engine that has not looked at anything yet is not healthy.
-pub fn initial_snapshot(
+pub(crate) fn initial_snapshot(
     ctx: &Arc<RenderContext>,
     bp: &BackpressureConfig,
 ) -> snapshot::HealthSnapshot {
