@@ -149,7 +149,7 @@ impl Daemon {
             .metrics_source(datasources.clone())
             .metrics_source(Arc::new(runtime.clone()))
             .metrics_source(log.clone())
-            .plugins(registry.clone())
+            .document(registry.clone())
             .pending_source(registry.clone())
             .notes_source(registry)
             .notes_source(log.clone())

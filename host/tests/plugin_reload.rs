@@ -81,9 +81,9 @@ impl Harness {
                 startup_grace: Duration::ZERO,
                 ..vitals::EvaluatorConfig::default()
             })
-            .plugins(registry.clone())
-            .notes_source(registry)
+            .notes_source(registry.clone())
             .metrics_source(Arc::new(runtime.clone()));
+        let builder = vitals_daemon::plugin::serve_plugins(builder, registry);
         let daemon = Daemon::start(
             &Config::default(),
             builder,

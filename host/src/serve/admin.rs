@@ -1,5 +1,6 @@
 //! The daemon's own HTTP routes, merged into the library router: `POST /admin/reload` (as
-//! SIGHUP does, answered with the outcome) and `GET /`, which redirects to the status page. The
+//! SIGHUP does, answered with the outcome), `GET /`, which redirects to the status page, and the
+//! plugin runtime's `GET /plugins`. The
 //! OpenAPI document of a daemon is the library's plus these.
 
 use axum::Extension;
@@ -30,6 +31,7 @@ fn described() -> OpenApiRouter<HttpState> {
     OpenApiRouter::new()
         .routes(routes!(reload))
         .routes(routes!(root))
+        .merge(crate::plugin::routes())
 }
 
 /// The daemon's OpenAPI document: the library router's routes and the daemon's.

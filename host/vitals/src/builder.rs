@@ -85,7 +85,7 @@ impl Default for VitalsBuilder {
                 metrics_sources: Vec::new(),
                 notes_sources: Vec::new(),
                 pending_sources: Vec::new(),
-                plugins: None,
+                document: None,
             },
             checks: Vec::new(),
             heartbeats: Heartbeats::new(),
@@ -160,10 +160,11 @@ impl VitalsBuilder {
         self
     }
 
-    /// Serve `GET /plugins` from this source, a plugin runtime's registry (rendered with every
-    /// snapshot, when first asked for).
-    pub fn plugins(mut self, source: Arc<dyn DocumentSource>) -> Self {
-        self.ctx.plugins = Some(source);
+    /// Render this source's document with every snapshot, when first asked for
+    /// ([`HealthSnapshot::document`]); a route added with [`routes`](Self::routes) serves it
+    /// (the daemon's `GET /plugins` serves its plugin registry this way).
+    pub fn document(mut self, source: Arc<dyn DocumentSource>) -> Self {
+        self.ctx.document = Some(source);
         self
     }
 

@@ -34,6 +34,7 @@ use crate::snapshot::Shared;
 
 pub use admin::refuse;
 pub use auth::Token;
+pub use details::refuse_details;
 pub use openapi::{openapi, openapi_json};
 pub use openapi::{openapi_json_of, openapi_of};
 pub use probes::fail_json;
@@ -72,6 +73,11 @@ impl HttpState {
 }
 
 impl HttpState {
+    /// The shared state: the latest snapshot and the daemon's lifecycle.
+    pub fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
     /// The bearer token details and admin routes require (`None`: details open, POSTs disabled).
     pub fn token(&self) -> Option<&Token> {
         self.token.as_deref()
@@ -96,7 +102,6 @@ fn library_routes() -> OpenApiRouter<HttpState> {
         .routes(routes!(details::status))
         .routes(routes!(details::check))
         .routes(routes!(details::metrics))
-        .routes(routes!(details::plugins))
         .routes(routes!(admin::heartbeat))
         .routes(routes!(page::status_page))
         .routes(routes!(openapi::document))

@@ -161,7 +161,7 @@ impl CheckState {
 
 /// Response bodies rendered with every publish: small, and served on every probe.
 ///
-/// The documents that grow with the number of checks (`/health/status`, `/metrics`, `/plugins`,
+/// The documents that grow with the number of checks (`/health/status`, `/metrics`, the extra document,
 /// verbose readiness) are not here: [`HealthSnapshot`] renders each at most once per snapshot,
 /// when it is first asked for.
 #[derive(Debug, Clone, Default)]
@@ -231,9 +231,10 @@ impl HealthSnapshot {
         self.docs.pending(name)
     }
 
-    /// `GET /plugins` (`[]` without a plugin runtime).
-    pub fn plugins_body(&self) -> Bytes {
-        self.docs.plugins()
+    /// The [`DocumentSource`]'s document as of this snapshot (`null` without one), rendered
+    /// when first asked for.
+    pub fn document(&self) -> Bytes {
+        self.docs.document()
     }
 }
 

@@ -11,6 +11,13 @@ use super::probes::{fail_json, stale_reason};
 use super::{HEALTH_JSON, HttpState, auth, respond, schema, status_code};
 use crate::snapshot::Lifecycle;
 
+/// The 401 a details route answers when a token is configured and `headers` do not carry it;
+/// `None` when the request may see details (for routes merged in through
+/// [`VitalsBuilder::routes`](crate::VitalsBuilder::routes)).
+pub fn refuse_details(state: &HttpState, headers: &HeaderMap) -> Option<Response> {
+    (!auth::may_see_details(state.token.as_deref(), headers)).then(unauthorized)
+}
+
 fn unauthorized() -> Response {
     let mut res = respond(
         StatusCode::UNAUTHORIZED,
@@ -143,22 +150,4 @@ pub(super) async fn metrics(State(state): State<HttpState>, headers: HeaderMap) 
         "text/plain; version=0.0.4; charset=utf-8",
         body.freeze(),
     )
-}
-
-/// `GET /plugins`: the WebAssembly plugins, as rendered with the latest snapshot.
-#[utoipa::path(get, path = "/plugins", tag = "details",
-    security(("bearer" = [])),
-    responses(
-        (status = 200, description = "Every plugin check (empty without the plugin runtime)", content_type = "application/json",
-            body = Vec<schema::Plugin>),
-        (status = 401, description = "A token is configured and was not presented",
-            content_type = "application/health+json", body = schema::Problem,
-            headers(("www-authenticate" = String, description = "`Bearer`"))),
-    ))]
-pub(super) async fn plugins(State(state): State<HttpState>, headers: HeaderMap) -> Response {
-    if !auth::may_see_details(state.token.as_deref(), &headers) {
-        return unauthorized();
-    }
-    let snap = state.shared.load();
-    respond(StatusCode::OK, "application/json", snap.plugins_body())
 }

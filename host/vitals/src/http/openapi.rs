@@ -23,8 +23,8 @@ const OPENAPI_JSON: &str = "application/json";
         title = "vitals",
         description = "Health checks and backpressure: Kubernetes-style probes, IETF health+json \
             status, Prometheus metrics, WebAssembly plugins. Probes are served from a snapshot \
-            rendered in the background: no request does I/O. `/admin/reload` and `/` exist in \
-            the daemon (`vitals serve`) only, not in a library router.",
+            rendered in the background: no request does I/O. `/admin/reload`, `/plugins` and \
+            `/` exist in the daemon (`vitals serve`) only, not in a library router.",
         license(name = "Apache-2.0", identifier = "Apache-2.0"),
     ),
     modifiers(&Bearer),

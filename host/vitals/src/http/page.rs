@@ -1,6 +1,8 @@
 //! The status page: one HTML document with inline CSS and JavaScript, compiled into the binary
 //! and served as static bytes (no rendering, no I/O). The page itself fetches `/health/status`
-//! and `/plugins` every 2 s with the token the operator pasted (kept in sessionStorage).
+//! and `/plugins` every 2 s with the token the operator pasted (kept in sessionStorage); where
+//! `/plugins` is not served (a library router without the plugin runtime), the plugins table
+//! stays hidden.
 
 use axum::response::Response;
 use bytes::Bytes;

@@ -176,49 +176,6 @@ pub(crate) struct Backpressure {
     retry_after_seconds: u64,
 }
 
-/// A plugin file that was not loaded; the previous version keeps running.
-#[derive(Serialize, ToSchema)]
-pub(crate) struct Rejection {
-    file: String,
-    sha256: Option<String>,
-    reason: String,
-    at: String,
-}
-
-/// A plugin file being loaded.
-#[derive(Serialize, ToSchema)]
-pub(crate) struct Loading {
-    file: String,
-    since: String,
-}
-
-/// One plugin check in `GET /plugins`.
-#[derive(Serialize, ToSchema)]
-pub(crate) struct Plugin {
-    name: String,
-    /// running, quarantined, loading (no version yet; see `loading`) or not_loaded.
-    state: String,
-    plugin: String,
-    version: String,
-    file: String,
-    sha256: String,
-    loaded_at: Option<String>,
-    /// `{"state": "active" | "quarantined", "consecutive_traps": n[, "retry_in_secs": n]}`.
-    quarantine: BTreeMap<String, Value>,
-    last_error: Option<String>,
-    rejected: Option<Rejection>,
-    /// The file being loaded now, and since when (RFC 3339).
-    loading: Option<Loading>,
-    loads: u64,
-    rejections: u64,
-    runs: u64,
-    traps: u64,
-    timeouts: u64,
-    oom: u64,
-    memory_peak_bytes: u64,
-    logs_dropped: u64,
-}
-
 /// `GET /health/checks/{name}` with 503: the failing check, or why there is no answer.
 #[derive(Serialize, ToSchema)]
 #[serde(untagged)]

@@ -38,8 +38,9 @@ pub trait PendingSource: Send + Sync {
     fn pending(&self, name: &str) -> Option<String>;
 }
 
-/// Something rendered as a JSON document with each snapshot, when first asked for (the plugin
-/// runtime's `GET /plugins`).
+/// Something rendered as a JSON document with each snapshot, when first asked for: an extra
+/// document served by a route merged in through `VitalsBuilder::routes` (the daemon's
+/// `GET /plugins`), read with [`HealthSnapshot::document`].
 pub trait DocumentSource: Send + Sync {
     /// The document as of now.
     fn document(&self) -> serde_json::Value;
@@ -58,8 +59,8 @@ pub struct RenderContext {
     pub notes_sources: Vec<Arc<dyn NotesSource>>,
     /// Sources that know checks not in the snapshot (asked only for a name it lacks).
     pub pending_sources: Vec<Arc<dyn PendingSource>>,
-    /// What `GET /plugins` serves, rendered with each snapshot (`[]` without one).
-    pub plugins: Option<Arc<dyn DocumentSource>>,
+    /// The extra document, rendered with each snapshot when first asked for.
+    pub document: Option<Arc<dyn DocumentSource>>,
 }
 
 impl std::fmt::Debug for RenderContext {
@@ -70,7 +71,7 @@ impl std::fmt::Debug for RenderContext {
             .field("metrics_sources", &self.metrics_sources.len())
             .field("notes_sources", &self.notes_sources.len())
             .field("pending_sources", &self.pending_sources.len())
-            .field("plugins", &self.plugins.is_some())
+            .field("document", &self.document.is_some())
             .finish()
     }
 }
@@ -130,7 +131,7 @@ pub(super) struct Documents {
     status: OnceLock<Bytes>,
     ready_verbose: OnceLock<Bytes>,
     metrics: OnceLock<Bytes>,
-    plugins: OnceLock<Bytes>,
+    document: OnceLock<Bytes>,
 }
 
 impl Documents {
@@ -160,11 +161,11 @@ impl Documents {
             .find_map(|source| source.pending(name))
     }
 
-    pub(super) fn plugins(&self) -> Bytes {
-        self.plugins
-            .get_or_init(|| match &self.ctx.plugins {
-                Some(p) => to_bytes(&p.document()),
-                None => Bytes::from_static(b"[]"),
+    pub(super) fn document(&self) -> Bytes {
+        self.document
+            .get_or_init(|| match &self.ctx.document {
+                Some(source) => to_bytes(&source.document()),
+                None => Bytes::from_static(b"null"),
             })
             .clone()
     }
