@@ -1,7 +1,7 @@
 //! The HTTP surface through the router (no sockets): status codes, auth, bodies, headers.
 #![allow(clippy::unwrap_used, missing_docs)]
 
-#[path = "support/wait.rs"]
+#[path = "../../tests/support/wait.rs"]
 mod wait;
 
 use std::time::Duration;
@@ -197,6 +197,17 @@ async fn single_check_needs_the_token_and_unknown_names_are_404() {
             .0,
         404
     );
+}
+
+#[tokio::test]
+async fn the_library_router_leaves_plugins_to_the_plugin_runtime() {
+    // The core knows no plugins: `/plugins` is a route the daemon merges in.
+    let app = App::start(healthy_and_degraded(), 2).await;
+    let (code, _, _) = app.call(Method::GET, "/plugins", Some("t0ken")).await;
+    assert_eq!(code, 404);
+    let doc: serde_json::Value = serde_json::from_slice(&vitals::http::openapi_json()).unwrap();
+    assert!(doc["paths"]["/health/ready"].is_object(), "{doc}");
+    assert!(doc["paths"].get("/plugins").is_none(), "{doc}");
 }
 
 #[tokio::test]
