@@ -5,9 +5,11 @@
 //! Then the mistakes a newcomer makes: a misspelled config key (refused by name), an exception
 //! in Python (its traceback line in the reason), a build that fails (no component left).
 //!
-//! The JavaScript and Python projects install their pinned toolchains from the package caches the
-//! guest build filled (npm `--prefer-offline`, pip's wheel cache); the Rust project builds against
-//! this checkout's guest SDK with the workspace's lock file, into `target/templates/cargo`.
+//! No package manager runs here: the JavaScript and Python projects use the checkout's pinned
+//! toolchains (tools/js, tools/python, installed by the test command), linked in as their
+//! `node_modules` and `.venv` after checking that the project pins the same versions; the Rust
+//! project builds against this checkout's guest SDK with the workspace's lock file, into
+//! `target/templates/cargo`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
@@ -178,14 +180,61 @@ fn rust_template_tests_builds_runs_and_goes_live() {
     goes_live_in_the_daemon(&dir, "disk-quota", &wasm);
 }
 
+/// The checkout's pinned toolchain in `tools/NAME`, after checking that it was installed.
+fn pinned_toolchain(name: &str, installed: &str) -> PathBuf {
+    let tools = guests::workspace_root().join("tools").join(name);
+    assert!(
+        tools.join(installed).exists(),
+        "{} is missing: install the pinned toolchains with `bash scripts/toolchains.sh` \
+         (the test command does)",
+        tools.join(installed).display()
+    );
+    tools
+}
+
+/// Give the JavaScript project in `dir` what `npm install` would: the pinned toolchain's
+/// `node_modules`, once its `devDependencies` are the same pins.
+fn link_js_toolchain(dir: &Path) {
+    let tools = pinned_toolchain("js", "node_modules/.bin/jco");
+    let pins = |dir: &Path| {
+        let text = std::fs::read_to_string(dir.join("package.json")).unwrap();
+        serde_json::from_str::<serde_json::Value>(&text).unwrap()["devDependencies"].clone()
+    };
+    assert_eq!(
+        pins(dir),
+        pins(&tools),
+        "the template pins other versions than tools/js"
+    );
+    std::os::unix::fs::symlink(tools.join("node_modules"), dir.join("node_modules")).unwrap();
+}
+
+/// Give the Python project in `dir` what a venv with its requirements would be: the pinned
+/// toolchain's `.venv`, once `requirements.txt` pins the same versions.
+fn link_python_toolchain(dir: &Path) {
+    let tools = pinned_toolchain("python", ".venv/bin/componentize-py");
+    let pins = |dir: &Path| {
+        let text = std::fs::read_to_string(dir.join("requirements.txt")).unwrap();
+        let mut pins: Vec<String> = text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .map(str::to_owned)
+            .collect();
+        pins.sort();
+        pins
+    };
+    assert_eq!(
+        pins(dir),
+        pins(&tools),
+        "the template pins other versions than tools/python"
+    );
+    std::os::unix::fs::symlink(tools.join(".venv"), dir.join(".venv")).unwrap();
+}
+
 #[test]
 fn javascript_template_tests_builds_with_both_engines_runs_and_goes_live() {
     let (_tmp, dir) = new_project("js", "queue-lag");
-    guests::component("noop"); // the guest build installs the pinned toolchain, filling npm's cache
-    run(
-        &dir,
-        Command::new("npm").args(["install", "--prefer-offline", "--no-audit", "--no-fund"]),
-    );
+    link_js_toolchain(&dir);
     run(&dir, Command::new("npm").arg("test"));
     let wasm = dir.join("queue-lag.wasm");
 
@@ -224,18 +273,7 @@ fn fails_to_build_leaving_no_component(dir: &Path, glue: &str, build: &mut Comma
 #[test]
 fn python_template_tests_builds_runs_and_goes_live() {
     let (_tmp, dir) = new_project("python", "batch-age");
-    guests::component("noop"); // the guest build installs the pinned toolchain, filling pip's cache
-    run(&dir, Command::new("python3").args(["-m", "venv", ".venv"]));
-    run(
-        &dir,
-        Command::new(".venv/bin/pip").args([
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            "-r",
-            "requirements.txt",
-        ]),
-    );
+    link_python_toolchain(&dir);
     run(
         &dir,
         Command::new(".venv/bin/python").args(["-m", "unittest"]),
