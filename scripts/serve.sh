@@ -4,5 +4,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rustup target add wasm32-wasip2 >/dev/null 2>&1 || rustup target add wasm32-wasip2
-bash scripts/build-guests.sh --rust-only  # the embedded default runs the Rust shipped plugins
+cargo xtask guests --rust-only  # the embedded default runs the Rust shipped plugins
 exec cargo run --locked -p vitals-daemon --bin vitals -- serve "$@"

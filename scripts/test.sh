@@ -48,7 +48,7 @@ phase "guest SDK packages for crates.io (cargo publish --dry-run -p vitals-guest
 env -u RUSTC_WORKSPACE_WRAPPER -u CLIPPY_ARGS cargo publish --dry-run --quiet -p vitals-guest
 
 phase "guest components"
-bash scripts/build-guests.sh
+cargo xtask guests
 
 phase "plugin unit tests (JavaScript, Python)"
 bash scripts/plugin-unit-tests.sh

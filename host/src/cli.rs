@@ -218,7 +218,7 @@ fn load_or_default(file: Option<&Path>, listen: Option<SocketAddr>) -> anyhow::R
     })
 }
 
-/// The embedded default's shipped plugins are built by `scripts/build-guests.sh` into
+/// The embedded default's shipped plugins are built by `cargo xtask guests` into
 /// `target/plugins/`; outside a built checkout they are left out (with a warning) rather than
 /// failing the start.
 fn leave_out_unbuilt_plugins(cfg: &mut Config) {
@@ -226,7 +226,7 @@ fn leave_out_unbuilt_plugins(cfg: &mut Config) {
         crate::config::CheckConfig::Plugin(p) => {
             let present = p.file.as_ref().is_some_and(|f| f.exists());
             if !present {
-                tracing::warn!(check = %name, "shipped plugin not built (run scripts/build-guests.sh); check left out");
+                tracing::warn!(check = %name, "shipped plugin not built (run `cargo xtask guests`); check left out");
             }
             present
         }

@@ -36,13 +36,13 @@ fn schemathesis() -> std::path::PathBuf {
     bin
 }
 
-/// A shipped Rust plugin as scripts/build-guests.sh (run by scripts/test.sh before the tests)
+/// A shipped Rust plugin as `cargo xtask guests` (run by scripts/test.sh before the tests)
 /// leaves it in target/plugins/.
 fn shipped_plugin(name: &str) -> std::path::PathBuf {
     let path = guests::workspace_root().join(format!("target/plugins/{name}.wasm"));
     assert!(
         path.is_file(),
-        "{} is missing: build the shipped plugins with `bash scripts/build-guests.sh`",
+        "{} is missing: build the shipped plugins with `cargo xtask guests`",
         path.display()
     );
     path

@@ -148,7 +148,7 @@ fn validate_reports_file_line_and_key_of_a_bad_config() {
     );
 
     // The example's plugin check names a shipped plugin, which must exist: run from a
-    // directory holding it where scripts/build-guests.sh puts it.
+    // directory holding it where `cargo xtask guests` puts it.
     let plugins = dir.path().join("target/plugins");
     std::fs::create_dir_all(&plugins).unwrap();
     std::fs::copy(

@@ -1,6 +1,6 @@
 //! JavaScript and Python plugins in the real runtime: the shipped plugins against real servers
 //! and files, the obeyed/violated limit pairs, capabilities and warm instances, exactly as for
-//! Rust guests. The components are built by scripts/build-guests.sh (componentize-js,
+//! Rust guests. The components are built by `cargo xtask guests` (componentize-js,
 //! jco + componentize-qjs, componentize-py) and compiled once into the shared test cache.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]

@@ -12,7 +12,7 @@ fn parse_str(text: &str) -> Result<Config, ConfigError> {
 #[test]
 fn example_config_loads_with_documented_defaults() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../vitals.example.toml");
-    // Its plugin example names a shipped plugin, present only once scripts/build-guests.sh ran.
+    // Its plugin example names a shipped plugin, present only once `cargo xtask guests` ran.
     let text = std::fs::read_to_string(&path).unwrap();
     let cfg = parse_allowing_missing_plugin_files(&text, &path).unwrap();
     let defaults = Config::default();

@@ -1,6 +1,6 @@
 //! Guest components for host tests: `component("noop")` is the path of
 //! `target/components/noop.wasm`. Tests do not build guests: the test command does it first
-//! (`bash scripts/build-guests.sh`), and a missing component fails the test with that command.
+//! (`cargo xtask guests`), and a missing component fails the test with that command.
 //!
 //! Use it from a test file with `#[path = "support/guests.rs"] mod guests;`.
 
@@ -17,7 +17,7 @@ pub fn workspace_root() -> PathBuf {
 }
 
 /// The command that builds every guest component (`scripts/test.sh` runs it before the tests).
-pub const BUILD_GUESTS: &str = "bash scripts/build-guests.sh";
+pub const BUILD_GUESTS: &str = "cargo xtask guests";
 
 /// The component built from the guest package `name` (e.g. "noop", "http-endpoint"). Panics,
 /// naming the command that builds it, when it has not been built.
