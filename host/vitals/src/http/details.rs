@@ -74,8 +74,8 @@ pub(super) async fn check(
     Path(name): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    if !auth::may_see_details(state.token.as_deref(), &headers) {
-        return unauthorized();
+    if let Some(refused) = refuse_details(&state, &headers) {
+        return refused;
     }
     if let Some(reason) = stale_reason(&state) {
         return respond(
@@ -119,8 +119,8 @@ pub(super) async fn check(
             headers(("www-authenticate" = String, description = "`Bearer`"))),
     ))]
 pub(super) async fn metrics(State(state): State<HttpState>, headers: HeaderMap) -> Response {
-    if !auth::may_see_details(state.token.as_deref(), &headers) {
-        return unauthorized();
+    if let Some(refused) = refuse_details(&state, &headers) {
+        return refused;
     }
     let snap = state.shared.load();
     let pre = snap.metrics_body();
