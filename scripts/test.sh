@@ -23,7 +23,7 @@ fi
 phase "schemathesis (fuzzes the live daemon's API)"
 bash scripts/toolchains.sh
 
-phase "tools (promtool checks /metrics in host/tests/metrics_promtool.rs)"
+phase "tools (promtool checks /metrics in host/vitals-daemon/tests/metrics_promtool.rs)"
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 if ! command -v promtool >/dev/null; then
     as_root apt-get update -qq

@@ -7,7 +7,7 @@
 #   platform packages it lists without versions).
 # - tools/python/.venv: componentize-py from requirements.txt.
 # - tools/schemathesis/.venv: schemathesis (fuzzes the live daemon's OpenAPI document,
-#   host/tests/api_fuzz.rs) from requirements.txt.
+#   host/vitals-daemon/tests/api_fuzz.rs) from requirements.txt.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 

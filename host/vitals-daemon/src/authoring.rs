@@ -1,0 +1,9 @@
+//! Plugin authoring: `vitals plugin new` (a project from a template), `plugin run` and `plugin
+//! inspect` (one run, or the description, of a component outside the daemon), and `plugin
+//! install` (checked, then placed into a plugin directory).
+
+pub(crate) mod cli;
+pub(crate) mod install;
+pub(crate) mod template;
+
+pub use cli::{InspectArgs, RunArgs, RunExit, inspect, run_once};

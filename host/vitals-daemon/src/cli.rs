@@ -1,0 +1,257 @@
+//! The `vitals` command line.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::authoring::cli::RunExit;
+use crate::config::{self, Config};
+use crate::serve::Daemon;
+
+/// Health checks, backpressure and sandboxed WebAssembly checks.
+#[derive(Debug, Parser)]
+#[command(name = "vitals", version, about, propagate_version = true)]
+pub(crate) struct Cli {
+    /// Log format.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "VITALS_LOG_FORMAT")]
+    pub log_format: LogFormat,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Run the daemon: evaluate checks in the background and serve probes.
+    Serve {
+        /// Config file. Without it, an embedded default runs on a fresh machine (SQLite in the
+        /// data directory, the shipped plugins).
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// Listen address, overriding `http.listen`.
+        #[arg(long, short)]
+        listen: Option<SocketAddr>,
+    },
+    /// Check a config file without starting anything.
+    Validate {
+        /// The config file.
+        file: PathBuf,
+    },
+    /// Tools for plugin authors.
+    #[command(subcommand)]
+    Plugin(PluginCommand),
+}
+
+/// `vitals plugin ...`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum PluginCommand {
+    /// Run a plugin once with config values and grants from the command line; print its result,
+    /// wall time and peak memory. The exit code tells the result (below).
+    #[command(after_help = RunExit::help())]
+    Run(crate::authoring::cli::RunArgs),
+    /// Print a plugin's description and the interfaces it imports and exports.
+    Inspect(crate::authoring::cli::InspectArgs),
+    /// Create a plugin project (Rust, JavaScript or Python) that builds and passes its own test.
+    New(crate::authoring::template::NewArgs),
+    /// Install a plugin into a daemon's plugin directory: validate its manifest, copy both files
+    /// atomically and, with `--daemon`, wait until the daemon has loaded this exact file and
+    /// print its first result. Exit codes: 0 installed (and passing), 10 warn, 11 fail or
+    /// unknown, 13 rejected by the daemon, 1 anything else (bad manifest, no answer in time).
+    Install(crate::authoring::install::InstallArgs),
+}
+
+/// The embedded default config used by `vitals serve` without `--config`.
+pub(crate) const DEFAULT_CONFIG: &str = include_str!("config/default.toml");
+
+fn init_logs(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+/// Run the command line; the binary's `main` calls this.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logs(cli.log_format);
+    let result = match cli.command {
+        Command::Validate { file } => validate(&file),
+        Command::Serve { config, listen } => serve(config.as_deref(), listen),
+        Command::Plugin(PluginCommand::Run(args)) => return plugin_run(&args),
+        Command::Plugin(PluginCommand::Inspect(args)) => print_from_runtime(async move {
+            Ok(crate::authoring::cli::inspect(&args).await?.to_string())
+        }),
+        Command::Plugin(PluginCommand::New(args)) => plugin_new(&args),
+        Command::Plugin(PluginCommand::Install(args)) => return plugin_install(&args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `vitals plugin run`: print the result and exit with its [`RunExit`] code; anything that keeps
+/// the plugin from running is a load error.
+fn plugin_run(args: &crate::authoring::cli::RunArgs) -> ExitCode {
+    let summary = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(anyhow::Error::from)
+        .and_then(|rt| Ok(rt.block_on(crate::authoring::cli::run_once(args))?));
+    match summary {
+        Ok(summary) => {
+            println!("{summary}");
+            ExitCode::from(summary.exit.code())
+        }
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(RunExit::LoadError.code())
+        }
+    }
+}
+
+/// `vitals plugin install`: progress on stderr, the outcome on stdout, the exit code of
+/// [`crate::authoring::install::Installed::exit`] ([`RunExit::LoadError`] when the daemon rejected the
+/// file, 1 for anything else that stopped it).
+fn plugin_install(args: &crate::authoring::install::InstallArgs) -> ExitCode {
+    use crate::authoring::install::{InstallError, install};
+    let installed = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| anyhow::anyhow!(e))
+        .and_then(|rt| Ok(rt.block_on(install(args, |line| eprintln!("{line}")))?));
+    match installed {
+        Ok(i) => {
+            let manifest = i
+                .manifest
+                .as_ref()
+                .map(|m| format!(" and {}", m.display()))
+                .unwrap_or_default();
+            println!(
+                "installed {}{manifest} (sha256 {})",
+                i.wasm.display(),
+                &i.sha256
+            );
+            if let Some((state, output)) = &i.first_result {
+                println!("loaded by the daemon; first result: {state}: {output}");
+            }
+            ExitCode::from(i.exit().code())
+        }
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            let rejected = e
+                .downcast_ref::<InstallError>()
+                .is_some_and(|e| matches!(e, InstallError::Rejected(_)));
+            ExitCode::from(if rejected {
+                RunExit::LoadError.code()
+            } else {
+                1
+            })
+        }
+    }
+}
+
+fn plugin_new(args: &crate::authoring::template::NewArgs) -> anyhow::Result<()> {
+    let dir = crate::authoring::template::create(args)?;
+    println!(
+        "{}",
+        crate::authoring::template::next_steps(args.lang, &dir)
+    );
+    Ok(())
+}
+
+/// Run `work` on a fresh tokio runtime and print what it returns.
+fn print_from_runtime(
+    work: impl std::future::Future<Output = anyhow::Result<String>>,
+) -> anyhow::Result<()> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    println!("{}", rt.block_on(work)?);
+    Ok(())
+}
+
+fn validate(file: &Path) -> anyhow::Result<()> {
+    let cfg = config::load(file)?;
+    println!("{}: ok ({} checks)", file.display(), cfg.checks.len());
+    Ok(())
+}
+
+/// The embedded default's own address. `--listen` replaces it wherever the default names it: the
+/// listen address, and the self-check's URL and HTTP grant, which probe the daemon itself.
+const DEFAULT_LISTEN: &str = "127.0.0.1:9000";
+
+fn load_or_default(file: Option<&Path>, listen: Option<SocketAddr>) -> anyhow::Result<Config> {
+    Ok(match file {
+        Some(f) => config::load(f)?,
+        None => {
+            let text = match listen {
+                Some(addr) => DEFAULT_CONFIG.replace(DEFAULT_LISTEN, &addr.to_string()),
+                None => DEFAULT_CONFIG.to_owned(),
+            };
+            // Its shipped plugins may not be built: `leave_out_unbuilt_plugins` drops those.
+            let mut cfg = config::parse_allowing_missing_plugin_files(
+                &text,
+                Path::new("<embedded default>"),
+            )?;
+            leave_out_unbuilt_plugins(&mut cfg);
+            cfg
+        }
+    })
+}
+
+/// The embedded default's shipped plugins are built by `cargo xtask guests` into
+/// `target/plugins/`; outside a built checkout they are left out (with a warning) rather than
+/// failing the start.
+fn leave_out_unbuilt_plugins(cfg: &mut Config) {
+    cfg.checks.retain(|name, check| match check {
+        crate::config::CheckConfig::Plugin(p) => {
+            let present = p.file.as_ref().is_some_and(|f| f.exists());
+            if !present {
+                tracing::warn!(check = %name, "shipped plugin not built (run `cargo xtask guests`); check left out");
+            }
+            present
+        }
+        _ => true,
+    });
+}
+
+fn serve(file: Option<&Path>, listen: Option<SocketAddr>) -> anyhow::Result<()> {
+    let cfg = load_or_default(file, listen)?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let served = rt.block_on(async {
+        if file.is_none() {
+            // The embedded default's SQLite datasource lives in the data directory.
+            let db = vitals_sql::prepare_embedded_sqlite(&cfg.service.data_dir).await?;
+            tracing::info!(database = %db.url, "no --config: running the embedded default");
+        }
+        let daemon = Daemon::from_config(&cfg, file.map(Path::to_path_buf), listen).await?;
+        daemon.run_until_signal().await?;
+        Ok(())
+    });
+    // A compile abandoned by a stop during start-up cannot be interrupted: don't wait for it.
+    rt.shutdown_timeout(std::time::Duration::from_secs(1));
+    served
+}
