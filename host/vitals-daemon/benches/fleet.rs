@@ -22,15 +22,15 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-#[path = "../tests/support/daemon.rs"]
+#[path = "../../../tests/support/daemon.rs"]
 mod daemon;
 #[path = "support/fleet.rs"]
 mod fleet;
-#[path = "../tests/support/guests.rs"]
+#[path = "../../../tests/support/guests.rs"]
 mod guests;
 #[path = "support/report.rs"]
 mod report;
-#[path = "../tests/support/wait.rs"]
+#[path = "../../../tests/support/wait.rs"]
 mod wait;
 
 use std::path::{Path, PathBuf};

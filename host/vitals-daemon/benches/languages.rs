@@ -12,7 +12,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-#[path = "../tests/support/guests.rs"]
+#[path = "../../../tests/support/guests.rs"]
 mod guests;
 #[path = "support/timing.rs"]
 mod timing;

@@ -1,13 +1,13 @@
 //! End to end: the `vitals` binary on a free port, every endpoint probed, SIGTERM drains.
 #![allow(clippy::unwrap_used, missing_docs)]
 
-#[path = "support/daemon.rs"]
+#[path = "../../../tests/support/daemon.rs"]
 mod daemon;
-#[path = "support/guests.rs"]
+#[path = "../../../tests/support/guests.rs"]
 mod guests;
-#[path = "support/servers.rs"]
+#[path = "../../../tests/support/servers.rs"]
 mod servers;
-#[path = "support/wait.rs"]
+#[path = "../../../tests/support/wait.rs"]
 mod wait;
 
 use std::io::Read;

@@ -4,11 +4,11 @@
 
 #![allow(clippy::unwrap_used)]
 
-#[path = "support/probe.rs"]
+#[path = "../../../tests/support/probe.rs"]
 mod probe;
-#[path = "support/servers.rs"]
+#[path = "../../../tests/support/servers.rs"]
 mod servers;
-#[path = "support/wait.rs"]
+#[path = "../../../tests/support/wait.rs"]
 mod wait;
 
 use std::sync::Arc;

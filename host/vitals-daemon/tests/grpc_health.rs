@@ -2,11 +2,11 @@
 //! client: Check, Watch across a heartbeat's TTL, unknown services, drain on SIGTERM.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-#[path = "support/daemon.rs"]
+#[path = "../../../tests/support/daemon.rs"]
 mod daemon;
-#[path = "support/grpc.rs"]
+#[path = "../../../tests/support/grpc.rs"]
 mod grpc;
-#[path = "support/wait.rs"]
+#[path = "../../../tests/support/wait.rs"]
 mod wait;
 
 use std::process::Command;

@@ -3,11 +3,11 @@
 //! 200 streams per HTTP/2 connection). Prints both; fails if the streams add 1 % of a core.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-#[path = "support/daemon.rs"]
+#[path = "../../../tests/support/daemon.rs"]
 mod daemon;
-#[path = "support/grpc.rs"]
+#[path = "../../../tests/support/grpc.rs"]
 mod grpc;
-#[path = "support/wait.rs"]
+#[path = "../../../tests/support/wait.rs"]
 mod wait;
 
 use std::time::Duration;

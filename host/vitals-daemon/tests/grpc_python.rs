@@ -2,11 +2,11 @@
 //! into tools/deploy/.venv by scripts/deploy-tools.sh) against a real `vitals serve`.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-#[path = "support/daemon.rs"]
+#[path = "../../../tests/support/daemon.rs"]
 mod daemon;
-#[path = "support/grpc.rs"]
+#[path = "../../../tests/support/grpc.rs"]
 mod grpc;
-#[path = "support/wait.rs"]
+#[path = "../../../tests/support/wait.rs"]
 mod wait;
 
 use std::io::BufRead;

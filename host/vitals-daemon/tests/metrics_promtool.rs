@@ -5,13 +5,13 @@
 //! the test fails, naming the tool: it never skips.
 #![allow(clippy::unwrap_used, missing_docs)]
 
-#[path = "support/daemon.rs"]
+#[path = "../../../tests/support/daemon.rs"]
 mod daemon;
-#[path = "support/guests.rs"]
+#[path = "../../../tests/support/guests.rs"]
 mod guests;
-#[path = "support/servers.rs"]
+#[path = "../../../tests/support/servers.rs"]
 mod servers;
-#[path = "support/wait.rs"]
+#[path = "../../../tests/support/wait.rs"]
 mod wait;
 
 use std::io::Write;

@@ -4,9 +4,9 @@
 
 #![allow(clippy::unwrap_used)]
 
-#[path = "support/daemon.rs"]
+#[path = "../../../tests/support/daemon.rs"]
 mod daemon;
-#[path = "support/wait.rs"]
+#[path = "../../../tests/support/wait.rs"]
 mod wait;
 
 use std::collections::BTreeSet;

@@ -6,15 +6,15 @@
 //! published, and each plugin is loaded exactly once per version.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-#[path = "support/configmap.rs"]
+#[path = "../../../tests/support/configmap.rs"]
 mod configmap;
-#[path = "support/daemon.rs"]
+#[path = "../../../tests/support/daemon.rs"]
 mod daemon;
-#[path = "support/guests.rs"]
+#[path = "../../../tests/support/guests.rs"]
 mod guests;
-#[path = "support/probe.rs"]
+#[path = "../../../tests/support/probe.rs"]
 mod probe;
-#[path = "support/wait.rs"]
+#[path = "../../../tests/support/wait.rs"]
 mod wait;
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -2,11 +2,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-#[path = "support/guests.rs"]
+#[path = "../../../tests/support/guests.rs"]
 mod guests;
-#[path = "support/probe.rs"]
+#[path = "../../../tests/support/probe.rs"]
 mod probe;
-#[path = "support/wait.rs"]
+#[path = "../../../tests/support/wait.rs"]
 mod wait;
 
 use std::time::{Duration, Instant};

@@ -4,11 +4,11 @@
 
 #![allow(clippy::unwrap_used)]
 
-#[path = "support/browser.rs"]
+#[path = "../../../tests/support/browser.rs"]
 mod browser;
-#[path = "support/daemon.rs"]
+#[path = "../../../tests/support/daemon.rs"]
 mod daemon;
-#[path = "support/wait.rs"]
+#[path = "../../../tests/support/wait.rs"]
 mod wait;
 
 use std::sync::Arc;

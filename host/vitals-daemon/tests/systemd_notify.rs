@@ -3,9 +3,9 @@
 //! and READY=1 around a SIGHUP reload, STOPPING=1 when it drains.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-#[path = "support/daemon.rs"]
+#[path = "../../../tests/support/daemon.rs"]
 mod daemon;
-#[path = "support/wait.rs"]
+#[path = "../../../tests/support/wait.rs"]
 mod wait;
 
 use std::os::unix::net::UnixDatagram;

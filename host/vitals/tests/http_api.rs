@@ -1,7 +1,7 @@
 //! The HTTP surface through the router (no sockets): status codes, auth, bodies, headers.
 #![allow(clippy::unwrap_used, missing_docs)]
 
-#[path = "../../vitals-daemon/tests/support/wait.rs"]
+#[path = "../../../tests/support/wait.rs"]
 mod wait;
 
 use std::time::Duration;

@@ -2,8 +2,8 @@
 //! `chromium-driver`) as a child process, `fantoccini` as the client. Missing tools fail the test
 //! with the command that installs them (scripts/test.sh runs it).
 //!
-//! Use it from a test file with `#[path = "support/browser.rs"] mod browser;` (it needs
-//! `#[path = "support/wait.rs"] mod wait;` beside it).
+//! Use it from a test file with `#[path = "../../../tests/support/browser.rs"] mod browser;` (it needs
+//! `#[path = "../../../tests/support/wait.rs"] mod wait;` beside it).
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 

@@ -3,9 +3,9 @@
 
 #![allow(clippy::unwrap_used)]
 
-#[path = "support/servers.rs"]
+#[path = "../../../tests/support/servers.rs"]
 mod servers;
-#[path = "support/wait.rs"]
+#[path = "../../../tests/support/wait.rs"]
 mod wait;
 
 use std::sync::Arc;

@@ -1,7 +1,7 @@
 //! A probe driver: a thread that sends `GET path` to a live server in a loop (a fresh connection
 //! each time, like the kubelet) and records every answer's status and latency.
 //!
-//! Use it from a test file with `#[path = "support/probe.rs"] mod probe;`.
+//! Use it from a test file with `#[path = "../../../tests/support/probe.rs"] mod probe;`.
 
 #![allow(dead_code, clippy::unwrap_used)]
 

@@ -1,6 +1,6 @@
 //! Capture what tracing writes during a test, at TRACE level, on the current thread.
 //!
-//! Use it from a test file with `#[path = "support/logs.rs"] mod logs;`.
+//! Use it from a test file with `#[path = "../../../tests/support/logs.rs"] mod logs;`.
 
 #![allow(dead_code, clippy::unwrap_used)]
 

@@ -3,7 +3,7 @@
 
 #![allow(clippy::unwrap_used)]
 
-#[path = "support/servers.rs"]
+#[path = "../../../tests/support/servers.rs"]
 mod servers;
 
 use std::time::{Duration, Instant};

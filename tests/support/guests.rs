@@ -2,19 +2,19 @@
 //! `target/components/noop.wasm`. Tests do not build guests: the test command does it first
 //! (`cargo xtask guests`), and a missing component fails the test with that command.
 //!
-//! Use it from a test file with `#[path = "support/guests.rs"] mod guests;`.
+//! Use it from a test file with `#[path = "../../../tests/support/guests.rs"] mod guests;`.
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::PathBuf;
 
-/// The workspace root (two levels above this crate: `host/vitals-daemon`).
+/// The workspace root: two levels above the crate whose tests include this file (`host/NAME`).
 pub fn workspace_root() -> PathBuf {
     let krate = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     krate
         .ancestors()
         .nth(2)
-        .expect("host/vitals-daemon is two levels below the workspace root")
+        .expect("a host crate is two levels below the workspace root")
         .to_path_buf()
 }
 

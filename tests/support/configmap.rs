@@ -11,7 +11,7 @@
 //! `..data`, then creates the visible symlinks of new files, removes those of dropped files and
 //! removes the old timestamped directory, in that order.
 //!
-//! Use it from a test file with `#[path = "support/configmap.rs"] mod configmap;`.
+//! Use it from a test file with `#[path = "../../../tests/support/configmap.rs"] mod configmap;`.
 
 #![allow(dead_code, clippy::unwrap_used)]
 

@@ -8,7 +8,7 @@
 //! (the test harness runs as many as there are cores) and an unrelated CPU hog. Work that takes
 //! a second there on an idle machine takes 5-10 s.
 //!
-//! Use it from a test file with `#[path = "support/wait.rs"] mod wait;`.
+//! Use it from a test file with `#[path = "../../../tests/support/wait.rs"] mod wait;`.
 
 #![allow(dead_code)]
 

@@ -1,7 +1,7 @@
 //! The `vitals` binary as a child process, and a minimal HTTP client to probe it.
 //!
-//! Use it from a test file with `#[path = "support/daemon.rs"] mod daemon;` (it needs
-//! `#[path = "support/wait.rs"] mod wait;` beside it).
+//! Use it from a test file with `#[path = "../../../tests/support/daemon.rs"] mod daemon;` (it needs
+//! `#[path = "../../../tests/support/wait.rs"] mod wait;` beside it).
 
 #![allow(dead_code, clippy::unwrap_used)]
 

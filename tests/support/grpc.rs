@@ -1,7 +1,7 @@
 //! A `vitals serve` child process with the gRPC health service on, and a tonic health client.
 //!
-//! Use it from a test file with `#[path = "support/grpc.rs"] mod grpc;` (it needs
-//! `#[path = "support/daemon.rs"] mod daemon;` and `#[path = "support/wait.rs"] mod wait;`
+//! Use it from a test file with `#[path = "../../../tests/support/grpc.rs"] mod grpc;` (it needs
+//! `#[path = "../../../tests/support/daemon.rs"] mod daemon;` and `#[path = "support/wait.rs"] mod wait;`
 //! beside it).
 
 #![allow(dead_code, clippy::unwrap_used)]

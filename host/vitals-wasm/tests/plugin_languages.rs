@@ -5,9 +5,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-#[path = "support/guests.rs"]
+#[path = "../../../tests/support/guests.rs"]
 mod guests;
-#[path = "support/logs.rs"]
+#[path = "../../../tests/support/logs.rs"]
 mod logs;
 
 use std::path::Path;

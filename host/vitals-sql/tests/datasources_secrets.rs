@@ -2,9 +2,9 @@
 
 #![allow(clippy::unwrap_used)]
 
-#[path = "support/logs.rs"]
+#[path = "../../../tests/support/logs.rs"]
 mod logs;
-#[path = "support/servers.rs"]
+#[path = "../../../tests/support/servers.rs"]
 mod servers;
 
 use std::time::Duration;
