@@ -205,13 +205,7 @@ fn cycles_in(src: &Path) -> BTreeSet<String> {
 #[test]
 fn no_module_imports_one_that_imports_it_back() {
     let host = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."));
-    for krate in [
-        "vitals",
-        "vitals-config",
-        "vitals-sql",
-        "vitals-wasm",
-        "vitals-daemon",
-    ] {
+    for krate in CRATES {
         let src = host.join(krate).join("src");
         let cycles = cycles_in(&src);
         assert!(
@@ -223,14 +217,23 @@ fn no_module_imports_one_that_imports_it_back() {
     }
 }
 
-#[test]
-fn the_core_crate_has_no_plugin_runtime_database_driver_watcher_cli_or_toml_parser() {
+/// The host crates, in the order of the data flow: each depends only on crates before it.
+const CRATES: [&str; 5] = [
+    "vitals",
+    "vitals-config",
+    "vitals-sql",
+    "vitals-wasm",
+    "vitals-daemon",
+];
+
+/// The names of the crates in `krate`'s normal dependency tree (`cargo tree`, offline).
+fn dependency_tree(krate: &str) -> BTreeSet<String> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     let out = std::process::Command::new(cargo)
         .args([
             "tree",
             "-p",
-            "vitals",
+            krate,
             "-e",
             "normal",
             "--prefix",
@@ -242,25 +245,81 @@ fn the_core_crate_has_no_plugin_runtime_database_driver_watcher_cli_or_toml_pars
         .unwrap();
     assert!(
         out.status.success(),
-        "cargo tree: {}",
+        "cargo tree -p {krate}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let tree = String::from_utf8_lossy(&out.stdout);
-    let crates: BTreeSet<&str> = tree
+    String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter_map(|l| l.split_whitespace().next())
-        .collect();
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn the_core_crate_has_no_plugin_runtime_database_driver_watcher_cli_or_toml_parser() {
+    let crates = dependency_tree("vitals");
     assert!(
         crates.contains("tokio") && crates.contains("axum"),
-        "{tree}"
+        "{crates:?}"
     );
     let heavy: Vec<&str> = [
         "wasmtime", "sqlx", "redis", "notify", "clap", "toml", "tonic",
     ]
     .into_iter()
-    .filter(|h| crates.contains(h))
+    .filter(|h| crates.contains(*h))
     .collect();
-    assert!(heavy.is_empty(), "the core depends on {heavy:?}:\n{tree}");
+    assert!(heavy.is_empty(), "the core depends on {heavy:?}");
+}
+
+#[test]
+fn each_crate_carries_only_the_weight_of_its_concern() {
+    // What each crate must not pull in: the heavy dependencies of the crates after it.
+    let forbidden: [(&str, &[&str]); 3] = [
+        (
+            "vitals-config",
+            &["wasmtime", "sqlx", "redis", "notify", "clap", "tonic"],
+        ),
+        ("vitals-sql", &["wasmtime", "notify", "clap", "tonic"]),
+        ("vitals-wasm", &["clap", "tonic"]),
+    ];
+    for (krate, heavy) in forbidden {
+        let crates = dependency_tree(krate);
+        let found: Vec<&&str> = heavy.iter().filter(|h| crates.contains(**h)).collect();
+        assert!(found.is_empty(), "{krate} depends on {found:?}");
+        // Nothing depends on a crate after it in the data flow.
+        let later: Vec<&str> = CRATES
+            .iter()
+            .skip_while(|c| **c != krate)
+            .skip(1)
+            .copied()
+            .filter(|c| crates.contains(*c))
+            .collect();
+        assert!(later.is_empty(), "{krate} depends on {later:?}");
+    }
+}
+
+#[test]
+fn every_crate_keeps_its_modules_private_and_exports_a_chosen_list() {
+    // The namespaces a crate exports on purpose: pieces other crates' routes and config reuse.
+    let namespaces = ["pub mod http;", "pub mod document;"];
+    let host = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."));
+    for krate in CRATES {
+        let lib = std::fs::read_to_string(host.join(krate).join("src/lib.rs")).unwrap();
+        assert!(
+            lib.contains("#![deny(unreachable_pub)]"),
+            "{krate}: lib.rs lacks #![deny(unreachable_pub)]"
+        );
+        let public: Vec<&str> = lib
+            .lines()
+            .map(str::trim)
+            .filter(|l| l.starts_with("pub mod ") && !namespaces.contains(l))
+            .collect();
+        assert!(
+            public.is_empty(),
+            "{krate}: public modules {public:?}; export a chosen list with `pub use` instead"
+        );
+        assert!(lib.contains("pub use "), "{krate}: lib.rs exports nothing");
+    }
 }
 
 #[test]

@@ -1,3 +1,5 @@
+//! # vitals-wasm
+//!
 //! The WebAssembly plugin runtime: user checks as sandboxed components of the
 //! `vitals:check/plugin@0.2.0` world (see `wit/check.wit`), or of 0.1.0 (`wit/deps/`).
 //!
