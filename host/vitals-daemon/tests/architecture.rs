@@ -323,6 +323,41 @@ fn every_crate_keeps_its_modules_private_and_exports_a_chosen_list() {
 }
 
 #[test]
+fn the_plugin_runtime_rooms_build_on_each_other_in_one_direction() {
+    // runtime/ and capabilities/ are one layer (a run's store holds each capability's state,
+    // and each capability answers calls on that store); check/ builds on them, supervision/ on
+    // check/. Nothing below names a room above it.
+    let rank = |m: &Module| match m.first().map(String::as_str) {
+        Some("runtime" | "capabilities") => Some(0),
+        Some("check") => Some(1),
+        Some("supervision") => Some(2),
+        _ => None,
+    };
+    let src = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../vitals-wasm/src"));
+    let known = modules(src);
+    let mut upward = Vec::new();
+    for (from, targets) in edges(&known) {
+        for to in targets {
+            if let (Some(f), Some(t)) = (rank(&from), rank(&to))
+                && t > f
+            {
+                upward.push(format!("{} -> {}", name(&from), name(&to)));
+            }
+        }
+    }
+    assert!(
+        known.keys().filter_map(rank).max() == Some(2),
+        "no rooms found under {}",
+        src.display()
+    );
+    assert!(
+        upward.is_empty(),
+        "imports up the rooms:\n{}",
+        upward.join("\n")
+    );
+}
+
+#[test]
 fn the_cycle_finder_finds_a_cycle_through_a_parent_and_a_crate_path() {
     let known: BTreeMap<Module, String> = [
         (vec![], String::new()),

@@ -12,13 +12,14 @@
 //!
 //! The crate reads as the data flow, one room a concern:
 //! - `runtime/`: the wasmtime engine, the compile cache, the WIT contracts and loading a
-//!   component, and the sandbox a run happens in (store, limits, output capture);
+//!   component, the sandbox a run happens in (store, limits, output capture), the quarantine,
+//!   and the registry of every plugin's state and statistics;
 //! - `capabilities/`: what a plugin may reach, one module each with its grant, linker wiring and
 //!   host code: `host` (logging, config), `sql` (granted datasources), `http` (outgoing
 //!   requests), `wasi` (stdio, environment, read-only directories), and the `grants` table
 //!   that turns them on;
-//! - `check/`: a plugin as a [`Check`](vitals::Check): its settings, its quarantine, the registry
-//!   of every plugin's state and the `GET /plugins` route that shows it;
+//! - `check/`: a plugin as a [`Check`](vitals::Check): its settings, its runs, and the
+//!   `GET /plugins` route that shows the registry;
 //! - `supervision/`: the plugin directory, its watcher and the supervisor that reconciles loaded
 //!   checks with the files.
 
@@ -34,10 +35,6 @@ use std::path::PathBuf;
 pub use capabilities::grants::PluginGrants;
 pub use capabilities::http::rule::HttpRule;
 pub use check::plugin_check::{EVALUATOR_GRACE, PluginCheck, PluginRun, Stop};
-pub use check::quarantine::{QuarantinePolicy, QuarantineState};
-pub use check::registry::{
-    Loading, PluginRegistry, PluginState, PluginStats, PluginView, Rejection,
-};
 pub use check::routes::{routes, serve_plugins};
 pub use check::settings::{PluginCheckConfig, PluginManifest};
 pub use runtime::cache::CompileCache;
@@ -46,6 +43,10 @@ pub use runtime::engine::{PluginRuntime, RuntimeConfig};
 pub use runtime::failure::RunFailure;
 pub use runtime::limits::{ByteSize, RunLimits};
 pub use runtime::loader::{Description, LoadedPlugin, SuggestedDefaults};
+pub use runtime::quarantine::{QuarantinePolicy, QuarantineState};
+pub use runtime::registry::{
+    Loading, PluginRegistry, PluginState, PluginStats, PluginView, Rejection,
+};
 pub use runtime::sandbox::{FreshRunPhases, RunReport, WarmPolicy};
 pub use supervision::directory::plugin_name;
 pub use supervision::supervisor::{PluginSupervisor, ReconcileReport, SupervisorConfig};

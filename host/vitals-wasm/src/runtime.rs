@@ -1,5 +1,7 @@
 //! The runtime: one wasmtime engine, its compile cache, the WIT contracts a component may
-//! implement, loading a component, and the sandbox every run happens in.
+//! implement, loading a component, the sandbox every run happens in, the quarantine that pauses
+//! a plugin that keeps trapping, and the registry of every plugin's state and statistics that
+//! the runs report into.
 
 pub(crate) mod bindings;
 pub(crate) mod cache;
@@ -12,5 +14,7 @@ pub(crate) mod lift;
 pub(crate) mod limits;
 pub(crate) mod loader;
 pub(crate) mod output;
+pub(crate) mod quarantine;
+pub(crate) mod registry;
 pub(crate) mod sandbox;
 pub(crate) mod store;

@@ -9,9 +9,9 @@ use arc_swap::ArcSwap;
 
 use crate::capabilities::grants::PluginGrants;
 use crate::capabilities::http::rule::HttpRule;
-use crate::check::registry::PluginStats;
 use crate::runtime::bindings::vitals::check::host::Level;
 use crate::runtime::output::truncate_text;
+use crate::runtime::registry::PluginStats;
 use vitals_sql::Datasources;
 
 /// Longest log message kept, in bytes.

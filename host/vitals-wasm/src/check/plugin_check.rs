@@ -8,8 +8,6 @@ use async_trait::async_trait;
 
 use crate::PluginError;
 use crate::capabilities::context::PluginContext;
-use crate::check::quarantine::{Quarantine, QuarantinePolicy};
-use crate::check::registry::PluginStats;
 use crate::check::settings::{PluginCheckConfig, PluginManifest};
 use crate::runtime::bindings::vitals::check::types as wit;
 use crate::runtime::engine::PluginRuntime;
@@ -18,6 +16,8 @@ use crate::runtime::lift::{BoundedCheckResult, KEY_BYTES};
 use crate::runtime::limits::RunLimits;
 use crate::runtime::loader::LoadedPlugin;
 use crate::runtime::output::truncate_text;
+use crate::runtime::quarantine::{Quarantine, QuarantinePolicy};
+use crate::runtime::registry::PluginStats;
 use crate::runtime::sandbox::{
     Call, FreshRunPhases, Returned, Sandbox, WarmPolicy, profile_fresh_run, run_in,
 };

@@ -13,9 +13,9 @@ use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAlloc
 
 use crate::PluginError;
 use crate::capabilities::{host, http, sql, wasi};
-use crate::check::registry::PluginRegistry;
 use crate::runtime::cache::CompileCache;
 use crate::runtime::limits::{ByteSize, RunLimits};
+use crate::runtime::registry::PluginRegistry;
 use crate::runtime::store::StoreData;
 use vitals_sql::Datasources;
 

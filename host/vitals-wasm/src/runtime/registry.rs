@@ -8,8 +8,8 @@ use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 
-use crate::check::quarantine::QuarantineState;
 use crate::runtime::failure::RunFailure;
+use crate::runtime::quarantine::QuarantineState;
 use vitals::{MetricsSource, MetricsWriter};
 
 /// Identity of the plugin behind a check, replaced on reload.
