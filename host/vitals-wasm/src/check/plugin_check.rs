@@ -15,7 +15,7 @@ use crate::runtime::failure::RunFailure;
 use crate::runtime::lift::{BoundedCheckResult, KEY_BYTES};
 use crate::runtime::limits::RunLimits;
 use crate::runtime::loader::LoadedPlugin;
-use crate::runtime::output::truncate_text;
+use crate::runtime::output::{output_violation, truncate_text};
 use crate::runtime::quarantine::{Quarantine, QuarantinePolicy};
 use crate::runtime::registry::PluginStats;
 use crate::runtime::sandbox::{
@@ -75,50 +75,6 @@ impl std::fmt::Debug for PluginCheck {
             .field("limits", &self.limits)
             .finish_non_exhaustive()
     }
-}
-
-/// How far over the output cap a result may be and still be kept (truncated, status unchanged,
-/// as Consul does). Past this factor it is a misbehaving plugin, not a long message.
-const FAR_OVER_CAP: usize = 16;
-
-/// What in a result is far over the output cap, if anything: the run then fails. Judged on the
-/// full sizes the guest returned, of which only the capped start was copied (see `lift`). A text
-/// or detail value over the cap but within [`FAR_OVER_CAP`] times it is truncated instead.
-fn output_violation(
-    result: &BoundedCheckResult,
-    limit: usize,
-    max_details: usize,
-) -> Option<String> {
-    let far = limit.saturating_mul(FAR_OVER_CAP);
-    if result.output.len() > far {
-        return Some(format!("output text is {} bytes", result.output.len()));
-    }
-    if result.details.len > max_details {
-        return Some(format!(
-            "{} details, at most {max_details} allowed",
-            result.details.len
-        ));
-    }
-    if let Some((k, v)) = result
-        .details
-        .kept
-        .iter()
-        .find(|(k, v)| k.len() > KEY_BYTES || v.len() > far)
-    {
-        return Some(format!(
-            "detail {:?} is {} bytes",
-            k.truncated(64),
-            k.len() + v.len()
-        ));
-    }
-    let total = result.output.len()
-        + result
-            .details
-            .kept
-            .iter()
-            .map(|(k, v)| k.len() + v.len())
-            .sum::<usize>();
-    (total > far).then(|| format!("the result is {total} bytes in all"))
 }
 
 /// The health+json measurement name for an observed unit.
