@@ -3,8 +3,9 @@
 # no-op when the installed versions match the lock files).
 #
 # - tools/js: componentize-js (StarlingMonkey), jco and componentize-qjs (QuickJS), from
-#   package-lock.json (`npm install`, which keeps a matching lock file as it is: npm 11's `npm ci` rejects this lock file for
-#   platform packages it lists without versions).
+#   package-lock.json with `npm ci`: exactly the locked versions, and the lock file left as it is
+#   (it lists every platform's optional binding, as npm writes it, so neither `npm ci` nor
+#   `npm install` rewrites it and the guests built with it stay fresh).
 # - tools/python/.venv: componentize-py from requirements.txt.
 # - tools/schemathesis/.venv: schemathesis (fuzzes the live daemon's OpenAPI document,
 #   host/vitals-daemon/tests/api_fuzz.rs) from requirements.txt.
@@ -14,7 +15,7 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 js="$root/tools/js"
 if [[ ! -f "$js/node_modules/.installed" || "$js/package-lock.json" -nt "$js/node_modules/.installed" ]]; then
     echo "toolchains: installing the JavaScript component toolchain (tools/js)" >&2
-    (cd "$js" && npm install --no-audit --no-fund --loglevel=error >/dev/null)
+    (cd "$js" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
     touch "$js/node_modules/.installed"
 fi
 
