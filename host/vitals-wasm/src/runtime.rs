@@ -1,4 +1,4 @@
-//! The runtime: one wasmtime engine, its compile cache, the WIT contracts a component may
+//! The runtime: one wasmtime engine and the WebAssembly proposals it accepts, its compile cache, the WIT contracts a component may
 //! implement, loading a component, the sandbox every run happens in, the quarantine that pauses
 //! a plugin that keeps trapping, and the registry of every plugin's state and statistics that
 //! the runs report into.
@@ -14,6 +14,7 @@ pub(crate) mod lift;
 pub(crate) mod limits;
 pub(crate) mod loader;
 pub(crate) mod output;
+pub(crate) mod proposals;
 pub(crate) mod quarantine;
 pub(crate) mod registry;
 pub(crate) mod sandbox;

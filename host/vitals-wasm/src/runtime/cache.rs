@@ -19,6 +19,7 @@ use wasmtime::Engine;
 use wasmtime::component::Component;
 
 use crate::PluginError;
+use crate::runtime::proposals;
 use known_hashes::KnownHashes;
 
 /// Compiled artifacts on disk, loaded with mmap; components with the same bytes loaded more
@@ -235,7 +236,7 @@ impl CompileCache {
     ) -> Result<Component, String> {
         let Some(path) = self.path_for(sha256) else {
             self.compiles.fetch_add(1, Ordering::Relaxed);
-            return Component::new(engine, wasm).map_err(|e| format!("{e:#}"));
+            return Component::new(engine, wasm).map_err(|e| compile_error(wasm, &e));
         };
         if path.exists() {
             match load_artifact(engine, &path) {
@@ -252,11 +253,11 @@ impl CompileCache {
         self.compiles.fetch_add(1, Ordering::Relaxed);
         let artifact = engine
             .precompile_component(wasm)
-            .map_err(|e| format!("{e:#}"))?;
+            .map_err(|e| compile_error(wasm, &e))?;
         if let Err(e) = write_atomically(&path, &artifact) {
             tracing::warn!("plugin cache: cannot write {}: {e}", path.display());
             // The cache is an optimisation: compile in memory instead.
-            return Component::new(engine, wasm).map_err(|e| format!("{e:#}"));
+            return Component::new(engine, wasm).map_err(|e| compile_error(wasm, &e));
         }
         load_artifact(engine, &path).map_err(|e| format!("{e:#}"))
     }
@@ -309,8 +310,14 @@ fn read_bounded(path: &Path, limit: u64) -> std::io::Result<Vec<u8>> {
     Ok(wasm)
 }
 
-/// Only the binary format of a component: wasmtime would also parse the text format, whose
-/// errors are multi-line and meaningless for a file that is not WebAssembly at all.
+/// Why a component did not compile, in one line: the proposal it uses that the engine refuses,
+/// or else what wasmtime said.
+fn compile_error(wasm: &[u8], error: &wasmtime::Error) -> String {
+    proposals::refused_proposal(wasm).unwrap_or_else(|| format!("{error:#}"))
+}
+
+/// Only the binary format of a component, checked before wasmtime sees it, so that a file that
+/// is not WebAssembly at all, or a core module, gets a reason a person can act on.
 fn binary_component(wasm: &[u8]) -> Result<(), String> {
     const MAGIC: &[u8; 4] = b"\0asm";
     // Component-model layer 1, encoding version 0x0d.

@@ -15,6 +15,7 @@ use crate::PluginError;
 use crate::capabilities::{host, http, sql, wasi};
 use crate::runtime::cache::CompileCache;
 use crate::runtime::limits::{ByteSize, RunLimits};
+use crate::runtime::proposals;
 use crate::runtime::registry::PluginRegistry;
 use crate::runtime::store::StoreData;
 use vitals_sql::Datasources;
@@ -139,6 +140,7 @@ impl std::fmt::Debug for PluginRuntime {
 
 fn engine_config(config: &RuntimeConfig) -> Config {
     let mut c = Config::new();
+    proposals::configure(&mut c);
     c.epoch_interruption(true);
     c.max_wasm_stack(config.max_stack);
     c.memory_init_cow(true);
