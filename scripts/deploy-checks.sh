@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Checks the deployment files under deploy/ with the tools their platforms use (installed by
 # scripts/deploy-tools.sh): kubernetes-validate for the manifests, systemd-analyze for the unit.
-# The alert rules' promtool tests and the metric names run as Rust tests (host/vitals-daemon/tests/deploy_files.rs).
+# The alert rules' promtool tests and the metric names run as Rust tests (host/vitals-daemon/tests/it/deploy_files.rs).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"

@@ -8,7 +8,7 @@
 #   `npm install` rewrites it and the guests built with it stay fresh).
 # - tools/python/.venv: componentize-py from requirements.txt.
 # - tools/schemathesis/.venv: schemathesis (fuzzes the live daemon's OpenAPI document,
-#   host/vitals-daemon/tests/api_fuzz.rs) from requirements.txt.
+#   host/vitals-daemon/tests/it/api_fuzz.rs) from requirements.txt.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 

@@ -1,7 +1,7 @@
 """A gRPC health client we did not write (grpcio-health-checking) against vitals.
 
 Usage: health_client.py HOST:PORT WORKER
-Prints one line per observation; host/vitals-daemon/tests/grpc_python.rs runs it and checks the lines.
+Prints one line per observation; host/vitals-daemon/tests/it/grpc_python.rs runs it and checks the lines.
 The worker's heartbeat must be fresh until this prints "watch 'WORKER' SERVING", then lapse.
 Every call returns as soon as the daemon answers; the deadlines only catch a daemon that never
 does, on a machine that may be very busy.

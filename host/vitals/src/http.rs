@@ -3,7 +3,8 @@
 //! rendering of the whole report.
 //!
 //! The endpoints, their auth and their answers are the README's "HTTP API" table (one copy:
-//! `tests/openapi.rs` checks it against the OpenAPI document these registrations produce).
+//! `host/vitals-daemon/tests/it/openapi.rs` checks it against the OpenAPI document these
+//! registrations produce).
 //!
 //! Every route is registered with `routes!`, which takes the handler's `#[utoipa::path]`
 //! description along: the OpenAPI document is built from the same registrations.
