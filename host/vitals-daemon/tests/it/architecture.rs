@@ -434,6 +434,37 @@ fn features(selection: &[&str], edges: &str) -> BTreeMap<String, BTreeSet<String
     found
 }
 
+/// The packages whose features differ between building `one` alone and building `all`: each
+/// such package (and everything that depends on it) would compile again.
+fn rebuilt(one: &[&str], all: &[&str], edges: &str) -> Vec<String> {
+    let all = features(all, edges);
+    features(one, edges)
+        .into_iter()
+        .filter(|(package, sets)| all.get(package) != Some(sets))
+        .map(|(package, sets)| format!("{package}: {sets:?} alone, {:?} in all", all.get(&package)))
+        .collect()
+}
+
+#[test]
+fn a_crate_built_after_the_workspace_compiles_nothing_again() {
+    // `cargo test -p vitals-wasm` after `cargo test --workspace`: dev builds, where
+    // vitals-workspace-hack carries the features the other crates' tests turn on.
+    let tests = rebuilt(&["-p", "vitals-wasm"], &["--workspace"], "normal,build,dev");
+    assert!(
+        tests.is_empty(),
+        "cargo test -p vitals-wasm would rebuild; run `cargo hakari generate` \
+         (tests/workspace-hack/Cargo.toml says how):\n{}",
+        tests.join("\n")
+    );
+    // `cargo build --release -p vitals-daemon` after `cargo build --release`.
+    let release = rebuilt(&["-p", "vitals-daemon"], &[], "normal,build");
+    assert!(
+        release.is_empty(),
+        "cargo build -p vitals-daemon would rebuild:\n{}",
+        release.join("\n")
+    );
+}
+
 #[test]
 fn wasmtime_is_built_with_only_the_features_vitals_uses() {
     // The root Cargo.toml says why each is on; what wasmtime turns on by itself for them comes
