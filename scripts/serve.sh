@@ -1,8 +1,21 @@
 #!/usr/bin/env bash
-# Run the daemon on its embedded default (SQLite in ./data, the shipped plugins): no services
-# needed. Extra arguments go to `vitals serve`, e.g. --config vitals.toml --listen 0.0.0.0:9000.
+# Run the daemon on its embedded default (SQLite in ./data, the shipped plugins it names): no
+# services needed. Extra arguments go to `vitals serve`, e.g. --config vitals.toml --listen
+# 0.0.0.0:9000. The first run builds the daemon and two plugins (about 5 minutes on 2 cores);
+# later runs start in seconds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-rustup target add wasm32-wasip2 >/dev/null 2>&1 || rustup target add wasm32-wasip2
-cargo xtask guests --rust-only  # the embedded default runs the Rust shipped plugins
-exec cargo run --locked -p vitals-daemon --bin vitals -- serve "$@"
+
+step() { echo "serve.sh [$((SECONDS / 60))m$((SECONDS % 60))s] $*" >&2; }
+
+step "adding the wasm32-wasip2 target (rustup), if missing"
+rustup target list --installed | grep -qx wasm32-wasip2 || rustup target add wasm32-wasip2
+
+step "building the shipped plugins the embedded default loads (cargo xtask guests --embedded-default)"
+cargo xtask guests --embedded-default
+
+step "building the daemon (cargo build -p vitals-daemon --bin vitals)"
+cargo build --locked -p vitals-daemon --bin vitals
+
+step "starting vitals serve; try: curl -s localhost:9000/health/ready?verbose"
+exec "${CARGO_TARGET_DIR:-target}/debug/vitals" serve "$@"

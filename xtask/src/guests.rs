@@ -23,12 +23,28 @@ use anyhow::{Context, Result, bail};
 
 const TARGET: &str = "wasm32-wasip2";
 
-/// Build every guest (`rust_only`: the Rust ones alone, without the other toolchains).
-pub(crate) fn build(root: &Path, rust_only: bool) -> Result<()> {
+/// Which guests to build.
+#[derive(Clone, Copy, PartialEq)]
+pub(crate) enum Selection {
+    /// Every guest under `plugins/` and `tests/guests/`, in every language.
+    All,
+    /// The shipped plugins the daemon's embedded default loads.
+    EmbeddedDefault,
+}
+
+/// The daemon's embedded default config, which names the shipped plugins it loads.
+const EMBEDDED_DEFAULT: &str = "host/vitals-daemon/src/config/default.toml";
+
+/// Build the guests of `selection`.
+pub(crate) fn build(root: &Path, selection: Selection) -> Result<()> {
     let components = root.join("target/components");
     std::fs::create_dir_all(&components)
         .with_context(|| format!("creating {}", components.display()))?;
-    for (name, shipped) in build_rust(root)? {
+    let only = match selection {
+        Selection::All => None,
+        Selection::EmbeddedDefault => Some(embedded_default_plugins(root)?),
+    };
+    for (name, shipped) in build_rust(root, only.as_deref())? {
         let built = root
             .join("target/guests")
             .join(TARGET)
@@ -36,7 +52,7 @@ pub(crate) fn build(root: &Path, rust_only: bool) -> Result<()> {
             .join(format!("{}.wasm", name.replace('-', "_")));
         place(root, &built, &name, shipped)?;
     }
-    if rust_only {
+    if only.is_some() {
         return Ok(());
     }
     run(Command::new("bash")
@@ -63,8 +79,25 @@ pub(crate) fn build(root: &Path, rust_only: bool) -> Result<()> {
     Ok(())
 }
 
-/// The Rust guests, built; each with whether it is a shipped plugin.
-fn build_rust(root: &Path) -> Result<Vec<(String, bool)>> {
+/// The plugins the embedded default names as `file = "target/plugins/NAME.wasm"`.
+fn embedded_default_plugins(root: &Path) -> Result<Vec<String>> {
+    let path = root.join(EMBEDDED_DEFAULT);
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let names: Vec<String> = text
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("file = \"target/plugins/"))
+        .filter_map(|rest| rest.strip_suffix(".wasm\""))
+        .map(str::to_owned)
+        .collect();
+    if names.is_empty() {
+        bail!("{} names no target/plugins/NAME.wasm", path.display());
+    }
+    Ok(names)
+}
+
+/// The Rust guests (`only` these, when given), built; each with whether it is a shipped plugin.
+fn build_rust(root: &Path, only: Option<&[String]>) -> Result<Vec<(String, bool)>> {
     let installed = output(Command::new("rustup").args(["target", "list", "--installed"]))?;
     if !installed.lines().any(|l| l.trim() == TARGET) {
         run(Command::new("rustup").args(["target", "add", TARGET]))?;
@@ -85,9 +118,17 @@ fn build_rust(root: &Path) -> Result<Vec<(String, bool)>> {
         };
         let manifest = Path::new(manifest);
         let shipped = manifest.starts_with(root.join("plugins"));
-        if shipped || manifest.starts_with(root.join("tests/guests")) {
+        let wanted = only.is_none_or(|only| only.iter().any(|o| o == name));
+        if wanted && (shipped || manifest.starts_with(root.join("tests/guests"))) {
             guests.push((name.to_owned(), shipped));
         }
+    }
+    if let Some(only) = only
+        && let Some(missing) = only.iter().find(|o| !guests.iter().any(|(g, _)| g == *o))
+    {
+        bail!(
+            "{EMBEDDED_DEFAULT} names plugin {missing}, which is not a Rust guest under plugins/"
+        );
     }
     if guests.is_empty() {
         bail!("no Rust guests under plugins/ or tests/guests/ in the workspace");
@@ -96,7 +137,6 @@ fn build_rust(root: &Path) -> Result<Vec<(String, bool)>> {
     build
         .args([
             "build",
-            "--quiet",
             "--locked",
             "--profile",
             "guest",

@@ -4,22 +4,25 @@
 //!   `target/components/NAME.wasm`, and copies the shipped plugins to `target/plugins/`, where
 //!   the daemon's embedded default finds them. The test command runs it before the tests; tests
 //!   never build guests.
-//! - `cargo xtask guests --rust-only` builds the Rust guests alone, without the JavaScript and
-//!   Python toolchains (what the embedded default needs).
+//! - `cargo xtask guests --embedded-default` builds only the shipped plugins that the daemon's
+//!   embedded default loads (the `target/plugins/NAME.wasm` files its config names; Rust ones),
+//!   without the JavaScript and Python toolchains: what `scripts/serve.sh` needs.
 
 mod guests;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: cargo xtask guests [--rust-only]";
+const USAGE: &str = "usage: cargo xtask guests [--embedded-default]";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let result = match args.as_slice() {
-        ["guests"] => guests::build(&workspace_root(), false),
-        ["guests", "--rust-only"] => guests::build(&workspace_root(), true),
+        ["guests"] => guests::build(&workspace_root(), guests::Selection::All),
+        ["guests", "--embedded-default"] => {
+            guests::build(&workspace_root(), guests::Selection::EmbeddedDefault)
+        }
         _ => {
             eprintln!("{USAGE}");
             return ExitCode::from(2);
