@@ -85,11 +85,13 @@ pub enum ConfigError {
         key: String,
     },
     /// The value does not parse as the expected type.
-    #[error("config value `{key}` is invalid: {reason}")]
+    #[error("config value `{key}`{shown} is invalid: {reason}")]
     Invalid {
         /// The key.
         key: String,
-        /// Why it does not parse (without the value itself).
+        /// ` = "the value"`, shortened; empty for a key that may hold a secret.
+        shown: String,
+        /// Why it does not parse.
         reason: String,
     },
 }
@@ -158,8 +160,39 @@ where
         .parse()
         .map_err(|error: T::Err| ConfigError::Invalid {
             key: key.into(),
+            shown: shown(key, raw),
             reason: error.to_string(),
         })
+}
+
+/// Words in a key's name that say its value may be a secret: such a value is never echoed.
+const SECRET_WORDS: [&str; 9] = [
+    "password",
+    "passwd",
+    "secret",
+    "token",
+    "key",
+    "credential",
+    "auth",
+    "dsn",
+    "url",
+];
+
+/// Echoed values are cut to this many characters.
+const SHOWN_CHARS: usize = 32;
+
+/// ` = "value"` for an error message (cut at [`SHOWN_CHARS`]), or nothing when the key's name
+/// says it may hold a secret (URLs and DSNs can carry passwords).
+fn shown(key: &str, raw: &str) -> String {
+    let lower = key.to_ascii_lowercase();
+    if SECRET_WORDS.iter().any(|w| lower.contains(w)) {
+        return String::new();
+    }
+    let mut value: String = raw.chars().take(SHOWN_CHARS).collect();
+    if raw.chars().count() > SHOWN_CHARS {
+        value.push_str("...");
+    }
+    format!(" = {value:?}")
 }
 
 #[cfg(test)]
@@ -172,11 +205,27 @@ mod tests {
     }
 
     #[test]
-    fn invalid_value_error_names_the_key_but_not_the_value() {
-        let error = parse::<u64>("timeout_ms", "s3cret").expect_err("not a number");
-        let message = error.to_string();
-        assert!(message.contains("`timeout_ms`"), "{message}");
-        assert!(!message.contains("s3cret"), "{message}");
+    fn invalid_value_error_names_the_key_and_echoes_the_value_shortened() {
+        let error = parse::<f64>("value", "abc").expect_err("not a number");
+        assert_eq!(
+            error.to_string(),
+            "config value `value` = \"abc\" is invalid: invalid float literal"
+        );
+        let long = "9".repeat(40) + "x";
+        let message = parse::<u64>("limit", &long).expect_err("x").to_string();
+        assert!(
+            message.contains(&format!("= \"{}...\"", "9".repeat(32))),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn a_value_whose_key_may_hold_a_secret_is_never_echoed() {
+        for key in ["api_token", "db_password", "API_KEY", "upstream_url"] {
+            let message = parse::<u64>(key, "s3cret").expect_err("x").to_string();
+            assert!(message.contains(&format!("`{key}`")), "{message}");
+            assert!(!message.contains("s3cret"), "{message}");
+        }
     }
 
     #[test]
