@@ -150,6 +150,9 @@ pub fn from_toml(e: toml::de::Error, key: &str, text: &str, file: &Path) -> Conf
         key = written;
         message = "duplicate key: it is set twice; keep one of them".to_owned();
     }
+    if let Some((at, hint)) = unknown_field_hint(&message) {
+        message.insert_str(at, &hint);
+    }
     ConfigError::Parse {
         file: file.to_owned(),
         line,
@@ -157,6 +160,24 @@ pub fn from_toml(e: toml::de::Error, key: &str, text: &str, file: &Path) -> Conf
         key,
         message,
     }
+}
+
+/// For serde's "unknown field `memry`, expected one of `memory_limit`, ...": where to insert
+/// " (did you mean `memory_limit`?)" (after the field), and that hint.
+fn unknown_field_hint(message: &str) -> Option<(usize, String)> {
+    let rest = message.strip_prefix("unknown field `")?;
+    let (field, expected) = rest.split_once('`')?;
+    let at = "unknown field `".len() + field.len() + 1;
+    let expected = expected
+        .strip_prefix(", expected one of ")
+        .or_else(|| expected.strip_prefix(", expected "))?;
+    // serde lists them as "`a`", "`a` or `b`" or "one of `a`, `b`, `c`".
+    let known = expected
+        .split([',', ' '])
+        .filter(|k| k.starts_with('`'))
+        .map(|k| k.trim_matches('`'))
+        .filter(|k| !k.is_empty());
+    Some((at, crate::did_you_mean(field, known))).filter(|(_, h)| !h.is_empty())
 }
 
 /// The dotted path of the key at `span`, from the table header above it (or the header it is
@@ -206,4 +227,39 @@ fn normalize(key: &str) -> String {
         .map(|s| s.trim().trim_matches(['"', '\'']))
         .collect::<Vec<_>>()
         .join(".")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Manifest {
+        memory_limit: Option<String>,
+        timeout: Option<String>,
+    }
+
+    #[test]
+    fn an_unknown_key_is_located_and_the_closest_known_one_suggested() {
+        let error = parse::<Manifest>(
+            "timeout = \"1s\"\nmemry_limit = \"4MiB\"\n",
+            Path::new("p.toml"),
+        )
+        .expect_err("unknown key");
+        let message = error.to_string();
+        assert!(
+            message.starts_with(
+                "p.toml:2:1: memry_limit: unknown field `memry_limit` (did you mean `memory_limit`?), expected"
+            ),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn an_unknown_key_like_nothing_known_gets_no_suggestion() {
+        let error = parse::<Manifest>("colour = 1\n", Path::new("p.toml")).expect_err("unknown");
+        assert!(!error.to_string().contains("did you mean"), "{error}");
+    }
 }

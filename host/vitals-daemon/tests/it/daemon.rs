@@ -774,7 +774,7 @@ fn a_0_1_0_plugin_runs_next_to_0_2_0_ones_and_a_config_key_nobody_declared_is_re
     for (name, reason) in [
         (
             "typo",
-            "unknown config key `byts`; the plugin reads: bytes, details, detail_bytes",
+            "unknown config key `byts` (did you mean `bytes`?); the plugin reads: bytes, details, detail_bytes",
         ),
         (
             "unset",

@@ -266,7 +266,7 @@ fn plugin_run_refuses_a_misspelled_or_missing_config_key_by_name_before_running(
     let (code, out) = plugin_run(&guests::component("big-output"), &["--config", "byts=10"]);
     assert_eq!(code, 13, "{out}");
     assert!(
-        out.contains("unknown config key `byts`; the plugin reads: bytes, details, detail_bytes"),
+        out.contains("unknown config key `byts` (did you mean `bytes`?); the plugin reads: bytes, details, detail_bytes"),
         "{out}"
     );
     let (code, out) = plugin_run(&guests::component("env-reader"), &[]);

@@ -97,7 +97,7 @@ fn run_once_warns_and_refuses_a_typo(wasm: &Path, name: &str) {
     let printed = plugin_run(wasm, name, &["--config", "vaule=90"], 13);
     assert!(
         printed.contains(
-            "unknown config key `vaule`; the plugin reads: value, warn_above, fail_above"
+            "unknown config key `vaule` (did you mean `value`?); the plugin reads: value, warn_above, fail_above"
         ),
         "{printed}"
     );

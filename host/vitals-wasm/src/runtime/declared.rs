@@ -88,7 +88,8 @@ pub(crate) fn resolve(
     };
     let mut problems = Vec::new();
     for key in given.keys().filter(|k| !known(k)) {
-        problems.push(format!("unknown config key `{key}`"));
+        let hint = vitals_config::did_you_mean(key, declared.iter().map(|k| k.name.as_str()));
+        problems.push(format!("unknown config key `{key}`{hint}"));
     }
     for key in declared
         .iter()
@@ -155,7 +156,7 @@ mod tests {
         let error = resolve(&declared, &given(&[("vaule", "90")])).expect_err("typo");
         assert_eq!(
             error,
-            "unknown config key `vaule`; the plugin reads: value, unit"
+            "unknown config key `vaule` (did you mean `value`?); the plugin reads: value, unit"
         );
     }
 
@@ -174,7 +175,7 @@ mod tests {
         let declared = [key("url", true, None)];
         let error = resolve(&declared, &given(&[("ulr", "x"), ("x", "y")])).expect_err("two");
         assert!(error.starts_with(
-            "unknown config key `ulr`; unknown config key `x`; config key `url` is required"
+            "unknown config key `ulr` (did you mean `url`?); unknown config key `x`; config key `url` is required"
         ));
     }
 
