@@ -17,6 +17,10 @@ pub(crate) struct Cli {
     /// Log format.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "VITALS_LOG_FORMAT")]
     pub log_format: LogFormat,
+    /// Log more: the plugin and config commands log only warnings unless asked (`-v`: info,
+    /// `-vv`: debug); `serve` logs info. `RUST_LOG` overrides both.
+    #[arg(long, short, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -70,16 +74,35 @@ pub(crate) enum PluginCommand {
     /// print its first result. Exit codes: 0 installed (and passing), 10 warn, 11 fail or
     /// unknown, 13 rejected by the daemon, 1 anything else (bad manifest, no answer in time).
     Install(crate::authoring::install::InstallArgs),
+    /// List the plugins in a plugin directory, or, with `--daemon`, what the daemon runs:
+    /// version, state and last result.
+    List(crate::authoring::manage::ListArgs),
+    /// Remove a plugin (`NAME.wasm` and `NAME.toml`) from a plugin directory; with `--daemon`,
+    /// wait until the daemon no longer runs it.
+    Remove(crate::authoring::manage::RemoveArgs),
 }
 
 /// The embedded default config used by `vitals serve` without `--config`.
 pub(crate) const DEFAULT_CONFIG: &str = include_str!("config/default.toml");
 
-fn init_logs(format: LogFormat) {
+/// Logs go to stderr: `info` for `serve`, only warnings for the one-shot commands unless `-v`
+/// (their answer is on stdout, and an INFO line per run is noise there). Colour only on a
+/// terminal, and never with `NO_COLOR` set (<https://no-color.org>), so log files and pipes
+/// get plain text.
+fn init_logs(format: LogFormat, serving: bool, verbose: u8) {
+    use std::io::IsTerminal;
+    let level = match (serving, verbose) {
+        (_, 2..) => "debug",
+        (true, _) | (false, 1) => "info",
+        (false, 0) => "warn",
+    };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let colour = std::io::stderr().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(colour)
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),
@@ -90,7 +113,8 @@ fn init_logs(format: LogFormat) {
 /// Run the command line; the binary's `main` calls this.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logs(cli.log_format);
+    let serving = matches!(cli.command, Command::Serve { .. });
+    init_logs(cli.log_format, serving, cli.verbose);
     let result = match cli.command {
         Command::Validate { file } => validate(&file),
         Command::Serve { config, listen } => serve(config.as_deref(), listen),
@@ -100,6 +124,20 @@ pub fn main() -> ExitCode {
         }),
         Command::Plugin(PluginCommand::New(args)) => plugin_new(&args),
         Command::Plugin(PluginCommand::Install(args)) => return plugin_install(&args),
+        Command::Plugin(PluginCommand::List(args)) => print_from_runtime(async move {
+            let rows = crate::authoring::manage::list(&args).await?;
+            Ok(crate::authoring::manage::render(&rows, args.json))
+        }),
+        Command::Plugin(PluginCommand::Remove(args)) => print_from_runtime(async move {
+            let removed = crate::authoring::manage::remove(&args).await?;
+            let files: Vec<String> = removed.iter().map(|f| f.display().to_string()).collect();
+            let daemon = if args.daemon.url.is_some() {
+                "; the daemon no longer runs it"
+            } else {
+                ""
+            };
+            Ok(format!("removed {}{daemon}", files.join(" and ")))
+        }),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -117,7 +155,11 @@ fn plugin_run(args: &crate::authoring::cli::RunArgs) -> ExitCode {
         .enable_all()
         .build()
         .map_err(anyhow::Error::from)
-        .and_then(|rt| Ok(rt.block_on(crate::authoring::cli::run_once(args))?));
+        .and_then(|rt| {
+            let run =
+                crate::authoring::cli::run_once_with_progress(args, |line| eprintln!("{line}"));
+            Ok(rt.block_on(run)?)
+        });
     match summary {
         Ok(summary) => {
             println!("{summary}");
@@ -152,8 +194,15 @@ fn plugin_install(args: &crate::authoring::install::InstallArgs) -> ExitCode {
                 i.wasm.display(),
                 &i.sha256
             );
-            if let Some((state, output)) = &i.first_result {
-                println!("loaded by the daemon; first result: {state}: {output}");
+            match (&i.first_result, &i.already_running) {
+                (Some((state, output)), Some(version)) => println!(
+                    "already running: the daemon runs these files (version {version}); last \
+                     result: {state}: {output}"
+                ),
+                (Some((state, output)), None) => {
+                    println!("loaded by the daemon; first result: {state}: {output}")
+                }
+                (None, _) => {}
             }
             ExitCode::from(i.exit().code())
         }

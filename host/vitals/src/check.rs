@@ -152,6 +152,12 @@ impl Outcome {
     }
 }
 
+/// A duration in milliseconds as people and JSON should see it: rounded to the microsecond
+/// (`0.656`, not `0.6563199999999999`): whole microseconds are as precise as a check's timing means.
+pub fn millis(duration: Duration) -> f64 {
+    duration.as_micros() as f64 / 1000.0
+}
+
 /// One finished run of a check: its outcome plus when it ran and how long it took.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CheckResult {
@@ -278,6 +284,17 @@ mod opt_secs {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn milliseconds_are_shown_to_the_microsecond_without_float_noise() {
+        assert_eq!(millis(Duration::from_nanos(656_319)), 0.656);
+        assert_eq!(millis(Duration::from_nanos(1_601_584)), 1.601);
+        assert_eq!(
+            serde_json::to_string(&millis(Duration::from_nanos(1_601_584))).unwrap(),
+            "1.601"
+        );
+        assert_eq!(millis(Duration::from_secs(2)), 2000.0);
+    }
 
     #[test]
     fn statuses_order_from_best_to_worst() {

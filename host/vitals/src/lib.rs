@@ -39,7 +39,7 @@ pub use builder::{Vitals, VitalsBuilder, channel_settings, heartbeat_settings};
 pub use channel::ChannelProbe;
 pub use check::{
     Check, CheckKind, CheckResult, CheckSettings, CheckSpec, Details, Observed, Outcome, Pressure,
-    Status,
+    Status, millis,
 };
 pub use damping::FlapPolicy;
 pub use evaluator::{Evaluator, EvaluatorConfig, Registry, run_once};

@@ -269,6 +269,19 @@ fn split_pair<'a>(raw: &'a str, what: &'static str) -> Result<(&'a str, &'a str)
 
 /// Run the plugin in `args` once, in a fresh runtime with the compile cache of [`RunArgs::cache`].
 pub async fn run_once(args: &RunArgs) -> Result<RunSummary, PluginError> {
+    run_once_with_progress(args, |_| {}).await
+}
+
+/// A load (compile) still going after this long is reported, then every [`PROGRESS_EVERY`].
+const PROGRESS_AFTER: Duration = Duration::from_secs(1);
+const PROGRESS_EVERY: Duration = Duration::from_secs(3);
+
+/// [`run_once`], telling `progress` about a compile that takes more than a second (a JavaScript
+/// or Python component's first compile takes 5-25 s, which would otherwise look like a hang).
+pub(crate) async fn run_once_with_progress(
+    args: &RunArgs,
+    mut progress: impl FnMut(&str),
+) -> Result<RunSummary, PluginError> {
     let cache = args.cache();
     let runtime = PluginRuntime::new(RuntimeConfig {
         cache_dir: cache.clone(),
@@ -307,7 +320,21 @@ pub async fn run_once(args: &RunArgs) -> Result<RunSummary, PluginError> {
     let merged = given.with_manifest(manifest);
     let grants = merged.grants();
     let started = std::time::Instant::now();
-    let loaded = runtime.load(&args.file, grants).await?;
+    let load = runtime.load(&args.file, grants);
+    tokio::pin!(load);
+    let mut ticks =
+        tokio::time::interval_at(tokio::time::Instant::now() + PROGRESS_AFTER, PROGRESS_EVERY);
+    let loaded = loop {
+        tokio::select! {
+            loaded = &mut load => break loaded?,
+            _ = ticks.tick() => progress(&format!(
+                "compiling {} ({} s so far{})",
+                args.file.display(),
+                started.elapsed().as_secs(),
+                if cache.is_some() { "; cached for the next run" } else { "" },
+            )),
+        }
+    };
     let took = started.elapsed().as_secs_f64() * 1000.0;
     let load = match (&cache, runtime.cache().hits()) {
         (Some(dir), 0) => format!("compiled in {took:.0} ms, cached in {}", dir.display()),

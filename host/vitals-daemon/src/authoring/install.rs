@@ -5,12 +5,11 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Empty};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::cli::RunExit;
+use super::client::{ClientError, DaemonArgs, DaemonClient};
 use vitals_wasm::PluginError;
 use vitals_wasm::PluginManifest;
 use vitals_wasm::plugin_name;
@@ -30,13 +29,10 @@ pub(crate) struct InstallArgs {
     /// The daemon's plugin directory (`plugins.dir`).
     #[arg(long, env = "VITALS_PLUGIN_DIR", value_name = "PLUGIN_DIR")]
     pub dir: PathBuf,
-    /// Wait until the daemon at this URL (`http://host:port`) has loaded this exact file, then
-    /// print its first result (or the reason it was rejected).
-    #[arg(long, value_name = "URL")]
-    pub daemon: Option<url::Url>,
-    /// The daemon's `http.token`.
-    #[arg(long, env = "VITALS_TOKEN", hide_env_values = true)]
-    pub token: Option<String>,
+    /// With `--daemon`: wait until it has loaded this exact file, then print its first result
+    /// (or the reason it was rejected).
+    #[command(flatten)]
+    pub daemon: DaemonArgs,
     /// How long to wait for the daemon to load the file and run it once.
     #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
     pub wait: Duration,
@@ -48,6 +44,23 @@ pub(crate) enum InstallError {
     /// The check name cannot be a plugin file's name.
     #[error("check name {0:?}: use letters, digits, '-', '_' and '.' only (it becomes NAME.wasm)")]
     Name(String),
+    /// The manifest and the component name different checks, and `--name` does not choose.
+    #[error(
+        "the manifest {} names check {from_manifest:?}, the component {} names check \
+         {from_wasm:?}: rename one to match the other, or choose with --name {from_manifest}",
+        manifest.display(),
+        wasm.display()
+    )]
+    NamesDiffer {
+        /// The manifest given.
+        manifest: PathBuf,
+        /// The component given.
+        wasm: PathBuf,
+        /// The check name the manifest's file name gives.
+        from_manifest: String,
+        /// The check name the component's file name gives.
+        from_wasm: String,
+    },
     /// A file could not be read or written.
     #[error("{file}: {error}")]
     Io {
@@ -63,13 +76,8 @@ pub(crate) enum InstallError {
     #[error(transparent)]
     Manifest(#[from] PluginError),
     /// The daemon could not be asked, or answered something unexpected.
-    #[error("daemon {url}: {message}")]
-    Daemon {
-        /// The daemon's URL.
-        url: String,
-        /// What went wrong.
-        message: String,
-    },
+    #[error(transparent)]
+    Daemon(#[from] ClientError),
     /// The daemon rejected the file.
     #[error("rejected by the daemon: {0}")]
     Rejected(String),
@@ -100,8 +108,11 @@ pub(crate) struct Installed {
     pub manifest: Option<PathBuf>,
     /// sha256 of the component.
     pub sha256: String,
-    /// The first result: its state (pass, warn, fail, unknown) and output.
+    /// The first result: its state (pass, warn, fail, unknown) and output. For files the daemon
+    /// already ran, its latest result.
     pub first_result: Option<(String, String)>,
+    /// The version the daemon already ran from exactly these files, if it did.
+    pub already_running: Option<String>,
 }
 
 impl Installed {
@@ -116,7 +127,9 @@ impl Installed {
     }
 }
 
-/// The check name from `--name`, the manifest's file name or the component's.
+/// The check name from `--name`, the manifest's file name or the component's. Without `--name`,
+/// a manifest and a component named differently are refused: installing under either name could
+/// be a mistake (a renamed manifest would silently add a second plugin beside the first).
 fn check_name(args: &InstallArgs) -> Result<String, InstallError> {
     let stem = |p: &Path| {
         p.file_stem()
@@ -125,7 +138,18 @@ fn check_name(args: &InstallArgs) -> Result<String, InstallError> {
     };
     let name = match (&args.name, &args.manifest) {
         (Some(name), _) => name.clone(),
-        (None, Some(manifest)) => stem(manifest),
+        (None, Some(manifest)) => {
+            let (from_manifest, from_wasm) = (stem(manifest), stem(&args.file));
+            if from_manifest != from_wasm {
+                return Err(InstallError::NamesDiffer {
+                    manifest: manifest.clone(),
+                    wasm: args.file.clone(),
+                    from_manifest,
+                    from_wasm,
+                });
+            }
+            from_manifest
+        }
         (None, None) => stem(&args.file),
     };
     match plugin_name(&format!("{name}.wasm")) {
@@ -179,20 +203,17 @@ pub(crate) async fn install(
             error: std::io::Error::new(std::io::ErrorKind::NotFound, "no such directory"),
         });
     }
-    let wasm_target = args.dir.join(format!("{name}.wasm"));
     let manifest_target = args.dir.join(format!("{name}.toml"));
-    // The same bytes again: the daemon keeps what it runs and loads nothing new.
-    let unchanged = std::fs::read(&wasm_target).ok().as_ref() == Some(&wasm)
-        && manifest
-            .as_ref()
-            .is_none_or(|m| std::fs::read(&manifest_target).ok().as_ref() == Some(m));
-    let daemon = args.daemon.as_ref().map(|url| Daemon {
-        url: url.clone(),
-        token: args.token.clone(),
-    });
-    // Counted before the copy, so that only a load (or rejection) after it counts.
+    // The manifest the daemon will read: the one brought, else the one already in place.
+    let manifest_sha256 = match &manifest {
+        Some(bytes) => Some(sha256_hex(bytes)),
+        None => std::fs::read(&manifest_target).ok().map(|b| sha256_hex(&b)),
+    };
+    let daemon = args.daemon.client();
+    // Asked before the copy, so that only a load (or rejection) after it counts, and so that
+    // files equal to what already runs are answered at once: the daemon loads nothing for them.
     let before = match &daemon {
-        Some(d) => Some(d.counts(&name).await?),
+        Some(d) => Some(d.before(&name, &sha256, manifest_sha256.as_deref()).await?),
         None => None,
     };
     // The manifest first: the component's arrival is what makes the daemon load both.
@@ -206,69 +227,142 @@ pub(crate) async fn install(
         manifest,
         sha256,
         first_result: None,
+        already_running: None,
     };
     if let (Some(daemon), Some(before)) = (daemon, before) {
-        let wanted = Wanted { before, unchanged };
-        installed.first_result = Some(
-            wait_for_first_result(&daemon, &installed, wanted, args.wait, &mut progress).await?,
-        );
+        let result = match &before.running_version {
+            Some(_) => wait_for_restored(&daemon, &installed, args.wait, &mut progress).await?,
+            None => {
+                wait_for_first_result(&daemon, &installed, &before, args.wait, &mut progress)
+                    .await?
+            }
+        };
+        installed.first_result = Some(result);
+        installed.already_running = before.running_version;
     }
     Ok(installed)
 }
 
-/// What counts as the daemon having taken the installed file.
-#[derive(Debug, Clone, Copy)]
-struct Wanted {
-    /// The plugin's loads and rejections before the copy.
-    before: Counts,
-    /// The directory held these exact files already: the version running is the one wanted.
-    unchanged: bool,
+fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
 }
 
-/// A plugin's loads and rejections so far, from `/plugins` (zero for a plugin it does not list).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-struct Counts {
+/// What the daemon reported of the plugin before the copy.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Before {
+    /// Loads so far (zero for a plugin it does not list).
     loads: u64,
+    /// Rejections so far.
     rejections: u64,
+    /// The version running, when it runs exactly the files being installed (same component,
+    /// same manifest).
+    running_version: Option<String>,
+}
+
+/// Progress at most this often.
+const PROGRESS_EVERY: Duration = Duration::from_secs(2);
+/// How often the daemon is asked.
+const POLL: Duration = Duration::from_millis(200);
+
+/// One wait on the daemon, bounded by `--wait`, telling `progress` how it goes at most every
+/// [`PROGRESS_EVERY`].
+struct Waiting<'a, F> {
+    name: &'a str,
+    started: Instant,
+    wait: Duration,
+    last_progress: Option<Instant>,
+    progress: &'a mut F,
+}
+
+impl<'a, F: FnMut(&str)> Waiting<'a, F> {
+    fn new(name: &'a str, wait: Duration, progress: &'a mut F) -> Self {
+        Waiting {
+            name,
+            started: Instant::now(),
+            wait,
+            last_progress: None,
+            progress,
+        }
+    }
+
+    /// Whether there is time left.
+    fn going(&self) -> bool {
+        self.started.elapsed() < self.wait
+    }
+
+    /// Report `last` if due, then pause before asking again.
+    async fn pause(&mut self, last: &str) {
+        if self
+            .last_progress
+            .is_none_or(|t| t.elapsed() >= PROGRESS_EVERY)
+        {
+            let secs = self.started.elapsed().as_secs();
+            (self.progress)(&format!("{}: {last} ({secs} s)", self.name));
+            self.last_progress = Some(Instant::now());
+        }
+        tokio::time::sleep(POLL).await;
+    }
 }
 
 /// Poll the daemon until it has loaded `installed` and run it once.
 async fn wait_for_first_result(
-    daemon: &Daemon,
+    daemon: &DaemonClient,
     installed: &Installed,
-    wanted: Wanted,
+    before: &Before,
     wait: Duration,
     progress: &mut impl FnMut(&str),
 ) -> Result<(String, String), InstallError> {
-    let started = Instant::now();
+    let mut waiting = Waiting::new(&installed.name, wait, progress);
     let mut last = "nothing yet".to_owned();
-    let mut last_progress: Option<Instant> = None;
     let mut loaded_at: Option<SystemTime> = None;
-    while started.elapsed() < wait {
+    while waiting.going() {
         match loaded_at {
-            None => match daemon.plugin_state(installed, wanted).await? {
+            None => match daemon.plugin_state(installed, before).await? {
                 Seen::Loaded(at) => loaded_at = Some(at),
                 Seen::Rejected(reason) => return Err(InstallError::Rejected(reason)),
                 Seen::Waiting(what) => last = what,
             },
-            Some(at) => match daemon.check_result(&installed.name, at).await? {
+            Some(at) => match daemon.check_result(&installed.name, Some(at)).await? {
                 Some(result) => return Ok(result),
                 None => last = "loaded; waiting for its first run".to_owned(),
             },
         }
-        if last_progress.is_none_or(|t| t.elapsed() >= Duration::from_secs(2)) {
-            let secs = started.elapsed().as_secs();
-            progress(&format!("{}: {last} ({secs} s)", installed.name));
-            last_progress = Some(Instant::now());
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        waiting.pause(&last).await;
     }
-    Err(InstallError::TimedOut {
+    Err(timed_out(installed, wait, last))
+}
+
+/// The daemon already runs these files: wait only until it has seen them again (a rejection of
+/// the file they replace is withdrawn), then take its latest result.
+async fn wait_for_restored(
+    daemon: &DaemonClient,
+    installed: &Installed,
+    wait: Duration,
+    progress: &mut impl FnMut(&str),
+) -> Result<(String, String), InstallError> {
+    let mut waiting = Waiting::new(&installed.name, wait, progress);
+    let last = "already running; waiting for the daemon to withdraw the rejection of the file \
+                these replace";
+    while waiting.going() {
+        let rejected = daemon
+            .entry(&installed.name)
+            .await?
+            .is_some_and(|entry| !entry["rejected"].is_null());
+        if !rejected && let Some(result) = daemon.check_result(&installed.name, None).await? {
+            return Ok(result);
+        }
+        waiting.pause(last).await;
+    }
+    Err(timed_out(installed, wait, last.to_owned()))
+}
+
+fn timed_out(installed: &Installed, wait: Duration, last: String) -> InstallError {
+    InstallError::TimedOut {
         name: installed.name.clone(),
         sha256: installed.sha256.clone(),
         waited: humantime::format_duration(wait).to_string(),
         last,
-    })
+    }
 }
 
 /// What the daemon's `/plugins` says of the installed file.
@@ -278,85 +372,77 @@ enum Seen {
     Waiting(String),
 }
 
-struct Daemon {
-    url: url::Url,
-    token: Option<String>,
-}
-
-impl Daemon {
-    fn error(&self, message: impl Into<String>) -> InstallError {
-        InstallError::Daemon {
-            url: self.url.to_string(),
-            message: message.into(),
-        }
-    }
-
-    /// The plugins the daemon lists.
-    async fn plugins(&self) -> Result<Vec<Value>, InstallError> {
-        let (code, body) = self.get("/plugins").await?;
-        if code != 200 {
-            return Err(self.error(format!("GET /plugins answered {code}: {}", text(&body))));
-        }
-        serde_json::from_slice(&body)
-            .map_err(|e| self.error(format!("GET /plugins is not a JSON list: {e}")))
-    }
-
-    async fn counts(&self, name: &str) -> Result<Counts, InstallError> {
-        let list = self.plugins().await?;
-        Ok(list
-            .iter()
-            .find(|p| p["name"] == name)
-            .map(|p| Counts {
-                loads: p["loads"].as_u64().unwrap_or(0),
-                rejections: p["rejections"].as_u64().unwrap_or(0),
-            })
-            .unwrap_or_default())
+/// What the installer asks the daemon.
+impl DaemonClient {
+    async fn before(
+        &self,
+        name: &str,
+        sha256: &str,
+        manifest_sha256: Option<&str>,
+    ) -> Result<Before, InstallError> {
+        let Some(entry) = self.entry(name).await? else {
+            return Ok(Before::default());
+        };
+        let runs_these = entry["loaded_at"].is_string()
+            && entry["sha256"] == sha256
+            && entry["manifest_sha256"].as_str() == manifest_sha256;
+        Ok(Before {
+            loads: entry["loads"].as_u64().unwrap_or(0),
+            rejections: entry["rejections"].as_u64().unwrap_or(0),
+            running_version: runs_these
+                .then(|| entry["version"].as_str().unwrap_or("?").to_owned()),
+        })
     }
 
     async fn plugin_state(
         &self,
         installed: &Installed,
-        wanted: Wanted,
+        before: &Before,
     ) -> Result<Seen, InstallError> {
-        let list = self.plugins().await?;
-        let Some(entry) = list.iter().find(|p| p["name"] == installed.name.as_str()) else {
+        let Some(entry) = self.entry(&installed.name).await? else {
             return Ok(Seen::Waiting(
-                "the daemon has not seen the file yet".to_owned(),
+                "waiting for the daemon to notice the file (its watcher lets writes settle first)"
+                    .to_owned(),
             ));
         };
         let ours = |v: &Value| v["sha256"] == installed.sha256.as_str();
         let count = |key: &str| entry[key].as_u64().unwrap_or(0);
-        let reloaded = wanted.unchanged || count("loads") > wanted.before.loads;
-        if ours(entry)
-            && reloaded
+        if ours(&entry)
+            && count("loads") > before.loads
             && let Some(at) = entry["loaded_at"].as_str()
         {
             let at = humantime::parse_rfc3339_weak(at)
-                .map_err(|e| self.error(format!("loaded_at {at:?}: {e}")))?;
+                .map_err(|e| InstallError::from(self.error(format!("loaded_at {at:?}: {e}"))))?;
             return Ok(Seen::Loaded(at));
         }
         let rejected = &entry["rejected"];
-        if ours(rejected) && count("rejections") > wanted.before.rejections {
+        if ours(rejected) && count("rejections") > before.rejections {
             let reason = rejected["reason"].as_str().unwrap_or("no reason given");
             return Ok(Seen::Rejected(reason.to_owned()));
         }
-        Ok(Seen::Waiting(match entry["loading"]["since"].as_str() {
-            Some(since) => format!("compiling since {since}"),
-            None => "waiting for the daemon to load it".to_owned(),
+        let since = entry["loading"]["since"]
+            .as_str()
+            .and_then(|t| humantime::parse_rfc3339_weak(t).ok());
+        Ok(Seen::Waiting(match since {
+            Some(since) => {
+                let secs = SystemTime::now()
+                    .duration_since(since)
+                    .unwrap_or_default()
+                    .as_secs();
+                format!("the daemon is compiling and describing it ({secs} s so far)")
+            }
+            None => "waiting for the daemon to notice the file".to_owned(),
         }))
     }
 
-    /// The check's state and output once it has a result from at or after `loaded_at`.
+    /// The check's state and output once it has a result (from at or after `loaded_at`, if
+    /// given).
     async fn check_result(
         &self,
         name: &str,
-        loaded_at: SystemTime,
+        loaded_at: Option<SystemTime>,
     ) -> Result<Option<(String, String)>, InstallError> {
-        let (code, body) = self.get(&format!("/health/checks/{name}")).await?;
-        if !matches!(code, 200 | 503) {
-            return Err(self.error(format!("GET /health/checks/{name} answered {code}")));
-        }
-        let Ok(doc) = serde_json::from_slice::<Value>(&body) else {
+        let Some(doc) = self.check(name).await? else {
             return Ok(None);
         };
         // Both times are the daemon's, in milliseconds: a run of the replaced version that ended
@@ -364,7 +450,7 @@ impl Daemon {
         let fresh = doc["time"]
             .as_str()
             .and_then(|t| humantime::parse_rfc3339_weak(t).ok())
-            .is_some_and(|t| t >= loaded_at);
+            .is_some_and(|t| loaded_at.is_none_or(|at| t >= at));
         let state = doc["state"].as_str();
         Ok(match (fresh, state) {
             (true, Some(state)) => {
@@ -374,46 +460,4 @@ impl Daemon {
             _ => None,
         })
     }
-
-    /// One GET over HTTP/1.1: status code and body.
-    async fn get(&self, path: &str) -> Result<(u16, Bytes), InstallError> {
-        if self.url.scheme() != "http" {
-            return Err(self.error("only http:// is supported (the daemon's port, usually local)"));
-        }
-        let host = self.url.host_str().unwrap_or("127.0.0.1");
-        let port = self.url.port_or_known_default().unwrap_or(80);
-        let stream = tokio::net::TcpStream::connect((host, port))
-            .await
-            .map_err(|e| self.error(format!("cannot connect: {e}")))?;
-        let (mut sender, conn) =
-            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-                .await
-                .map_err(|e| self.error(e.to_string()))?;
-        tokio::spawn(conn);
-        let base = self.url.path().trim_end_matches('/');
-        let mut request =
-            http::Request::get(format!("{base}{path}")).header(http::header::HOST, host);
-        if let Some(token) = &self.token {
-            request = request.header(http::header::AUTHORIZATION, format!("Bearer {token}"));
-        }
-        let request = request
-            .body(Empty::<Bytes>::new())
-            .map_err(|e| self.error(e.to_string()))?;
-        let response = sender
-            .send_request(request)
-            .await
-            .map_err(|e| self.error(format!("GET {path}: {e}")))?;
-        let code = response.status().as_u16();
-        // The daemon's answers are small; a misdirected URL must not make this read forever.
-        let body = http_body_util::Limited::new(response.into_body(), 16 << 20)
-            .collect()
-            .await
-            .map_err(|e| self.error(format!("GET {path}: {e}")))?
-            .to_bytes();
-        Ok((code, body))
-    }
-}
-
-fn text(body: &[u8]) -> String {
-    String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned()
 }

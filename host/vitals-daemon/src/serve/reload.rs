@@ -231,12 +231,15 @@ impl Reloader {
     /// Read the config file again and apply it; the outcome is logged and kept for the status
     /// notes and metrics.
     pub(crate) async fn reload_file(&self) -> Result<ReloadSummary, String> {
-        let outcome = match &self.file {
-            None => Err("no config file: the daemon runs on its embedded default".to_owned()),
-            Some(file) => match config::load(file) {
-                Ok(cfg) => self.apply(cfg).await.map_err(|e| e.to_string()),
-                Err(e) => Err(e.to_string()),
-            },
+        let Some(file) = &self.file else {
+            // Nothing is wrong: there is nothing to re-read. Not an error, and not a note.
+            let why = "no config file to reload: the daemon runs on its embedded default";
+            tracing::info!("{why}");
+            return Err(why.to_owned());
+        };
+        let outcome = match config::load(file) {
+            Ok(cfg) => self.apply(cfg).await.map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
         };
         match &outcome {
             Ok(s) => tracing::info!(

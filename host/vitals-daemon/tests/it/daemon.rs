@@ -170,10 +170,10 @@ fn embedded_default_runs_on_a_fresh_directory_without_services() {
         .args(["serve", "--listen", &addr.to_string()])
         .current_dir(dir.path())
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let _daemon = Daemon(child);
+    let mut daemon = Daemon(child);
     wait_for(addr, "/health/ready", 200, wait::START);
     let (code, _, body) = request(addr, "GET", "/health/status", None).unwrap();
     assert_eq!(code, 200, "{body}");
@@ -184,6 +184,39 @@ fn embedded_default_runs_on_a_fresh_directory_without_services() {
     );
     assert_eq!(v["checks"]["jobs:depth"][0]["observedValue"], 0.0, "{body}");
     assert!(dir.path().join("data/vitals.db").exists());
+
+    // SIGHUP with no config file to re-read: nothing is wrong, so no error and no note.
+    let (lines_tx, lines) = std::sync::mpsc::channel();
+    let stderr = daemon.0.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = lines_tx.send(line);
+        }
+    });
+    let hup = Command::new("kill")
+        .args(["-HUP", &daemon.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(hup.success());
+    let mut log = Vec::new();
+    let line = loop {
+        match lines.recv_timeout(wait::START) {
+            Ok(line) if line.contains("no config file to reload") => break line,
+            Ok(line) => log.push(line),
+            Err(e) => panic!("no line about the SIGHUP ({e}): {log:#?}"),
+        }
+    };
+    assert!(line.contains("INFO"), "{line}");
+    let (_, _, body) = request(addr, "GET", "/health/status", None).unwrap();
+    assert!(!body.contains("reload"), "{body}");
+    let log = log.join("\n");
+    assert!(!log.contains("ERROR"), "{log}");
+    // Written to a pipe: plain text, no colour codes.
+    assert!(!log.contains('\u{1b}') && !line.contains('\u{1b}'), "{log}");
 }
 
 #[test]

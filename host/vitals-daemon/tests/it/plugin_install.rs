@@ -1,6 +1,7 @@
-//! `vitals plugin install` as an author runs it, from a directory outside the checkout, against
-//! a real `vitals serve`: validated manifest, both files in place atomically, the daemon's first
-//! result (or its rejection) and an exit code for each.
+//! `vitals plugin install`, `list` and `remove` as an author runs them, from a directory outside
+//! the checkout, against a real `vitals serve`: validated manifest, both files in place
+//! atomically, the daemon's first result (or its rejection) and an exit code for each; what is
+//! installed, and taking it out again.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -16,9 +17,27 @@ const TOKEN: &str = "install-secret";
 
 /// `vitals plugin install ARGS...` run from `cwd`: exit code, stdout, stderr.
 fn install(cwd: &Path, args: &[&str]) -> (i32, String, String) {
+    plugin(cwd, "install", args)
+}
+
+/// `vitals plugin install hog_check.wasm --manifest hog-check.toml --dir DIR EXTRA...` in the
+/// author's project made by [`project`].
+fn install_hog(cwd: &Path, dir: &str, extra: &[&str]) -> (i32, String, String) {
+    let args = [
+        "hog_check.wasm",
+        "--manifest",
+        "hog-check.toml",
+        "--dir",
+        dir,
+    ];
+    install(cwd, &[&args[..], extra].concat())
+}
+
+/// `vitals plugin COMMAND ARGS...` run from `cwd`: exit code, stdout, stderr.
+fn plugin(cwd: &Path, command: &str, args: &[&str]) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_vitals"))
         .current_dir(cwd)
-        .args(["plugin", "install"])
+        .args(["plugin", command])
         .args(args)
         .env("VITALS_TOKEN", TOKEN)
         .output()
@@ -61,16 +80,8 @@ fn install_puts_both_files_in_place_and_prints_the_daemon_s_first_result_of_that
     let dir_arg = plugins.to_str().unwrap();
 
     let author = project("[config]\nmib = \"4\"\n");
-    let args = [
-        "hog_check.wasm",
-        "--manifest",
-        "hog-check.toml",
-        "--dir",
-        dir_arg,
-        "--daemon",
-        &url,
-    ];
-    let (code, out, err) = install(author.path(), &args);
+    let args = ["--daemon", &url];
+    let (code, out, err) = install_hog(author.path(), dir_arg, &args);
     assert_eq!(code, 0, "{out}{err}");
     assert!(
         out.contains("first result: pass: allocated 4 MiB"),
@@ -95,7 +106,7 @@ fn install_puts_both_files_in_place_and_prints_the_daemon_s_first_result_of_that
         "memory_limit = \"16MiB\"\n[config]\nmib = \"64\"\n",
     )
     .unwrap();
-    let (code, out, err) = install(author.path(), &args);
+    let (code, out, err) = install_hog(author.path(), dir_arg, &args);
     assert_eq!(code, 11, "{out}{err}");
     assert!(
         out.contains("first result: fail: memory limit 16 MiB exceeded"),
@@ -132,16 +143,7 @@ fn a_bad_manifest_or_a_file_that_is_not_webassembly_is_refused_before_anything_i
     let plugins = tempfile::tempdir().unwrap();
     let dir_arg = plugins.path().to_str().unwrap();
     let author = project("memory_limit = \"16MiB\"\nmemry = 3\n");
-    let (code, out, err) = install(
-        author.path(),
-        &[
-            "hog_check.wasm",
-            "--manifest",
-            "hog-check.toml",
-            "--dir",
-            dir_arg,
-        ],
-    );
+    let (code, out, err) = install_hog(author.path(), dir_arg, &[]);
     assert_eq!(code, 1, "{out}{err}");
     assert!(
         err.contains("plugin manifest hog-check.toml:2:1") && err.contains("unknown field `memry`"),
@@ -160,4 +162,160 @@ fn a_bad_manifest_or_a_file_that_is_not_webassembly_is_refused_before_anything_i
     assert!(err.contains("check name \"no/slash\""), "{err}");
 
     assert_eq!(std::fs::read_dir(plugins.path()).unwrap().count(), 0);
+}
+
+/// The rejection of check `name` as `/plugins`, the status notes and the metrics show it.
+fn rejection_everywhere(addr: SocketAddr, name: &str) -> (bool, bool, bool) {
+    let (_, _, plugins) = request(addr, "GET", "/plugins", Some(TOKEN)).unwrap();
+    let plugins: serde_json::Value = serde_json::from_str(&plugins).unwrap();
+    let entry = plugins
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == name)
+        .cloned()
+        .unwrap_or_default();
+    let (_, _, status) = request(addr, "GET", "/health/status", Some(TOKEN)).unwrap();
+    let (_, _, metrics) = request(addr, "GET", "/metrics", Some(TOKEN)).unwrap();
+    (
+        !entry["rejected"].is_null(),
+        status.contains(&format!("plugin '{name}': ")) && status.contains("rejected at"),
+        metrics.contains(&format!("vitals_plugin_rejected{{plugin=\"{name}\"}} 1")),
+    )
+}
+
+#[test]
+fn reinstalling_the_running_version_after_a_rejected_manifest_answers_at_once_and_withdraws_the_rejection()
+ {
+    let (_dir, _daemon, plugins, addr) = ready_daemon();
+    let url = format!("http://{addr}");
+    let dir_arg = plugins.to_str().unwrap();
+    let good = "[config]\nmib = \"4\"\n";
+    let author = project(good);
+    // A hang fails this test after a minute, not after the 5-minute default.
+    let args = ["--daemon", &url, "--wait", "60s"];
+    let (code, out, err) = install_hog(author.path(), dir_arg, &args);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(
+        rejection_everywhere(addr, "hog-check"),
+        (false, false, false)
+    );
+
+    // The author's first ordinary mistake: a config key the plugin does not declare.
+    std::fs::write(
+        author.path().join("hog-check.toml"),
+        "[config]\nmib = \"4\"\nmibs = \"8\"\n",
+    )
+    .unwrap();
+    let (code, out, err) = install_hog(author.path(), dir_arg, &args);
+    assert_eq!(code, 13, "{out}{err}");
+    assert!(err.contains("mibs"), "{err}");
+    assert_eq!(rejection_everywhere(addr, "hog-check"), (true, true, true));
+
+    // Fixed: the files are the running version's again. The daemon loads nothing, says so at
+    // once, and the rejection goes everywhere it was shown.
+    std::fs::write(author.path().join("hog-check.toml"), good).unwrap();
+    let (code, out, err) = install_hog(author.path(), dir_arg, &args);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("already running: the daemon runs these files (version ")
+            && out.contains("last result: pass: allocated 4 MiB"),
+        "{out}{err}"
+    );
+    assert_eq!(
+        rejection_everywhere(addr, "hog-check"),
+        (false, false, false)
+    );
+
+    // The same files once more: still an immediate answer, nothing reloaded.
+    let (code, out, err) = install_hog(author.path(), dir_arg, &args);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("already running"), "{out}{err}");
+}
+
+#[test]
+fn list_shows_what_is_installed_and_remove_takes_it_out_of_the_directory_and_the_daemon() {
+    let (_dir, _daemon, plugins, addr) = ready_daemon();
+    let url = format!("http://{addr}");
+    let dir_arg = plugins.to_str().unwrap();
+    let author = project("[config]\nmib = \"4\"\n");
+    let (code, out, err) = install_hog(author.path(), dir_arg, &["--daemon", &url]);
+    assert_eq!(code, 0, "{out}{err}");
+
+    let (code, out, err) = plugin(author.path(), "list", &["--dir", dir_arg]);
+    assert_eq!(code, 0, "{out}{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines[0].starts_with("NAME"), "{out}");
+    assert!(
+        lines[1].starts_with("hog-check") && lines[1].contains("installed"),
+        "{out}"
+    );
+    assert!(err.is_empty(), "no log lines unless asked: {err}");
+
+    let (code, out, err) = plugin(author.path(), "list", &["--daemon", &url]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("running") && out.contains("pass: allocated 4 MiB"),
+        "{out}"
+    );
+    let (code, out, err) = plugin(author.path(), "list", &["--daemon", &url, "--json"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let rows: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(rows[0]["name"], "hog-check", "{out}");
+    assert_eq!(rows[0]["state"], "running", "{out}");
+    assert!(rows[0]["version"].is_string(), "{out}");
+    assert!(
+        rows[0]["manifest"]
+            .as_str()
+            .is_some_and(|m| m.ends_with("hog-check.toml")),
+        "{out}"
+    );
+
+    // A typo is refused, naming the plugin meant; nothing is removed.
+    let (code, out, err) = plugin(author.path(), "remove", &["hog-chek", "--dir", dir_arg]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(err.contains("did you mean \"hog-check\"?"), "{err}");
+    assert!(plugins.join("hog-check.wasm").is_file());
+
+    let (code, out, err) = plugin(
+        author.path(),
+        "remove",
+        &["hog-check", "--dir", dir_arg, "--daemon", &url],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("hog-check.wasm and ") && out.contains("the daemon no longer runs it"),
+        "{out}"
+    );
+    assert_eq!(std::fs::read_dir(&plugins).unwrap().count(), 0);
+    let (_, _, listed) = request(addr, "GET", "/plugins", Some(TOKEN)).unwrap();
+    assert!(!listed.contains("hog-check"), "{listed}");
+    let (code, out, _) = plugin(author.path(), "list", &["--dir", dir_arg]);
+    assert_eq!((code, out.trim()), (0, "no plugins"));
+}
+
+#[test]
+fn a_manifest_named_unlike_its_component_is_refused_with_the_fix_unless_name_chooses() {
+    let plugins = tempfile::tempdir().unwrap();
+    let dir_arg = plugins.path().to_str().unwrap();
+    let author = project("[config]\nmib = \"4\"\n");
+    std::fs::rename(
+        author.path().join("hog-check.toml"),
+        author.path().join("hog.toml"),
+    )
+    .unwrap();
+    let args = ["hog_check.wasm", "--manifest", "hog.toml", "--dir", dir_arg];
+    let (code, out, err) = install(author.path(), &args);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        err.contains("the manifest hog.toml names check \"hog\", the component hog_check.wasm names check \"hog-check\"")
+            && err.contains("--name hog"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read_dir(plugins.path()).unwrap().count(), 0);
+
+    let (code, out, err) = install(author.path(), &[&args[..], &["--name", "hog"]].concat());
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(plugins.path().join("hog.wasm").is_file());
+    assert!(plugins.path().join("hog.toml").is_file());
 }

@@ -126,7 +126,7 @@ impl Check for DatabaseCheck {
         let started = Instant::now();
         let result = ds.query_read_only(&self.query, &[], limits).await;
         let elapsed = started.elapsed();
-        let latency_ms = elapsed.as_secs_f64() * 1000.0;
+        let latency_ms = vitals::millis(elapsed);
         let outcome = match result {
             Err(QueryError::CircuitOpen { retry_in }) => Outcome::fail(format!(
                 "circuit open ({} consecutive failures); next probe in {}s",

@@ -422,7 +422,7 @@ impl PluginCheck {
             .detail("plugin", d.name.clone())
             .detail("plugin_version", d.version.clone())
             .detail("memory_peak_bytes", report.peak_memory)
-            .detail("run_ms", report.wall.as_secs_f64() * 1000.0)
+            .detail("run_ms", vitals::millis(report.wall))
             .detail("instance", if reused { "warm" } else { "fresh" })
             .detail("quarantine", self.quarantine_detail(Instant::now()));
         PluginRun { outcome, stop }

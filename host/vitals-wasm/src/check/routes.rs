@@ -79,6 +79,8 @@ struct Plugin {
     version: String,
     file: String,
     sha256: String,
+    /// sha256 of the manifest (`NAME.toml`) the running version was loaded with.
+    manifest_sha256: Option<String>,
     loaded_at: Option<String>,
     /// `{"state": "active" | "quarantined", "consecutive_traps": n[, "retry_in_secs": n]}`.
     quarantine: BTreeMap<String, Value>,

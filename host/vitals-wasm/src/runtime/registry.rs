@@ -20,6 +20,8 @@ struct Identity {
     version: String,
     file: PathBuf,
     sha256: String,
+    /// sha256 of the `NAME.toml` it was loaded with, if any.
+    manifest_sha256: Option<String>,
     loaded_at: Option<SystemTime>,
 }
 
@@ -110,8 +112,15 @@ impl PluginStats {
             version: version.to_owned(),
             file,
             sha256: sha256.to_owned(),
+            manifest_sha256: None,
             loaded_at: Some(loaded_at),
         };
+    }
+
+    /// Record the manifest the running version was loaded with (its bytes' sha256), so that an
+    /// installer can tell whether the files it brings are what already runs.
+    pub(crate) fn set_manifest(&self, manifest: Option<&[u8]>) {
+        lock(&self.identity).manifest_sha256 = manifest.map(crate::runtime::cache::sha256_hex);
     }
 
     /// Record one finished run (trapped or not).
@@ -173,7 +182,15 @@ impl PluginStats {
         });
     }
 
-    /// The latest rejected file, until a good one is loaded.
+    /// The files of the running version are back (a rejected file was replaced by the one that
+    /// runs): the rejection no longer describes anything. Whether there was one to withdraw.
+    pub(crate) fn withdraw_rejection(&self) -> bool {
+        *lock(&self.loading) = None;
+        lock(&self.rejection).take().is_some()
+    }
+
+    /// The latest rejected file, until a good one is loaded or the running version's files are
+    /// back.
     pub fn rejection(&self) -> Option<Rejection> {
         lock(&self.rejection).clone()
     }
@@ -236,13 +253,16 @@ pub struct PluginView {
     pub file: PathBuf,
     /// sha256 of the file.
     pub sha256: String,
+    /// sha256 of the manifest (`NAME.toml`) it was loaded with; `None` without one.
+    pub manifest_sha256: Option<String>,
     /// When it was loaded (RFC 3339, milliseconds).
     pub loaded_at: Option<String>,
     /// Quarantine state.
     pub quarantine: QuarantineState,
     /// The last trap or load error.
     pub last_error: Option<String>,
-    /// The latest file that was rejected, until a good one replaces it.
+    /// The latest file that was rejected, until a good one replaces it or the running
+    /// version's files are back.
     pub rejected: Option<Rejection>,
     /// The file being loaded now (a first version or a new one), and since when.
     pub loading: Option<Loading>,
@@ -308,6 +328,7 @@ impl PluginRegistry {
                     version: id.version,
                     file: id.file,
                     sha256: id.sha256,
+                    manifest_sha256: id.manifest_sha256,
                     loaded_at: id
                         .loaded_at
                         .map(|t| humantime::format_rfc3339_millis(t).to_string()),

@@ -118,6 +118,9 @@ pub struct ReconcileReport {
     pub rejected: Vec<String>,
     /// Checks removed.
     pub removed: Vec<String>,
+    /// Checks whose files are the running version's again after a rejected file: nothing
+    /// reloaded, the rejection was withdrawn.
+    pub restored: Vec<String>,
     /// When a deferred file must be looked at again, if any.
     pub retry_at: Option<Instant>,
 }
@@ -125,7 +128,10 @@ pub struct ReconcileReport {
 impl ReconcileReport {
     /// Whether the pass changed anything.
     pub fn changed(&self) -> bool {
-        !(self.loaded.is_empty() && self.rejected.is_empty() && self.removed.is_empty())
+        !(self.loaded.is_empty()
+            && self.rejected.is_empty()
+            && self.removed.is_empty()
+            && self.restored.is_empty())
     }
 }
 
@@ -309,8 +315,9 @@ impl PluginSupervisor {
             self.runtime.registry().remove(&name);
             report.removed.push(name);
         }
-        if !report.rejected.is_empty() || !report.removed.is_empty() {
-            // Rejections and removals change what the snapshot renders (notes, /plugins, metrics).
+        if !report.rejected.is_empty() || !report.removed.is_empty() || !report.restored.is_empty()
+        {
+            // Rejections, withdrawn rejections and removals change what the snapshot renders (notes, /plugins, metrics).
             self.registry.refresh();
         }
         if self.config.prune_cache && report.changed() {
@@ -352,6 +359,8 @@ impl PluginSupervisor {
             .get(name)
             .is_some_and(|c| c.fingerprint == fingerprint)
         {
+            // The running version's own files (a bad manifest deleted again, say).
+            self.restored(state, name, want, report);
             return None;
         }
         match state.attempts.get(name) {
@@ -375,7 +384,7 @@ impl PluginSupervisor {
         {
             // Touched or copied over with the same bytes: nothing to reload.
             current.fingerprint = fingerprint;
-            state.attempts.remove(name);
+            self.restored(state, name, want, report);
             return None;
         }
         // Judged before loading: a slow compile must not make a fresh file look settled.
@@ -394,6 +403,26 @@ impl PluginSupervisor {
             manifest_bytes,
             fresh_for,
         })
+    }
+
+    /// The files of check `name` are the running version's. If a rejected file had replaced
+    /// them, its rejection goes (notes, `/plugins`, metrics): otherwise it would outlive its
+    /// cause until a restart.
+    fn restored(&self, state: &mut State, name: &str, want: &Wanted, report: &mut ReconcileReport) {
+        state.attempts.remove(name);
+        if self.runtime.registry().stats(name).withdraw_rejection() {
+            let version = state
+                .current
+                .get(name)
+                .map(|c| c.loaded.description().version.clone())
+                .unwrap_or_default();
+            tracing::info!(
+                check = %name,
+                "{} is the running version {version} again; its rejection is withdrawn",
+                want.file.display(),
+            );
+            report.restored.push(name.to_owned());
+        }
     }
 
     /// Put the outcome of one load into effect.
@@ -448,7 +477,9 @@ impl PluginSupervisor {
                     ),
                 };
                 tracing::info!(check = %name, "{note}");
-                self.runtime.registry().stats(name).record_load();
+                let stats = self.runtime.registry().stats(name);
+                stats.record_load();
+                stats.set_manifest(manifest_bytes.as_deref());
                 self.registry.upsert_noted(spec, note);
                 state.attempts.remove(name);
                 state.placeholders.remove(name);

@@ -1,5 +1,6 @@
-//! Hot reload: files dropped into, replaced in and removed from a watched plugin directory, in a
-//! running daemon. The last good version always keeps serving, and probes never notice.
+//! Hot reload: files dropped into, replaced in and removed from a watched plugin directory, under
+//! a running engine whose probes are served as the daemon serves them. The last good version
+//! always keeps serving, and probes never notice.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -341,6 +342,57 @@ async fn a_corrupt_replacement_keeps_the_last_good_version_until_a_good_file_fix
         metrics.contains("vitals_plugin_rejected{plugin=\"svc\"} 0"),
         "{metrics}"
     );
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn copying_the_running_version_back_over_a_rejected_file_withdraws_the_rejection_everywhere()
+{
+    let _beside = support::HEAVY.read().await;
+    let h = Harness::start().await;
+    let good = guests::variant("versioned-a", "", 0);
+    guests::install(h.dir.path(), "svc.wasm", &good);
+    h.wait_output("svc", "versioned v1").await;
+    let loads = h.view("svc").unwrap().loads;
+
+    // Two kinds of mistake, each undone by hand: the running component copied back over a
+    // corrupt one, and a bad manifest deleted again.
+    let corrupt: &[u8] = b"\0asm\x0d\0\x01\0 this is not a component";
+    for mistake in ["svc.wasm", "svc.toml"] {
+        match mistake {
+            "svc.wasm" => guests::install(h.dir.path(), "svc.wasm", corrupt),
+            _ => guests::install(h.dir.path(), "svc.toml", b"memry = 3\n"),
+        }
+        h.wait_until("the file is rejected", |h| {
+            h.view("svc").is_some_and(|v| v.rejected.is_some())
+        })
+        .await;
+        let metrics = h.get("/metrics").await;
+        assert!(
+            metrics.contains("vitals_plugin_rejected{plugin=\"svc\"} 1"),
+            "{metrics}"
+        );
+        match mistake {
+            "svc.wasm" => guests::install(h.dir.path(), "svc.wasm", &good),
+            _ => std::fs::remove_file(h.path("svc.toml")).unwrap(),
+        }
+        h.wait_until("the rejection is withdrawn", |h| {
+            h.view("svc").is_some_and(|v| v.rejected.is_none())
+        })
+        .await;
+        let view = h.view("svc").unwrap();
+        assert_eq!(view.loads, loads, "nothing was reloaded: {view:?}");
+        assert_eq!(view.state, PluginState::Running);
+        let status = h.get("/health/status").await;
+        assert!(!status.contains("plugin 'svc': "), "{status}");
+        let metrics = h.get("/metrics").await;
+        assert!(
+            metrics.contains("vitals_plugin_rejected{plugin=\"svc\"} 0"),
+            "{metrics}"
+        );
+        assert!(!h.get("/plugins").await.contains("\"rejected\":{"));
+    }
+    assert_eq!(h.output("svc").as_deref(), Some("versioned v1"));
     h.stop().await;
 }
 

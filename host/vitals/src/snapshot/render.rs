@@ -372,7 +372,7 @@ pub(super) fn check_fragment(c: &CheckState) -> Box<RawValue> {
         time: last.map(|r| rfc3339(r.time)),
         output: last.map_or("no result yet", |r| r.outcome.output.as_str()),
         raw_status: last.map(|r| r.outcome.status.as_str()),
-        duration_ms: last.map(|r| r.duration.as_secs_f64() * 1000.0),
+        duration_ms: last.map(|r| crate::check::millis(r.duration)),
         observed_value: observed.map(|o| o.value),
         observed_unit: observed.map(|o| o.unit.as_str()),
         details: last.map(|r| &r.outcome.details).filter(|d| !d.is_empty()),

@@ -87,7 +87,7 @@ impl MetricsSource for PluginRegistry {
         out.family(
             name,
             "gauge",
-            "1 while the plugin's latest file is rejected (a good one clears it).",
+            "1 while the plugin's latest file is rejected (a good one, or the running one's files back, clears it).",
         );
         for (plugin, s) in &all {
             let rejected = if lock(&s.rejection).is_some() {
