@@ -300,7 +300,8 @@ fn serve(file: Option<&Path>, listen: Option<SocketAddr>) -> anyhow::Result<()> 
         daemon.run_until_signal().await?;
         Ok(())
     });
-    // A compile abandoned by a stop during start-up cannot be interrupted: don't wait for it.
-    rt.shutdown_timeout(std::time::Duration::from_secs(1));
+    // A compile in flight (Cranelift cannot be interrupted) or a run stuck in a blocking call is
+    // abandoned: the process exits without waiting for it.
+    rt.shutdown_timeout(std::time::Duration::from_millis(100));
     served
 }

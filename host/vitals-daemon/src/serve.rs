@@ -348,28 +348,29 @@ impl Daemon {
     }
 
     /// Serve until SIGTERM or SIGINT, then drain and stop; SIGHUP reloads the config file. A
-    /// second SIGTERM/SIGINT during the drain window stops at once.
+    /// second SIGTERM/SIGINT during the drain window stops at once, and so does a signal during
+    /// start-up: a daemon that was never ready has no traffic to drain.
     pub async fn run_until_signal(mut self) -> Result<(), ServeError> {
         let mut signals = match self.signals.take() {
             Some(signals) => signals,
             None => Signals::new()?,
         };
-        // A stop signal during start-up: straight to the drain.
-        if !self.stop_requested {
-            // Signal handlers are installed and the probe server is listening: serving.
-            notify::ready();
-            loop {
-                match signals.next().await {
-                    Signal::Stop => break,
-                    Signal::Reload => {
-                        tracing::info!("SIGHUP: reloading the config");
-                        notify::reloading();
-                        // The outcome is logged and shown in the status notes by the reload
-                        // task; a rejected config leaves the old one serving, so READY=1 either
-                        // way.
-                        let _ = self.reload().await;
-                        notify::ready();
-                    }
+        if self.stop_requested {
+            tracing::info!("stopping: the signal came during start-up, nothing to drain");
+            return self.stop_now().await;
+        }
+        // Signal handlers are installed and the probe server is listening: serving.
+        notify::ready();
+        loop {
+            match signals.next().await {
+                Signal::Stop => break,
+                Signal::Reload => {
+                    tracing::info!("SIGHUP: reloading the config");
+                    notify::reloading();
+                    // The outcome is logged and shown in the status notes by the reload task; a
+                    // rejected config leaves the old one serving, so READY=1 either way.
+                    let _ = self.reload().await;
+                    notify::ready();
                 }
             }
         }
@@ -383,11 +384,23 @@ impl Daemon {
                 _ = &mut drain => break,
                 signal = signals.next() => if signal == Signal::Stop {
                     tracing::warn!("second signal: stopping without waiting");
-                    break;
+                    return self.stop_now().await;
                 },
             }
         }
         self.stop().await
+    }
+
+    /// Stop without waiting for anything that could take long: open connections, runs in
+    /// flight and compiles are left to the process's exit.
+    async fn stop_now(self) -> Result<(), ServeError> {
+        match tokio::time::timeout(STOP_NOW_WITHIN, self.stop()).await {
+            Ok(stopped) => stopped,
+            Err(_) => {
+                tracing::info!("stopped (work in flight abandoned)");
+                Ok(())
+            }
+        }
     }
 
     /// Stop the server and the evaluator now.
@@ -417,6 +430,9 @@ impl Daemon {
         }
     }
 }
+
+/// How long a stop "at once" may wait for the server and the evaluator to wind down.
+const STOP_NOW_WITHIN: Duration = Duration::from_millis(200);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Signal {

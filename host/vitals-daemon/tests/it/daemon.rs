@@ -863,14 +863,26 @@ fn readiness_stays_starting_until_the_plugin_directory_is_loaded() {
 }
 
 #[test]
-fn a_sigterm_during_start_up_drains_and_exits_cleanly() {
+fn a_sigterm_during_start_up_stops_at_once_abandoning_the_compile_in_flight() {
     let dir = tempfile::tempdir().unwrap();
-    let config = slow_start_config(dir.path());
+    let (config, plugins) = plugin_dir_config(dir.path());
+    // StarlingMonkey: seconds of compiling, into the daemon's empty private cache.
+    guests::install(
+        &plugins,
+        "script.wasm",
+        &std::fs::read(guests::component("misbehave-js")).unwrap(),
+    );
     let addr = free_port();
     let mut daemon = serve_config(&config, addr, ("START_TOKEN", "start-secret"));
-    wait_for(addr, "/health/live", 200, wait::START);
-    let (code, _, body) = request(addr, "GET", "/health/ready", None).unwrap();
-    assert_eq!((code, body.as_str()), (503, "starting\n"), "still starting");
+    wait::until(
+        "the compile is under way",
+        wait::START,
+        || match check_answer(addr, "script") {
+            Some((503, output)) if output.starts_with("loading: ") => Ok(()),
+            other => Err(format!("{other:?}")),
+        },
+    );
+    let sent = Instant::now();
     let status = Command::new("kill")
         .args(["-TERM", &daemon.0.id().to_string()])
         .status()
@@ -879,7 +891,42 @@ fn a_sigterm_during_start_up_drains_and_exits_cleanly() {
     let exit = wait::until("the daemon exits", wait::COMPILE, || {
         daemon.0.try_wait().unwrap()
     });
+    println!("exited {:?} after the signal", sent.elapsed());
     assert!(exit.success(), "exit status {exit:?}");
     let log = daemon.log();
-    assert!(log.contains("draining"), "{log}");
+    assert!(log.contains("nothing to drain"), "{log}");
+    assert!(
+        !log.lines()
+            .any(|l| l.contains("check=script") && l.contains(": loaded ")),
+        "the compile was waited for: {log}"
+    );
+}
+
+#[test]
+fn a_second_sigterm_during_the_drain_stops_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (config, _) = plugin_dir_config(dir.path());
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, text.replace("drain = \"1s\"", "drain = \"1h\"")).unwrap();
+    let addr = free_port();
+    let mut daemon = serve_config(&config, addr, ("START_TOKEN", "start-secret"));
+    wait_for(addr, "/health/ready", 200, wait::START);
+    let term = || {
+        let status = Command::new("kill")
+            .args(["-TERM", &daemon.0.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    };
+    term();
+    wait_for(addr, "/health/ready", 503, wait::START);
+    let sent = Instant::now();
+    term();
+    let exit = wait::until("the daemon exits", wait::START, || {
+        daemon.0.try_wait().unwrap()
+    });
+    println!("exited {:?} after the second signal", sent.elapsed());
+    assert!(exit.success(), "exit status {exit:?}");
+    let log = daemon.log();
+    assert!(log.contains("second signal"), "{log}");
 }
