@@ -215,6 +215,12 @@ impl HealthSnapshot {
         self.docs.status(self)
     }
 
+    /// For the initial snapshot, published before any evaluation (a service still starting):
+    /// what start-up waits for, if a pending source says ("compiling 3 plugins: ...").
+    pub fn starting(&self) -> Option<String> {
+        (self.seq == 0).then(|| self.docs.starting()).flatten()
+    }
+
     /// `/health/ready?verbose`: a line per check, then the verdict.
     pub fn ready_verbose_body(&self) -> Bytes {
         self.docs.ready_verbose(self)

@@ -834,6 +834,7 @@ fn readiness_stays_starting_until_the_plugin_directory_is_loaded() {
     let addr = free_port();
     let _daemon = serve_config(&config, addr, ("START_TOKEN", "start-secret"));
     let mut starting = 0;
+    let mut said_compiling = false;
     let first_ready = wait::until("readiness passes", wait::COMPILE, || {
         match request(addr, "GET", "/health/ready?verbose", Some("start-secret")) {
             Some((200, _, body)) => Ok(body),
@@ -845,6 +846,7 @@ fn readiness_stays_starting_until_the_plugin_directory_is_loaded() {
                     .is_some_and(|l| l.starts_with("starting")) =>
             {
                 starting += 1;
+                said_compiling |= body == "starting: compiling 1 plugin: script\n";
                 Err(body)
             }
             Some((code, _, body)) => panic!("readiness answered {code} during start-up: {body}"),
@@ -855,6 +857,7 @@ fn readiness_stays_starting_until_the_plugin_directory_is_loaded() {
         starting > 0,
         "start-up was never seen: the test proves nothing"
     );
+    assert!(said_compiling, "start-up never said what it waited for");
     // The first "ready" already counts the plugin, not only the heartbeat registered before it.
     assert!(
         first_ready.contains("script") && first_ready.contains("worker"),

@@ -383,6 +383,24 @@ impl vitals::PendingSource for PluginRegistry {
             r.at
         ))
     }
+
+    fn starting(&self) -> Option<String> {
+        const NAMED: usize = 5;
+        let loading: Vec<String> = lock(&self.by_name)
+            .iter()
+            .filter(|(_, s)| lock(&s.loading).is_some())
+            .map(|(name, _)| name.clone())
+            .collect();
+        let (n, first) = (loading.len(), loading.iter().take(NAMED).cloned());
+        let more = if n > NAMED { ", ..." } else { "" };
+        let plural = if n == 1 { "" } else { "s" };
+        (n > 0).then(|| {
+            format!(
+                "compiling {n} plugin{plural}: {}{more}",
+                first.collect::<Vec<_>>().join(", ")
+            )
+        })
+    }
 }
 
 impl vitals::NotesSource for PluginRegistry {

@@ -95,7 +95,9 @@ pub(super) async fn ready(
     let trusted = auth::may_see_details(state.token.as_deref(), &headers);
     let details = q.verbose && trusted;
     if q.exclude.is_empty() {
-        let body = if details {
+        let body = if let Some(waits) = snap.starting().filter(|_| trusted) {
+            Bytes::from(format!("starting: {waits}\n"))
+        } else if details {
             snap.ready_verbose_body()
         } else if trusted {
             snap.bodies.ready.clone()

@@ -36,6 +36,13 @@ pub trait PendingSource: Send + Sync {
     /// Why check `name` has no result, in one line ("loading: ...", "rejected: ..."), or `None`
     /// if this source does not know the name.
     fn pending(&self, name: &str) -> Option<String>;
+
+    /// What start-up still waits for, in one line ("compiling 3 plugins: a, b, c"), shown by
+    /// readiness while the service has published nothing yet; `None` when this source waits
+    /// for nothing.
+    fn starting(&self) -> Option<String> {
+        None
+    }
 }
 
 /// Something rendered as a JSON document with each snapshot, when first asked for: an extra
@@ -159,6 +166,17 @@ impl Documents {
             .pending_sources
             .iter()
             .find_map(|source| source.pending(name))
+    }
+
+    /// What start-up waits for, from every source that knows something.
+    pub(super) fn starting(&self) -> Option<String> {
+        let waits: Vec<String> = self
+            .ctx
+            .pending_sources
+            .iter()
+            .filter_map(|source| source.starting())
+            .collect();
+        (!waits.is_empty()).then(|| waits.join("; "))
     }
 
     pub(super) fn document(&self) -> Bytes {
