@@ -14,7 +14,13 @@ use crate::support::browser::{Driver, console_errors, screenshot, wait_until};
 use crate::support::process::serve_config;
 
 const TOKEN: &str = "page-secret";
-const CHECKS: [&str; 4] = ["orders-db", "mailer-worker", "billing-worker", "cache-db"];
+const CHECKS: [&str; 5] = [
+    "orders-db",
+    "mailer-worker",
+    "billing-worker",
+    "cache-db",
+    "outbox",
+];
 /// The page refreshes every 2 s.
 const REFRESH: Duration = Duration::from_secs(2);
 
@@ -56,6 +62,13 @@ critical = false
 type = "heartbeat"
 ttl = "1h"
 interval = "1s"
+
+# The table does not exist: the depth cannot be measured, so the check is unknown.
+[checks.outbox]
+type = "sql_queue"
+datasource = "orders"
+query = "SELECT count(*) FROM outbox"
+interval = "500ms"
 "#,
         data = dir.join("data").display()
     )
@@ -155,13 +168,30 @@ async fn status_page_reveals_checks_with_the_token_and_shows_a_failing_check_wit
     enter_token(&client).await;
     wait_until(
         &client,
-        "return document.querySelectorAll('[data-check]').length === 4 \
+        "return document.querySelectorAll('[data-check]').length === 5 \
             && document.querySelector('[data-check=\"mailer-worker\"]').classList.contains('st-pass') \
-            && document.querySelector('[data-check=\"cache-db\"]').classList.contains('st-warn');",
+            && document.querySelector('[data-check=\"cache-db\"]').classList.contains('st-warn') \
+            && document.querySelector('[data-check=\"outbox\"]').classList.contains('st-unknown');",
         wait::QUICK,
-        "every configured check listed, mailer-worker passing, cache-db warning",
+        "every configured check listed, mailer-worker passing, cache-db warning, outbox unknown",
     )
     .await;
+    // One word per check: the page shows and counts what the JSON's `state` says.
+    let (_, _, status) = request(addr, "GET", "/health/status", Some(TOKEN)).unwrap();
+    let status: serde_json::Value = serde_json::from_str(&status).unwrap();
+    let outbox = &status["checks"]["outbox:depth"][0];
+    assert_eq!(outbox["state"], "unknown", "{outbox}");
+    let counts = client
+        .execute(
+            "return document.getElementById('counts').textContent;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        counts.as_str().unwrap(),
+        "5 checks \u{b7} 3 pass \u{b7} 1 warn \u{b7} 0 fail \u{b7} 1 unknown"
+    );
     let rows = client.execute(ROWS, vec![]).await.unwrap();
     let rows = rows.as_str().unwrap();
     for name in CHECKS {
