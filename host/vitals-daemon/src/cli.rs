@@ -69,10 +69,11 @@ pub(crate) enum PluginCommand {
     Inspect(crate::authoring::cli::InspectArgs),
     /// Create a plugin project (Rust, JavaScript or Python) that builds and passes its own test.
     New(crate::authoring::template::NewArgs),
-    /// Install a plugin into a daemon's plugin directory: validate its manifest, copy both files
-    /// atomically and, with `--daemon`, wait until the daemon has loaded this exact file and
-    /// print its first result. Exit codes: 0 installed (and passing), 10 warn, 11 fail or
-    /// unknown, 13 rejected by the daemon, 1 anything else (bad manifest, no answer in time).
+    /// Install a plugin into a daemon's plugin directory: validate its manifest, check that the
+    /// component loads with it, copy both files atomically and, with `--daemon`, wait until the
+    /// daemon has loaded this exact file and print its first result. Exit codes: 0 installed
+    /// (and passing), 10 warn, 11 fail or unknown, 13 refused (it would not load, here or in
+    /// the daemon), 1 anything else (bad manifest, no answer in time).
     Install(crate::authoring::install::InstallArgs),
     /// List the plugins in a plugin directory, or, with `--daemon`, what the daemon runs:
     /// version, state and last result.
@@ -208,9 +209,10 @@ fn plugin_install(args: &crate::authoring::install::InstallArgs) -> ExitCode {
         }
         Err(e) => {
             eprintln!("error: {e:#}");
+            // The plugin would not load, here or in the daemon: `plugin run`'s load error.
             let rejected = e
                 .downcast_ref::<InstallError>()
-                .is_some_and(|e| matches!(e, InstallError::Rejected(_)));
+                .is_some_and(|e| matches!(e, InstallError::Rejected(_) | InstallError::Refused(_)));
             ExitCode::from(if rejected {
                 RunExit::LoadError.code()
             } else {

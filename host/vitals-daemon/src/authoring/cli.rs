@@ -64,11 +64,43 @@ impl RunArgs {
         if let Some(dir) = &self.cache_dir {
             return Some(dir.clone());
         }
-        let non_empty = |name| std::env::var_os(name).filter(|v| !v.is_empty());
-        let base = non_empty("XDG_CACHE_HOME")
-            .map(PathBuf::from)
-            .or_else(|| non_empty("HOME").map(|home| PathBuf::from(home).join(".cache")))?;
-        Some(base.join("vitals").join("plugin-cache"))
+        user_cache_dir()
+    }
+}
+
+/// The plugin commands' compile cache: `$XDG_CACHE_HOME/vitals/plugin-cache`, else
+/// `~/.cache/vitals/plugin-cache`.
+pub(crate) fn user_cache_dir() -> Option<PathBuf> {
+    let non_empty = |name| std::env::var_os(name).filter(|v| !v.is_empty());
+    let base = non_empty("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| non_empty("HOME").map(|home| PathBuf::from(home).join(".cache")))?;
+    Some(base.join("vitals").join("plugin-cache"))
+}
+
+/// Wait for `load` (a compile, check and `describe()` of `file`; `cached`: into a compile
+/// cache), telling `progress` about a compile that takes more than a second (a JavaScript or
+/// Python component's first compile takes 5-25 s, which would otherwise look like a hang).
+pub(crate) async fn with_compile_progress<T>(
+    file: &std::path::Path,
+    cached: bool,
+    load: impl std::future::Future<Output = T>,
+    progress: &mut impl FnMut(&str),
+) -> T {
+    let started = std::time::Instant::now();
+    tokio::pin!(load);
+    let mut ticks =
+        tokio::time::interval_at(tokio::time::Instant::now() + PROGRESS_AFTER, PROGRESS_EVERY);
+    loop {
+        tokio::select! {
+            loaded = &mut load => return loaded,
+            _ = ticks.tick() => progress(&format!(
+                "compiling {} ({} s so far{})",
+                file.display(),
+                started.elapsed().as_secs(),
+                if cached { "; cached for the next time" } else { "" },
+            )),
+        }
     }
 }
 
@@ -276,8 +308,7 @@ pub async fn run_once(args: &RunArgs) -> Result<RunSummary, PluginError> {
 const PROGRESS_AFTER: Duration = Duration::from_secs(1);
 const PROGRESS_EVERY: Duration = Duration::from_secs(3);
 
-/// [`run_once`], telling `progress` about a compile that takes more than a second (a JavaScript
-/// or Python component's first compile takes 5-25 s, which would otherwise look like a hang).
+/// [`run_once`], telling `progress` about a compile that takes more than a second.
 pub(crate) async fn run_once_with_progress(
     args: &RunArgs,
     mut progress: impl FnMut(&str),
@@ -320,21 +351,13 @@ pub(crate) async fn run_once_with_progress(
     let merged = given.with_manifest(manifest);
     let grants = merged.grants();
     let started = std::time::Instant::now();
-    let load = runtime.load(&args.file, grants);
-    tokio::pin!(load);
-    let mut ticks =
-        tokio::time::interval_at(tokio::time::Instant::now() + PROGRESS_AFTER, PROGRESS_EVERY);
-    let loaded = loop {
-        tokio::select! {
-            loaded = &mut load => break loaded?,
-            _ = ticks.tick() => progress(&format!(
-                "compiling {} ({} s so far{})",
-                args.file.display(),
-                started.elapsed().as_secs(),
-                if cache.is_some() { "; cached for the next run" } else { "" },
-            )),
-        }
-    };
+    let loaded = with_compile_progress(
+        &args.file,
+        cache.is_some(),
+        runtime.load(&args.file, grants),
+        &mut progress,
+    )
+    .await?;
     let took = started.elapsed().as_secs_f64() * 1000.0;
     let load = match (&cache, runtime.cache().hits()) {
         (Some(dir), 0) => format!("compiled in {took:.0} ms, cached in {}", dir.display()),

@@ -10,9 +10,9 @@ use sha2::{Digest, Sha256};
 
 use super::cli::RunExit;
 use super::client::{ClientError, DaemonArgs, DaemonClient};
-use vitals_wasm::PluginError;
-use vitals_wasm::PluginManifest;
 use vitals_wasm::plugin_name;
+use vitals_wasm::{PluginCheckConfig, PluginError, PluginManifest};
+use vitals_wasm::{PluginRuntime, RuntimeConfig};
 
 /// `vitals plugin install FILE.wasm`.
 #[derive(Debug, Clone, clap::Args)]
@@ -78,6 +78,12 @@ pub(crate) enum InstallError {
     /// The daemon could not be asked, or answered something unexpected.
     #[error(transparent)]
     Daemon(#[from] ClientError),
+    /// The plugin would not load: refused before anything was copied.
+    #[error("refused before copying: {0}")]
+    Refused(String),
+    /// The plugin runtime could not be set up to check the component.
+    #[error("cannot check the component: {0}")]
+    Runtime(String),
     /// The daemon rejected the file.
     #[error("rejected by the daemon: {0}")]
     Rejected(String),
@@ -190,13 +196,12 @@ pub(crate) async fn install(
         return Err(InstallError::NotWasm(args.file.clone()));
     }
     let sha256 = hex::encode(Sha256::digest(&wasm));
-    let manifest = match &args.manifest {
-        Some(path) => {
-            PluginManifest::read(path)?;
-            Some(read(path)?)
-        }
-        None => None,
-    };
+    let parsed = args
+        .manifest
+        .as_deref()
+        .map(PluginManifest::read)
+        .transpose()?;
+    let manifest = args.manifest.as_deref().map(read).transpose()?;
     if !args.dir.is_dir() {
         return Err(InstallError::Io {
             file: args.dir.clone(),
@@ -204,6 +209,11 @@ pub(crate) async fn install(
         });
     }
     let manifest_target = args.dir.join(format!("{name}.toml"));
+    let in_place = match (&parsed, manifest_target.is_file()) {
+        (None, true) => Some(PluginManifest::read(&manifest_target)?),
+        _ => None,
+    };
+    check_locally(&args.file, &name, parsed.or(in_place), &mut progress).await?;
     // The manifest the daemon will read: the one brought, else the one already in place.
     let manifest_sha256 = match &manifest {
         Some(bytes) => Some(sha256_hex(bytes)),
@@ -241,6 +251,45 @@ pub(crate) async fn install(
         installed.already_running = before.running_version;
     }
     Ok(installed)
+}
+
+/// Everything the daemon would refuse that can be known here, before anything is copied: the
+/// component's world, `describe()`, the manifest's grants and its config against the keys the
+/// plugin declares. Compiles into the plugin commands' cache (`vitals plugin run` shares it).
+async fn check_locally(
+    file: &Path,
+    name: &str,
+    manifest: Option<PluginManifest>,
+    progress: &mut impl FnMut(&str),
+) -> Result<(), InstallError> {
+    let refused = |e: &dyn std::fmt::Display| InstallError::Refused(e.to_string());
+    let cache_dir = super::cli::user_cache_dir();
+    let cached = cache_dir.is_some();
+    let runtime = PluginRuntime::new(RuntimeConfig {
+        cache_dir,
+        ..RuntimeConfig::default()
+    })
+    .map_err(|e| InstallError::Runtime(e.to_string()))?;
+    let config = PluginCheckConfig::default().with_manifest(manifest);
+    let grants = config.grants();
+    grants.http_rules(name).map_err(|e| refused(&e))?;
+    let load = runtime.inspect(file);
+    let loaded = super::cli::with_compile_progress(file, cached, load, progress)
+        .await
+        .map_err(|e| refused(&e))?;
+    // A required key the manifest leaves unset may come from the daemon's own `[checks.NAME]`
+    // table, which is not known here: only keys the plugin does not read are refused.
+    let mut given = grants.config.clone();
+    for key in loaded.description().config.iter().flatten() {
+        if key.required {
+            given.entry(key.name.clone()).or_default();
+        }
+    }
+    loaded
+        .description()
+        .resolve_config(&given)
+        .map_err(|e| refused(&format!("{}: {e}", file.display())))?;
+    Ok(())
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {

@@ -117,25 +117,21 @@ fn install_puts_both_files_in_place_and_prints_the_daemon_s_first_result_of_that
 }
 
 #[test]
-fn a_component_the_daemon_rejects_exits_13_with_the_daemon_s_reason() {
-    let (_dir, _daemon, plugins, addr) = ready_daemon();
-
+fn a_component_that_would_not_load_is_refused_with_exit_13_before_anything_is_copied() {
+    let plugins = tempfile::tempdir().unwrap();
     let author = tempfile::tempdir().unwrap();
     // A core module, not a component: WebAssembly, but not a plugin.
     std::fs::write(author.path().join("core.wasm"), b"\0asm\x01\0\0\0").unwrap();
-    let url = format!("http://{addr}");
     let (code, out, err) = install(
         author.path(),
-        &[
-            "core.wasm",
-            "--dir",
-            plugins.to_str().unwrap(),
-            "--daemon",
-            &url,
-        ],
+        &["core.wasm", "--dir", plugins.path().to_str().unwrap()],
     );
     assert_eq!(code, 13, "{out}{err}");
-    assert!(err.contains("error: rejected by the daemon: "), "{err}");
+    assert!(
+        err.contains("error: refused before copying: ") && err.contains("component"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read_dir(plugins.path()).unwrap().count(), 0);
 }
 
 #[test]
@@ -185,7 +181,7 @@ fn rejection_everywhere(addr: SocketAddr, name: &str) -> (bool, bool, bool) {
 }
 
 #[test]
-fn reinstalling_the_running_version_after_a_rejected_manifest_answers_at_once_and_withdraws_the_rejection()
+fn reinstalling_the_running_version_after_a_bad_manifest_answers_at_once_and_withdraws_any_rejection()
  {
     let (_dir, _daemon, plugins, addr) = ready_daemon();
     let url = format!("http://{addr}");
@@ -201,7 +197,8 @@ fn reinstalling_the_running_version_after_a_rejected_manifest_answers_at_once_an
         (false, false, false)
     );
 
-    // The author's first ordinary mistake: a config key the plugin does not declare.
+    // The author's first ordinary mistake: a config key the plugin does not declare. Refused
+    // before anything is copied, naming the key meant; the directory keeps the good files.
     std::fs::write(
         author.path().join("hog-check.toml"),
         "[config]\nmib = \"4\"\nmibs = \"8\"\n",
@@ -209,11 +206,16 @@ fn reinstalling_the_running_version_after_a_rejected_manifest_answers_at_once_an
     .unwrap();
     let (code, out, err) = install_hog(author.path(), dir_arg, &args);
     assert_eq!(code, 13, "{out}{err}");
-    assert!(err.contains("mibs"), "{err}");
-    assert_eq!(rejection_everywhere(addr, "hog-check"), (true, true, true));
+    assert!(
+        err.contains("refused before copying: hog_check.wasm: unknown config key `mibs` (did you mean `mib`?)"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(plugins.join("hog-check.toml")).unwrap(),
+        good
+    );
 
-    // Fixed: the files are the running version's again. The daemon loads nothing, says so at
-    // once, and the rejection goes everywhere it was shown.
+    // Fixed: the same files as the running version. The daemon loads nothing and says so.
     std::fs::write(author.path().join("hog-check.toml"), good).unwrap();
     let (code, out, err) = install_hog(author.path(), dir_arg, &args);
     assert_eq!(code, 0, "{out}{err}");
@@ -222,6 +224,25 @@ fn reinstalling_the_running_version_after_a_rejected_manifest_answers_at_once_an
             && out.contains("last result: pass: allocated 4 MiB"),
         "{out}{err}"
     );
+
+    // The same mistake copied by hand into the directory: the daemon rejects it, and installing
+    // the good files again answers at once and withdraws the rejection everywhere it was shown.
+    std::fs::write(
+        plugins.join("hog-check.toml"),
+        "[config]\nmib = \"4\"\nmibs = \"8\"\n",
+    )
+    .unwrap();
+    wait::until(
+        "the daemon rejects the copied manifest",
+        wait::START,
+        || match rejection_everywhere(addr, "hog-check") {
+            (true, true, true) => Ok(()),
+            shown => Err(format!("{shown:?}")),
+        },
+    );
+    let (code, out, err) = install_hog(author.path(), dir_arg, &args);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("already running"), "{out}{err}");
     assert_eq!(
         rejection_everywhere(addr, "hog-check"),
         (false, false, false)
