@@ -54,6 +54,28 @@ fn plugin_run_caches_the_compiled_component_for_the_next_run_unless_told_not_to(
     );
 }
 
+#[test]
+fn a_compile_that_takes_over_a_second_shows_its_progress_and_no_log_lines() {
+    let home = tempfile::tempdir().unwrap();
+    // StarlingMonkey: seconds of compiling.
+    let out = Command::new(env!("CARGO_BIN_EXE_vitals"))
+        .args(["plugin", "run"])
+        .arg(guests::component("misbehave-js"))
+        .arg("--no-cache")
+        .env("XDG_CACHE_HOME", home.path())
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr
+            .lines()
+            .any(|l| l.starts_with("compiling ") && l.ends_with(" s so far)")),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("INFO"), "{stderr}");
+}
+
 fn code(out: &Output) -> i32 {
     out.status.code().expect("exited, not killed")
 }

@@ -33,12 +33,14 @@ fn install_hog(cwd: &Path, dir: &str, extra: &[&str]) -> (i32, String, String) {
     install(cwd, &[&args[..], extra].concat())
 }
 
-/// `vitals plugin COMMAND ARGS...` run from `cwd`: exit code, stdout, stderr.
+/// `vitals plugin COMMAND ARGS...` run from `cwd`: exit code, stdout, stderr. Its compile cache
+/// (`install` checks the component before copying) is under `cwd`, never the real home's.
 fn plugin(cwd: &Path, command: &str, args: &[&str]) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_vitals"))
         .current_dir(cwd)
         .args(["plugin", command])
         .args(args)
+        .env("XDG_CACHE_HOME", cwd.join(".cache"))
         .env("VITALS_TOKEN", TOKEN)
         .output()
         .unwrap();

@@ -106,7 +106,14 @@ fn run_once_warns_and_refuses_a_typo(wasm: &Path, name: &str) {
 /// The compile cache of a project's runs. Not the shared test cache: the daemon prunes its cache
 /// of components it no longer has.
 fn cache_dir(project: &Path) -> PathBuf {
-    project.join("plugin-cache")
+    xdg_cache_home(project).join("vitals/plugin-cache")
+}
+
+/// The `XDG_CACHE_HOME` the project's commands run with: `vitals plugin install` checks the
+/// component in `$XDG_CACHE_HOME/vitals/plugin-cache`, which is [`cache_dir`], so it finds what
+/// `plugin run` compiled (and never touches the real home's cache).
+fn xdg_cache_home(project: &Path) -> PathBuf {
+    project.join(".cache")
 }
 
 /// Install `wasm` and its manifest into a running daemon with `vitals plugin install`, as the
@@ -135,6 +142,7 @@ fn goes_live_in_the_daemon(project: &Path, name: &str, wasm: &Path) {
     let out = run(
         project,
         Command::new(VITALS)
+            .env("XDG_CACHE_HOME", xdg_cache_home(project))
             .args(["plugin", "install"])
             .arg(wasm)
             .args(["--manifest", &format!("{name}.toml"), "--dir"])
