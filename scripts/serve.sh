@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Run the daemon on its embedded default (SQLite in ./data, the shipped plugins it names): no
 # services needed. Extra arguments go to `vitals serve`, e.g. --config vitals.toml --listen
-# 0.0.0.0:9000. The first run builds the daemon and two plugins (about 5 minutes on 2 cores);
+# 0.0.0.0:9000. The first run builds the daemon and two plugins (about 4 minutes on 2 cores);
 # later runs start in seconds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,7 +18,7 @@ step "building the shipped plugins the embedded default loads, in the background
 cargo xtask guests --embedded-default >"$target/serve-plugins.log" 2>&1 &
 plugins=$!
 
-step "building the daemon (cargo build -p vitals-daemon --bin vitals; about 5 minutes the first time)"
+step "building the daemon (cargo build -p vitals-daemon --bin vitals; about 4 minutes the first time)"
 cargo build --locked -p vitals-daemon --bin vitals
 
 step "waiting for the plugins"
