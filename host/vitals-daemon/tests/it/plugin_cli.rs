@@ -76,6 +76,40 @@ fn a_compile_that_takes_over_a_second_shows_its_progress_and_no_log_lines() {
     assert!(!stderr.contains("INFO"), "{stderr}");
 }
 
+#[test]
+fn logs_are_coloured_on_a_terminal_unless_no_color_is_set() {
+    let noop = guests::component("noop");
+    let home = tempfile::tempdir().unwrap();
+    // `script` runs the command on a pseudo-terminal; `-v` asks for the INFO lines.
+    let on_a_terminal = |no_color: bool| {
+        let command = format!(
+            "{} plugin run -v {}",
+            env!("CARGO_BIN_EXE_vitals"),
+            noop.display()
+        );
+        let mut script = Command::new("script");
+        script
+            .args(["-qec", &command, "/dev/null"])
+            .env("XDG_CACHE_HOME", home.path())
+            .env_remove("RUST_LOG")
+            .env_remove("NO_COLOR");
+        if no_color {
+            script.env("NO_COLOR", "1");
+        }
+        String::from_utf8_lossy(&script.output().unwrap().stdout).into_owned()
+    };
+    let coloured = on_a_terminal(false);
+    assert!(
+        coloured.contains("INFO") && coloured.contains('\u{1b}'),
+        "{coloured}"
+    );
+    let plain = on_a_terminal(true);
+    assert!(
+        plain.contains("INFO") && !plain.contains('\u{1b}'),
+        "{plain}"
+    );
+}
+
 fn code(out: &Output) -> i32 {
     out.status.code().expect("exited, not killed")
 }

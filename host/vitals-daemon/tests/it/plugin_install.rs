@@ -294,6 +294,15 @@ fn list_shows_what_is_installed_and_remove_takes_it_out_of_the_directory_and_the
         "{out}"
     );
 
+    // Durations as people read them: whole microseconds, no float noise.
+    let (_, _, check) = request(addr, "GET", "/health/checks/hog-check", Some(TOKEN)).unwrap();
+    let check: serde_json::Value = serde_json::from_str(&check).unwrap();
+    for value in [&check["durationMs"], &check["details"]["run_ms"]] {
+        let text = value.to_string();
+        let decimals = text.split_once('.').map_or(0, |(_, d)| d.len());
+        assert!(value.is_f64() && decimals <= 3, "{text} in {check}");
+    }
+
     // A typo is refused, naming the plugin meant; nothing is removed.
     let (code, out, err) = plugin(author.path(), "remove", &["hog-chek", "--dir", dir_arg]);
     assert_eq!(code, 1, "{out}{err}");
