@@ -335,10 +335,11 @@ pub(crate) async fn run_once_with_progress(
     // by key, exactly as in the daemon.
     let given = PluginCheckConfig {
         config,
-        allow_http: args.allow_http.clone(),
-        read_dirs: args.read_dir.clone(),
-        env: args.env.clone(),
-        datasources: sources.keys().cloned().collect(),
+        // A flag not given leaves the manifest's list; the command line cannot revoke one.
+        allow_http: Some(args.allow_http.clone()).filter(|l| !l.is_empty()),
+        read_dirs: Some(args.read_dir.clone()).filter(|l| !l.is_empty()),
+        env: Some(args.env.clone()).filter(|l| !l.is_empty()),
+        datasources: Some(sources.keys().cloned().collect::<Vec<_>>()).filter(|l| !l.is_empty()),
         timeout: args.timeout,
         memory_limit: args.memory,
         ..PluginCheckConfig::default()

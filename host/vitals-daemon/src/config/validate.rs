@@ -144,6 +144,7 @@ fn check_table(
         datasources.extend(
             p.datasources
                 .iter()
+                .flatten()
                 .map(|d| (format!("{key}.datasources"), d.clone())),
         );
     }

@@ -29,18 +29,25 @@ vitals_config::check_config! {
         /// Config values the plugin reads with `config-get`.
         #[serde(default)]
         pub config: BTreeMap<String, String>,
-        /// Outgoing HTTP destinations (`scheme://host:port`, `*` wildcards).
-        #[serde(default, deserialize_with = "crate::capabilities::http::rule::checked_http_rules")]
-        pub allow_http: Vec<String>,
-        /// Directories mounted read-only at the same path.
+        /// Outgoing HTTP destinations (`scheme://host:port`, `*` wildcards). Set, even to `[]`,
+        /// it replaces the manifest's list: the operator can narrow or revoke what a plugin
+        /// asks for. Unset (`None`): the manifest's list.
+        #[serde(
+            default,
+            deserialize_with = "crate::capabilities::http::rule::checked_optional_http_rules"
+        )]
+        pub allow_http: Option<Vec<String>>,
+        /// Directories mounted read-only at the same path (set, even empty: replaces the
+        /// manifest's).
         #[serde(default)]
-        pub read_dirs: Vec<PathBuf>,
-        /// Environment variables passed through.
+        pub read_dirs: Option<Vec<PathBuf>>,
+        /// Environment variables passed through (set, even empty: replaces the manifest's).
         #[serde(default)]
-        pub env: Vec<String>,
-        /// Datasources the plugin may query read-only.
+        pub env: Option<Vec<String>>,
+        /// Datasources the plugin may query read-only (set, even empty: replaces the
+        /// manifest's).
         #[serde(default)]
-        pub datasources: Vec<String>,
+        pub datasources: Option<Vec<String>>,
         /// Statement timeout of the plugin's SQL queries (default 2s).
         #[serde(default, with = "humantime_serde::option")]
         pub sql_statement_timeout: Option<Duration>,
@@ -59,7 +66,7 @@ vitals_config::check_config! {
 
 vitals_config::check_config! {
     /// `NAME.toml` next to `NAME.wasm`: the plugin's own suggested config and grants. The
-    /// operator's `[checks.NAME]` table wins key by key (a non-empty list replaces the
+    /// operator's `[checks.NAME]` table wins key by key (a list it sets, even `[]`, replaces the
     /// manifest's list; `config` maps are merged).
     pub struct PluginManifest {
         /// Linear memory cap per run.
@@ -111,10 +118,10 @@ impl Default for PluginCheckConfig {
             output_limit: None,
             quarantine_after: None,
             config: BTreeMap::new(),
-            allow_http: Vec::new(),
-            read_dirs: Vec::new(),
-            env: Vec::new(),
-            datasources: Vec::new(),
+            allow_http: None,
+            read_dirs: None,
+            env: None,
+            datasources: None,
             sql_statement_timeout: None,
             sql_row_limit: None,
             warm_runs: None,
@@ -185,10 +192,6 @@ pub(crate) fn manifest_bytes(path: &Path) -> std::io::Result<Option<Vec<u8>>> {
     Ok(Some(bytes))
 }
 
-fn pick<T>(main: Vec<T>, manifest: Vec<T>) -> Vec<T> {
-    if main.is_empty() { manifest } else { main }
-}
-
 impl PluginCheckConfig {
     /// Merge a manifest under this config (this config wins).
     pub fn with_manifest(&self, manifest: Option<PluginManifest>) -> PluginCheckConfig {
@@ -200,10 +203,11 @@ impl PluginCheckConfig {
         let mut config = m.config;
         config.extend(std::mem::take(&mut c.config));
         c.config = config;
-        c.allow_http = pick(c.allow_http, m.allow_http);
-        c.read_dirs = pick(c.read_dirs, m.read_dirs);
-        c.env = pick(c.env, m.env);
-        c.datasources = pick(c.datasources, m.datasources);
+        // A list the operator set, even empty, wins: that is how a grant is taken back.
+        c.allow_http = c.allow_http.or(Some(m.allow_http));
+        c.read_dirs = c.read_dirs.or(Some(m.read_dirs));
+        c.env = c.env.or(Some(m.env));
+        c.datasources = c.datasources.or(Some(m.datasources));
         c.sql_statement_timeout = c.sql_statement_timeout.or(m.sql_statement_timeout);
         c.sql_row_limit = c.sql_row_limit.or(m.sql_row_limit);
         c.warm_runs = c.warm_runs.or(m.warm_runs);
@@ -230,10 +234,10 @@ impl PluginCheckConfig {
     pub fn grants(&self) -> PluginGrants {
         PluginGrants {
             config: self.config.clone(),
-            allow_http: self.allow_http.clone(),
-            read_dirs: self.read_dirs.clone(),
-            env: self.env.clone(),
-            datasources: self.datasources.clone(),
+            allow_http: self.allow_http.clone().unwrap_or_default(),
+            read_dirs: self.read_dirs.clone().unwrap_or_default(),
+            env: self.env.clone().unwrap_or_default(),
+            datasources: self.datasources.clone().unwrap_or_default(),
             sql_statement_timeout: self.sql_statement_timeout,
             sql_row_limit: self.sql_row_limit,
         }
@@ -244,6 +248,44 @@ impl PluginCheckConfig {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    fn manifest_asking_for_everything() -> PluginManifest {
+        vitals_config::document::parse(
+            "allow_http = [\"https://api.example.com:443\"]\nread_dirs = [\"/etc\"]\n\
+             env = [\"HOME\"]\ndatasources = [\"main\"]\n",
+            Path::new("p.toml"),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn an_operator_list_set_to_empty_revokes_what_the_manifest_asks_for() {
+        let table: PluginCheckConfig = vitals_config::document::parse(
+            "allow_http = []\nread_dirs = []\nenv = []\ndatasources = []\n",
+            Path::new("vitals.toml"),
+        )
+        .unwrap();
+        let grants = table
+            .with_manifest(Some(manifest_asking_for_everything()))
+            .grants();
+        assert!(grants.allow_http.is_empty(), "{grants:?}");
+        assert!(grants.read_dirs.is_empty(), "{grants:?}");
+        assert!(grants.env.is_empty(), "{grants:?}");
+        assert!(grants.datasources.is_empty(), "{grants:?}");
+    }
+
+    #[test]
+    fn an_operator_list_replaces_the_manifest_s_and_an_unset_one_keeps_it() {
+        let table: PluginCheckConfig =
+            vitals_config::document::parse("env = [\"LANG\"]\n", Path::new("vitals.toml")).unwrap();
+        let grants = table
+            .with_manifest(Some(manifest_asking_for_everything()))
+            .grants();
+        assert_eq!(grants.env, ["LANG"]);
+        assert_eq!(grants.allow_http, ["https://api.example.com:443"]);
+        assert_eq!(grants.read_dirs, [PathBuf::from("/etc")]);
+        assert_eq!(grants.datasources, ["main"]);
+    }
 
     #[test]
     fn manifest_with_an_allow_http_rule_that_is_not_a_url_is_refused_naming_the_key() {

@@ -8,7 +8,8 @@ use vitals::{Check, Outcome, Status};
 use vitals_sql::{DatasourceConfig, Datasources};
 use vitals_test_support::{guests, http, logs, servers};
 use vitals_wasm::{
-    PluginCheck, PluginGrants, PluginRuntime, QuarantinePolicy, RunLimits, RuntimeConfig,
+    PluginCheck, PluginCheckConfig, PluginGrants, PluginRuntime, QuarantinePolicy, RunLimits,
+    RuntimeConfig,
 };
 
 use crate::support::config;
@@ -144,6 +145,35 @@ async fn a_granted_env_var_is_visible() {
     let outcome = run(&runtime(), "env-reader", grants).await;
     assert_eq!(outcome.status, Status::Pass, "{outcome:?}");
     assert!(format!("{outcome:?}").contains(&value), "{outcome:?}");
+}
+
+/// A manifest asking for `PATH` beside the env-reader component, under an operator's table:
+/// the run's outcome.
+async fn env_reader_under(table: &str) -> Outcome {
+    let dir = tempfile::tempdir().unwrap();
+    let wasm = dir.path().join("env-reader.wasm");
+    std::fs::copy(guests::component("env-reader"), &wasm).unwrap();
+    std::fs::write(
+        dir.path().join("env-reader.toml"),
+        "env = [\"PATH\"]\n[config]\nvar = \"PATH\"\n",
+    )
+    .unwrap();
+    let table = format!("file = {:?}\n{table}", wasm.display().to_string());
+    let config: PluginCheckConfig =
+        vitals_config::document::parse(&table, std::path::Path::new("vitals.toml")).unwrap();
+    let (spec, _) = PluginCheck::build(&runtime(), "env-reader", &config)
+        .await
+        .expect("loads");
+    spec.check.run().await
+}
+
+#[tokio::test]
+async fn an_operator_takes_back_a_grant_the_manifest_asks_for_with_an_empty_list() {
+    let asked = env_reader_under("").await;
+    assert_eq!(asked.status, Status::Pass, "{asked:?}");
+    let revoked = env_reader_under("env = []").await;
+    assert_eq!(revoked.status, Status::Fail, "{revoked:?}");
+    assert_eq!(revoked.output, "PATH: environment variable not found");
 }
 
 #[tokio::test]

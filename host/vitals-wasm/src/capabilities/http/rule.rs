@@ -73,6 +73,13 @@ pub(crate) fn checked_http_rules<'de, D: serde::Deserializer<'de>>(
     Ok(rules)
 }
 
+/// [`checked_http_rules`] for a list that may be absent (`None`) or set, even empty.
+pub(crate) fn checked_optional_http_rules<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Vec<String>>, D::Error> {
+    checked_http_rules(d).map(Some)
+}
+
 impl fmt::Display for HttpRule {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.port {
