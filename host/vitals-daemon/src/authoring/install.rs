@@ -195,7 +195,7 @@ pub(crate) async fn install(
     if !wasm.starts_with(b"\0asm") {
         return Err(InstallError::NotWasm(args.file.clone()));
     }
-    let sha256 = hex::encode(Sha256::digest(&wasm));
+    let sha256 = sha256_hex(&wasm);
     let parsed = args
         .manifest
         .as_deref()

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use vitals_test_support::http::{free_port, request, wait_for};
 use vitals_test_support::{guests, servers, wait};
 
-use crate::support::process::{Daemon, plugin_dir_config, serve_config};
+use crate::support::process::{Daemon, plugin_dir_config, serve_config, signal};
 
 #[test]
 fn daemon_serves_every_endpoint_and_drains_on_sigterm() {
@@ -89,11 +89,7 @@ interval = "200ms"
     // then the process exits cleanly.
     let drain = Duration::from_millis(1_500);
     let sent = Instant::now();
-    let status = Command::new("kill")
-        .args(["-TERM", &daemon.0.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    signal(daemon.0.id(), "-TERM");
     wait_for(addr, "/health/ready", 503, Duration::from_millis(500));
     let (_, _, body) = request(addr, "GET", "/health/ready", None).unwrap();
     assert!(body.starts_with("draining"), "{body}");
@@ -197,11 +193,7 @@ fn embedded_default_runs_on_a_fresh_directory_without_services() {
             let _ = lines_tx.send(line);
         }
     });
-    let hup = Command::new("kill")
-        .args(["-HUP", &daemon.0.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(hup.success());
+    signal(daemon.0.id(), "-HUP");
     let mut log = Vec::new();
     let line = loop {
         match lines.recv_timeout(wait::START) {
@@ -444,11 +436,7 @@ fn config_reload_adds_and_removes_checks_and_rejects_an_invalid_file_whole() {
         "[checks.beta]\ntype = \"heartbeat\"\nttl = \"1h\"\ninterval = \"100ms\"\n\
          [checks.gamma]\ntype = \"heartbeat\"\nttl = \"1h\"\ninterval = \"100ms\"\n",
     );
-    let hup = Command::new("kill")
-        .args(["-HUP", &daemon.0.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(hup.success());
+    signal(daemon.0.id(), "-HUP");
     // Each added check answers 200 once its own first run is published.
     wait_for_check(addr, "beta", 200, wait::QUICK);
     wait_for_check(addr, "gamma", 200, wait::QUICK);
@@ -886,11 +874,7 @@ fn a_sigterm_during_start_up_stops_at_once_abandoning_the_compile_in_flight() {
         },
     );
     let sent = Instant::now();
-    let status = Command::new("kill")
-        .args(["-TERM", &daemon.0.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    signal(daemon.0.id(), "-TERM");
     let exit = wait::until("the daemon exits", wait::COMPILE, || {
         daemon.0.try_wait().unwrap()
     });
@@ -914,17 +898,10 @@ fn a_second_sigterm_during_the_drain_stops_at_once() {
     let addr = free_port();
     let mut daemon = serve_config(&config, addr, ("START_TOKEN", "start-secret"));
     wait_for(addr, "/health/ready", 200, wait::START);
-    let term = || {
-        let status = Command::new("kill")
-            .args(["-TERM", &daemon.0.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-    };
-    term();
+    signal(daemon.0.id(), "-TERM");
     wait_for(addr, "/health/ready", 503, wait::START);
     let sent = Instant::now();
-    term();
+    signal(daemon.0.id(), "-TERM");
     let exit = wait::until("the daemon exits", wait::START, || {
         daemon.0.try_wait().unwrap()
     });

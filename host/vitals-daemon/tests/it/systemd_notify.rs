@@ -3,12 +3,11 @@
 //! and READY=1 around a SIGHUP reload, STOPPING=1 when it drains.
 
 use std::os::unix::net::UnixDatagram;
-use std::process::Command;
 
 use vitals_test_support::http::{free_port, request};
 use vitals_test_support::{http, wait};
 
-use crate::support::process::serve_config;
+use crate::support::process::{serve_config, signal};
 
 /// The next notification: returns as soon as it arrives. The socket's read timeout
 /// ([`wait::START`]: the first one waits for the daemon's start-up) only catches a daemon that
@@ -19,14 +18,6 @@ fn recv(socket: &UnixDatagram) -> String {
         .recv(&mut buf)
         .expect("no notification within the socket's read timeout");
     String::from_utf8(buf[..n].to_vec()).unwrap()
-}
-
-fn signal(pid: u32, sig: &str) {
-    let ok = Command::new("kill")
-        .args([sig, &pid.to_string()])
-        .status()
-        .unwrap();
-    assert!(ok.success());
 }
 
 #[test]

@@ -386,20 +386,17 @@ impl vitals::PendingSource for PluginRegistry {
 
     fn starting(&self) -> Option<String> {
         const NAMED: usize = 5;
-        let loading: Vec<String> = lock(&self.by_name)
+        let by_name = lock(&self.by_name);
+        let loading: Vec<&str> = by_name
             .iter()
             .filter(|(_, s)| lock(&s.loading).is_some())
-            .map(|(name, _)| name.clone())
+            .map(|(name, _)| name.as_str())
             .collect();
-        let (n, first) = (loading.len(), loading.iter().take(NAMED).cloned());
-        let more = if n > NAMED { ", ..." } else { "" };
+        let n = loading.len();
         let plural = if n == 1 { "" } else { "s" };
-        (n > 0).then(|| {
-            format!(
-                "compiling {n} plugin{plural}: {}{more}",
-                first.collect::<Vec<_>>().join(", ")
-            )
-        })
+        let more = if n > NAMED { ", ..." } else { "" };
+        let named = loading[..n.min(NAMED)].join(", ");
+        (n > 0).then(|| format!("compiling {n} plugin{plural}: {named}{more}"))
     }
 }
 

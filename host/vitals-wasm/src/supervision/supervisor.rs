@@ -317,7 +317,8 @@ impl PluginSupervisor {
         }
         if !report.rejected.is_empty() || !report.removed.is_empty() || !report.restored.is_empty()
         {
-            // Rejections, withdrawn rejections and removals change what the snapshot renders (notes, /plugins, metrics).
+            // Rejections, withdrawn rejections and removals change what the snapshot renders
+            // (notes, /plugins, metrics).
             self.registry.refresh();
         }
         if self.config.prune_cache && report.changed() {
@@ -359,8 +360,12 @@ impl PluginSupervisor {
             .get(name)
             .is_some_and(|c| c.fingerprint == fingerprint)
         {
-            // The running version's own files (a bad manifest deleted again, say).
-            self.restored(state, name, want, report);
+            // The running version's own files. Only after a failed attempt (a bad manifest
+            // deleted again, say) is there anything to withdraw; this is every pass's common
+            // case, so it stays a map lookup.
+            if state.attempts.contains_key(name) {
+                self.restored(state, name, want, report);
+            }
             return None;
         }
         match state.attempts.get(name) {

@@ -76,3 +76,12 @@ interval = "50ms"
     .unwrap();
     (config, plugins)
 }
+
+/// Send `sig` (`-TERM`, `-HUP`, ...) to process `pid` with `kill`.
+pub fn signal(pid: u32, sig: &str) {
+    let ok = Command::new("kill")
+        .args([sig, &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success(), "kill {sig} {pid}");
+}
